@@ -6,12 +6,12 @@ exhaust the agent's memory); the command is killed when the timeout passes.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
 from dataclasses import dataclass
 
 from runtime.errors import DeadlineExceeded
+from runtime.linux.poll import wait_readable
 from runtime.process.client import ForkServer, wait_report
 from runtime.process.execspec import ExecSpec
 from runtime.store.codec import encode
@@ -47,7 +47,7 @@ def exec_sync(forkserver: ForkServer, spec: ExecSpec, timeout: float | None) -> 
                 # it a session leader), so one signal ends both.
                 os.killpg(pid, signal.SIGKILL)
                 raise DeadlineExceeded(f"{what}: command {list(spec.args)} timed out after {timeout}s")
-            readable, _, _ = select.select(open_fds, [], [], left)
+            readable = wait_readable(open_fds, left)
             for fd in readable:
                 data = os.read(fd, 65536)
                 if not data:

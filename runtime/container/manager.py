@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import select
 import shutil
 import signal
 import time
@@ -25,6 +24,7 @@ from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from runtime.ids import new_id, resolve
 from runtime.image import ImageManager
 from runtime.linux.capabilities import bounding_set
+from runtime.linux.poll import wait_readable
 from runtime.linux.proc import is_alive, read_status, start_time
 from runtime.linux.syscalls import Syscalls
 from runtime.names import NameRegistry, container_name
@@ -232,7 +232,7 @@ class ContainerManager:
             pidfd = -1  # already gone
         try:
             if pidfd >= 0:
-                select.select([pidfd], [], [], timeout)
+                wait_readable([pidfd], timeout)
         finally:
             if pidfd >= 0:
                 os.close(pidfd)

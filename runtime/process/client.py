@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from typing import Any
 
 from runtime import errors
 from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from runtime.linux.poll import wait_readable
 from runtime.process import protocol
 
 
@@ -77,7 +77,7 @@ class ForkServer:
 
 
 def wait_report(report: socket.socket, what: str, pid: int, timeout: float | None) -> dict[str, Any]:
-    ready, _, _ = select.select([report], [], [], timeout)
+    ready = wait_readable([report], timeout)
     if not ready:
         raise DeadlineExceeded(f"{what}: no report within {timeout:.0f}s")
     message, fds = protocol.receive(report)

@@ -15,7 +15,6 @@ import gc
 import importlib
 import logging
 import os
-import select
 import signal
 import socket
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.linux import constants as k
+from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import protocol
 from runtime.process.client import SERVER_ENV
@@ -133,7 +133,7 @@ def serve(path: str, targets: dict[str, Target]) -> None:
     conns: list[socket.socket] = []
     running = True
     while running:
-        readable, _, _ = select.select([listener, wake_r, *conns, *monitors.fds()], [], [], monitors.timeout())
+        readable = wait_readable([listener, wake_r, *conns, *monitors.fds()], monitors.timeout())
         for r in readable:
             if r == wake_r:
                 os.read(wake_r, 4096)

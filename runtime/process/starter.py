@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.linux import constants as k
+from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.process import init, protocol
 from runtime.process.client import SERVER_ENV, ForkServer
@@ -79,7 +79,7 @@ def join_cgroup(cgroup: str, pid: int, sync: socket.socket) -> None:
     try:
         new_manager().add_process(cgroup, pid)
     except Exception:
-        if select.select([sync], [], [], 0.5)[0]:
+        if wait_readable([sync], 0.5):
             wait_for_exec(sync)
         raise
 
