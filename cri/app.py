@@ -18,6 +18,7 @@ from metrics.collector import ContainerCollector
 from metrics.observe import ObservedContainers, ObservedImages
 from metrics.own import OwnMetrics, StopRequests
 from metrics.server import MetricsServer
+from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.container.manager import ContainerManager
@@ -59,7 +60,8 @@ def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]
                                                           lambda d: decode(Container, d))
     sandbox_store.load_all()
     container_store.load_all()
-    cgroups, driver = new_manager(), CgroupDriver(config.cgroup_driver)
+    # Stats read the same few files of every cgroup on each scrape: keep them open.
+    cgroups, driver = new_manager(read_stat=HeldFiles().read), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, forkserver, cgroups, driver, syscalls,

@@ -9,7 +9,7 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from runtime.cgroups.paths import normalize_path
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError
@@ -144,13 +144,29 @@ def parse_pids(text: str) -> list[int]:
     return [int(line) for line in text.split()]
 
 
-def subtree_pids(path: str) -> list[int]:
-    """Sorted pids in cgroup ``path`` and all its descendants; [] when it does not exist."""
+def subtree_pids(path: str, read: Callable[[str], str | None] = read_optional,
+                 skip: Collection[str] = ()) -> list[int]:
+    """Sorted pids in cgroup ``path`` and all its descendants except the subtrees ``skip``
+    (directories whose pids the caller has); [] when it does not exist.
+
+    A directory's link count is 2 plus its subdirectories (cgroupfs keeps it so too): a leaf, the
+    usual container cgroup, or a pod cgroup whose only children are skipped ones, costs no listing."""
     pids: set[int] = set()
-    for d in subtree_dirs(path):
-        text = read_optional(os.path.join(d, "cgroup.procs"))
+    stack = [path]
+    while stack:
+        d = stack.pop()
+        text = read(os.path.join(d, "cgroup.procs"))
         if text:
             pids.update(parse_pids(text))
+        try:
+            links = os.stat(d).st_nlink  # 1 on filesystems that do not count (btrfs): list those
+            skipped = [s for s in skip if os.path.dirname(s) == d]
+            if links == 2 + len(skipped) and all(os.path.isdir(s) for s in skipped):
+                continue
+            with os.scandir(d) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False) and e.path not in skip)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
     return sorted(pids)
 
 

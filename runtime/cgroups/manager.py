@@ -6,11 +6,13 @@ v2. Everything acts under the root it is given, so unit tests point it at a fake
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal, Protocol
 
+from runtime.cgroups.cgroupfs import read_optional
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
+from runtime.cgroups.stats_reader import ReadFile
 from runtime.cgroups.v1 import V1Manager
 from runtime.cgroups.v2 import V2Manager
 
@@ -31,8 +33,9 @@ class CgroupManager(Protocol):
     def add_process(self, path: str, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup."""
 
-    def pids(self, path: str) -> list[int]:
-        """Sorted pids in the cgroup and its descendants; [] if it does not exist."""
+    def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
+        """Sorted pids in the cgroup and its descendants, except in the descendant cgroups
+        ``skip`` (the caller has read those); [] if it does not exist."""
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and its descendants; nothing if it does not exist.
@@ -62,9 +65,11 @@ def detect(root: str = DEFAULT_ROOT) -> CgroupVersion:
 
 
 def new_manager(
-    root: str = DEFAULT_ROOT, *, kill: Callable[[int, int], None] = os.kill
+    root: str = DEFAULT_ROOT, *, kill: Callable[[int, int], None] = os.kill,
+    read_stat: ReadFile = read_optional,
 ) -> CgroupManager:
-    """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam."""
+    """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam and
+    ``read_stat`` reads the files of stats() and pids() (HeldFiles.read keeps them open)."""
     if detect(root) == "v2":
-        return V2Manager(root, kill=kill)
-    return V1Manager(root, kill=kill)
+        return V2Manager(root, kill=kill, read_stat=read_stat)
+    return V1Manager(root, kill=kill, read_stat=read_stat)

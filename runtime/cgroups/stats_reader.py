@@ -10,19 +10,22 @@ from collections.abc import Callable
 from runtime.cgroups import stats as s
 from runtime.cgroups.cgroupfs import cgroup_dir, read_optional
 
+# A file's text, or None when it does not exist: cgroupfs.read_optional, or HeldFiles.read.
+ReadFile = Callable[[str], str | None]
 _NS_PER_US = 1000
 _NS_PER_S = 1_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def read_v1_stats(root: str, path: str, clk_tck: int = CLK_TCK) -> s.CgroupStats:
+def read_v1_stats(root: str, path: str, clk_tck: int = CLK_TCK,
+                  read_file: ReadFile = read_optional) -> s.CgroupStats:
     """Stats of ``path`` across the v1 hierarchies mounted under ``root``."""
 
     # The path is checked once; each file is then a string join away (scrapes read ~13 per cgroup).
     relative = cgroup_dir("", path, allow_root=True)
 
     def read(hierarchy: str, name: str) -> str | None:
-        return read_optional(f"{root}/{hierarchy}/{relative}/{name}")
+        return read_file(f"{root}/{hierarchy}/{relative}/{name}")
 
     # cpuacct.stat counts USER_HZ ticks; cpuacct.usage and throttled_time are nanoseconds.
     ticks = s.parse_flat_keyed(read("cpuacct", "cpuacct.stat"))
@@ -72,12 +75,12 @@ def read_v1_stats(root: str, path: str, clk_tck: int = CLK_TCK) -> s.CgroupStats
     )
 
 
-def read_v2_stats(root: str, path: str) -> s.CgroupStats:
+def read_v2_stats(root: str, path: str, read_file: ReadFile = read_optional) -> s.CgroupStats:
     """Stats of ``path`` in the cgroup v2 hierarchy mounted at ``root``."""
     directory = cgroup_dir(root, path, allow_root=True)
 
     def read(name: str) -> str | None:
-        return read_optional(os.path.join(directory, name))
+        return read_file(os.path.join(directory, name))
 
     cstat = s.parse_flat_keyed(read("cpu.stat"))
     cpu = s.CpuStats(

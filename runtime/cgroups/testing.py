@@ -2,6 +2,7 @@
 managers, stats, metrics): it records what was asked and can be told to fail."""
 
 import signal
+from collections.abc import Collection
 
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import Resources
@@ -38,10 +39,12 @@ class FakeCgroupManager:
         self._maybe_fail("add_process")
         self.procs[self._existing(path)].append(pid)
 
-    def pids(self, path: str) -> list[int]:
+    def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
         path = normalize_path(path)
+        skipped = [normalize_path(s) for s in skip]
         return sorted(
             pid for p, pids in self.procs.items() if p == path or p.startswith(path + "/")
+            if not any(p == s or p.startswith(s + "/") for s in skipped)
             for pid in pids
         )
 

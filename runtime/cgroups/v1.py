@@ -7,14 +7,14 @@ symlinks ("cpu" -> "cpu,cpuacct") are the same directory and are handled once.
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from runtime.cgroups import cgroupfs as fs
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import FileWrite, Resources, controller_of, v1_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed, parse_limit
-from runtime.cgroups.stats_reader import read_v1_stats
+from runtime.cgroups.stats_reader import ReadFile, read_v1_stats
 from runtime.errors import FailedPrecondition, NotFound
 
 HIERARCHIES = (
@@ -39,9 +39,11 @@ class V1Manager:
         *,
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
+        read_stat: ReadFile = fs.read_optional,
     ) -> None:
         self.root = root
         self._kill = kill
+        self._read_stat = read_stat
         self._freeze_timeout_s = freeze_timeout_s
         self._mounts = {
             name: os.path.join(root, name)
@@ -136,9 +138,12 @@ class V1Manager:
                 return self._mounts[name]
         return self._unique[0] if self._unique else None
 
-    def pids(self, path: str) -> list[int]:
+    def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
         mount = self._reference()
-        return fs.subtree_pids(fs.cgroup_dir(mount, path)) if mount else []
+        if not mount:
+            return []
+        return fs.subtree_pids(fs.cgroup_dir(mount, path), self._read_stat,
+                               {fs.cgroup_dir(mount, s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and below. With the freezer, nothing can fork
@@ -179,7 +184,7 @@ class V1Manager:
         return parse_flat_keyed(text).get("oom_kill", 0)
 
     def stats(self, path: str) -> CgroupStats:
-        return read_v1_stats(self.root, path)
+        return read_v1_stats(self.root, path, read_file=self._read_stat)
 
 
 def _inherit_cpuset(parent: str, child: str) -> None:

@@ -3,14 +3,14 @@
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from runtime.cgroups import cgroupfs as fs
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import Resources, controller_of, v2_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed
-from runtime.cgroups.stats_reader import read_v2_stats
+from runtime.cgroups.stats_reader import ReadFile, read_v2_stats
 from runtime.errors import NotFound
 
 # Enabled on the way down even without limits, so usage stats (memory.stat, io.stat, ...) exist.
@@ -36,9 +36,11 @@ class V2Manager:
         *,
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
+        read_stat: ReadFile = fs.read_optional,
     ) -> None:
         self.root = root
         self._kill = kill
+        self._read_stat = read_stat
         self._freeze_timeout_s = freeze_timeout_s
 
     def _dir(self, path: str) -> str:
@@ -92,8 +94,8 @@ class V2Manager:
             raise NotFound(f"cgroup {path}: does not exist")
         fs.write(self._dir(path), "cgroup.procs", str(pid))
 
-    def pids(self, path: str) -> list[int]:
-        return fs.subtree_pids(self._dir(path))
+    def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
+        return fs.subtree_pids(self._dir(path), self._read_stat, {self._dir(s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and below: cgroup.kill for SIGKILL (5.14+),
@@ -132,4 +134,4 @@ class V2Manager:
         return parse_flat_keyed(text).get("oom_kill", 0)
 
     def stats(self, path: str) -> CgroupStats:
-        return read_v2_stats(self.root, path)
+        return read_v2_stats(self.root, path, read_file=self._read_stat)

@@ -70,9 +70,10 @@ class StatsReader:
         if stats == CgroupStats():  # no cgroup_parent, or one that does not exist (read as all None)
             cgroup = None
         if cgroup is not None:
-            # The containers' processes were just counted; only the others in the pod cgroup are read.
-            known = {pid for _, pids in read for pid in pids}
-            others = process_counts([p for p in self._cgroups.pids(cgroup) if p not in known], self._proc)
+            # The running containers' processes were just counted; only the others in the pod
+            # cgroup are read (pause, processes of cgroups pycrid did not make).
+            counted = [c.cgroup for c in containers if c.state == State.RUNNING]
+            others = process_counts(self._cgroups.pids(cgroup, skip=counted), self._proc)
             processes = sum_processes([*(s.processes for s in running), others])
         else:
             stats = sum_stats([s.cgroup for s in running])

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import detect
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.v1 import HIERARCHIES, V1Manager
@@ -182,6 +183,48 @@ def test_v1_values_the_kernel_refuses_are_invalid_and_leave_nothing(v1):
     with pytest.raises(InvalidArgument, match="cpuset.cpus"):
         m.create(f"{base}/c1", Resources(cpuset_cpus="4000"))  # no such CPU
     assert not m.exists(f"{base}/c1")
+
+
+@pytest.fixture
+def held_v1(sandbox):
+    if detect(ROOT) != "v1":
+        pytest.skip("this node's cgroups are not v1")
+    managers, base, procs = sandbox
+    files = HeldFiles(limit=100)
+    m = V1Manager(ROOT, read_stat=files.read)
+    managers.append(m)
+    yield m, base, procs, files
+    files.close()
+
+
+def test_held_stat_files_follow_the_kernel_and_let_go_of_removed_cgroups(held_v1):
+    m, base, procs, files = held_v1
+    child = f"{base}/c1"
+    m.create(child, Resources(memory_limit_in_bytes=64 * MiB, pids_limit=50))
+    assert m.stats(child).memory.limit_bytes == 64 * MiB
+    assert files.held() > 10
+    m.apply(child, Resources(memory_limit_in_bytes=32 * MiB))
+    assert m.stats(child).memory.limit_bytes == 32 * MiB  # read again through the open file
+
+    p = started(["sh", "-c", WORKER], procs)
+    m.add_process(child, p.pid)
+    release(p)
+    assert m.pids(base) == [p.pid]
+    assert m.pids(base, skip=[child]) == []
+    assert m.stats(child).pids.current == 1
+    m.kill_all(child)
+    p.wait(timeout=5)
+
+    # Removed: its open files answer ENODEV; the read drops them and finds nothing.
+    m.remove(child)
+    assert m.stats(child).memory.limit_bytes is None
+    # Made again under the same path: the new cgroup's files, not the old ones.
+    m.create(child, Resources(memory_limit_in_bytes=16 * MiB))
+    assert m.stats(child).memory.limit_bytes == 16 * MiB
+    m.remove(base)
+    assert m.stats(child).memory.usage_bytes is None
+    files.close()
+    assert files.held() == 0
 
 
 @pytest.fixture
