@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from metrics.exposition import container_text
+from metrics.exposition import ContainerPrinter
 from metrics.families import FAMILIES, Family, base_values
 from metrics.own import OwnMetrics
 from runtime.container.record import Container, State
@@ -95,6 +95,7 @@ class ContainerCollector(Collector):
         self._containers = containers
         self._reader = reader
         self._own = own
+        self._printer = ContainerPrinter()
 
     def scrape(self) -> Scrape:
         sandboxes, containers = self._sandboxes.all(), self._containers.all()
@@ -121,7 +122,7 @@ class ContainerCollector(Collector):
     def text(self) -> str:
         """What generate_latest prints for this collector, written by the fast printer."""
         scrape = self.scrape()
-        text = container_text(scrape.samples)
+        text = self._printer.text(scrape.samples)
         if self._own is not None:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Own(self._own, scrape))

@@ -1,14 +1,15 @@
 """The text exposition format (0.0.4) of the container families, written directly: a scrape of a
 full node prints tens of thousands of series, and prometheus_client's generic printer validates
-and escapes every label of every line. Here each sample's labels are escaped once and shared by
-its ~45 lines. The output is byte for byte what prometheus_client's generate_latest prints for
-the same families (tests/unit/metrics/test_exposition.py holds them equal); OpenMetrics and
+and escapes every label of every line. Here each series' labels are printed once and kept while
+the container runs. The output is byte for byte what prometheus_client's generate_latest prints for
+the same families (tests/unit/metrics/test_exposition_golden.py holds them equal); OpenMetrics and
 everything else (pycrid's own metrics, the process collector) still go through prometheus_client.
 """
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterable, Sequence
+import ipaddress
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
@@ -16,45 +17,90 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.exposition import generate_latest as generic_text
 from prometheus_client.utils import floatToGoString
 
-from metrics.families import BASE_LABELS, FAMILIES, Family, base_values
-from runtime.stats.sample import Sample
+from metrics.families import FAMILIES, Family, base_values
+from runtime.stats.sample import Labels, Sample
 
 _TYPE = {"counter": "counter", "gauge": "gauge", "unknown": "untyped"}
+# floatToGoString prints an int below 10**6 as itself plus ".0", and from 7 digits on with an
+# exponent; an int below 2**53 is exact as a float, so both forms come straight from its digits.
+_PLAIN_INT_BELOW = 1_000_000
+_EXACT_INT_BELOW = 2**53
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _order(family: Family) -> list[tuple[bool, int]]:
-    """Where each label of the sorted label list comes from: (is_extra, index)."""
-    names = family.label_names
-    return [(i >= len(BASE_LABELS), i - len(BASE_LABELS) if i >= len(BASE_LABELS) else i)
-            for i in sorted(range(len(names)), key=lambda i: names[i])]
+def go_float(value: float) -> str:
+    """floatToGoString(value) (prometheus_client's), without the float detour for ints: most
+    values of a scrape are byte counts and counters, and this is its hottest line."""
+    if type(value) is int and 0 <= value < _EXACT_INT_BELOW:
+        if value < _PLAIN_INT_BELOW:
+            return f"{value}.0"
+        digits = str(value)
+        significant = digits.rstrip("0")
+        mantissa = f"{significant[0]}.{significant[1:]}" if len(significant) > 1 else significant
+        return f"{mantissa}e+{len(digits) - 1:02d}"
+    return floatToGoString(value)
 
 
-_ORDERS = {f.name: _order(f) for f in FAMILIES}
-_BASE_SORTED = sorted(range(len(BASE_LABELS)), key=lambda i: BASE_LABELS[i])
+def _head(family: Family) -> str:
+    help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {family.name} {help_text}\n# TYPE {family.name} {_TYPE[family.type]}\n"
 
 
-def container_text(samples: Sequence[Sample], families: Iterable[Family] = FAMILIES) -> str:
-    pairs = [[f'{name}="{_escape(v)}"' for name, v in zip(BASE_LABELS, base_values(s))] for s in samples]
-    plain = [",".join(p[i] for i in _BASE_SORTED) for p in pairs]  # families without extra labels
-    out: list[str] = []
-    for family in families:
-        name, order, extra_names = family.name, _ORDERS[family.name], family.extra_labels
-        lines: list[str] = []
-        for s, base, joined in zip(samples, pairs, plain):
-            for extra, value in family.values(s):
-                if extra_names:
-                    extras = [f'{n}="{_escape(v)}"' for n, v in zip(extra_names, extra)]
-                    joined = ",".join(extras[i] if is_extra else base[i] for is_extra, i in order)
-                lines.append(f"{name}{{{joined}}} {floatToGoString(value)}\n")
-        if lines:
-            help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {_TYPE[family.type]}\n")
-            out.extend(lines)
-    return "".join(out)
+def series_prefix(family: Family, labels: tuple[str, ...], extra: tuple[str, ...]) -> str:
+    """'name{a="x",b="y"} ': the labels sorted by name, as prometheus_client prints them."""
+    pairs = sorted(zip(family.label_names, (*labels, *extra)))
+    return family.name + "{" + ",".join(f'{n}="{_escape(v)}"' for n, v in pairs) + "} "
+
+
+class ContainerPrinter:
+    """Writes the container families for a list of samples.
+
+    A container's labels do not change while it runs, so each series' 'name{labels} ' is kept
+    from one scrape to the next (for the samples of the last scrape only): a scrape then formats
+    just the values. Two scrapes at once share the kept text; both only ever add the same
+    strings, so neither sees a wrong one.
+    """
+
+    def __init__(self, families: Sequence[Family] = FAMILIES) -> None:
+        self._families = tuple(families)
+        self._heads = [_head(f) for f in self._families]
+        self._kept: dict[Labels, list[dict[tuple[str, ...], str]]] = {}
+
+    def text(self, samples: Sequence[Sample]) -> str:
+        kept, now = self._kept, {}
+        prefixes = []
+        for s in samples:
+            p = now.get(s.labels) or kept.get(s.labels) or [{} for _ in self._families]
+            now[s.labels] = p
+            prefixes.append(p)
+        self._kept = now
+        out: list[str] = []
+        for i, family in enumerate(self._families):
+            values = family.values
+            start = len(out)
+            for s, p in zip(samples, prefixes):
+                known = p[i]
+                for extra, value in values(s):
+                    prefix = known.get(extra)
+                    if prefix is None:
+                        prefix = known[extra] = series_prefix(family, base_values(s), extra)
+                    if type(value) is int and 0 <= value < _PLAIN_INT_BELOW:  # go_float, inlined
+                        out.append(f"{prefix}{value}.0\n")
+                    else:
+                        out.append(f"{prefix}{go_float(value)}\n")
+            if len(out) > start:  # like the Go client, a family without series is not printed
+                out.insert(start, self._heads[i])
+        return "".join(out)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.removeprefix("::ffff:")).is_loopback
+    except ValueError:
+        return False
 
 
 def metrics_app(text: Callable[[], str], full: CollectorRegistry) -> Callable:
@@ -76,9 +122,10 @@ def metrics_app(text: Callable[[], str], full: CollectorRegistry) -> Callable:
         else:
             output = encoder(full.restricted_registry(params["name[]"]) if "name[]" in params else full)
         headers = [("Content-Type", content_type)]
-        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING")):
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING")) and not _loopback(environ.get("REMOTE_ADDR", "")):
             # Level 1: the text repeats itself so much that it still shrinks ~15x, at a seventh of
-            # the CPU of the default level 9 (50 ms for a 100-container node here).
+            # the CPU of the default level 9 (50 ms for a 100-container node here). A client on
+            # loopback (the default address) gets it plain: there the bytes are free, the CPU not.
             output = gzip.compress(output, compresslevel=1)
             headers.append(("Content-Encoding", "gzip"))
         start_response("200 OK", headers)

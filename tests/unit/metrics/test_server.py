@@ -6,7 +6,10 @@ import urllib.request
 
 import pytest
 
+from prometheus_client import CollectorRegistry
+
 from metrics.collector import ContainerCollector
+from metrics.exposition import metrics_app
 from metrics.own import OwnMetrics
 from metrics.server import MetricsServer, parse_address
 from runtime.errors import InvalidArgument
@@ -63,13 +66,25 @@ def test_a_busy_port_is_a_clear_error(server: str) -> None:
         MetricsServer(f"127.0.0.1:{port}", ContainerCollector(Records([]), Records([]), reader("v1"))).start()
 
 
-def test_gzip_when_accepted(server: str) -> None:
-
-
+def test_plain_on_loopback_even_when_gzip_is_accepted(server: str) -> None:
     request = urllib.request.Request(server, headers={"Accept-Encoding": "gzip"})
     with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.headers["Content-Encoding"] == "gzip"
-        assert b"container_last_seen{" in gzip.decompress(response.read())
+        assert response.headers["Content-Encoding"] is None
+        assert b"container_last_seen{" in response.read()
+
+
+@pytest.mark.parametrize("remote, gzipped", [("192.0.2.7", True), ("::ffff:192.0.2.7", True),
+                                             ("2001:db8::1", True), ("127.0.0.1", False), ("::1", False),
+                                             ("::ffff:127.0.0.1", False)])
+def test_gzip_for_remote_clients_that_accept_it(remote: str, gzipped: bool) -> None:
+    app = metrics_app(lambda: "container_last_seen{} 1.0\n", CollectorRegistry(auto_describe=False))
+    answers: list[tuple[str, list[tuple[str, str]]]] = []
+    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "REMOTE_ADDR": remote,
+                         "HTTP_ACCEPT_ENCODING": "gzip"}, lambda status, headers: answers.append((status, headers))))
+    status, headers = answers[0]
+    assert status == "200 OK"
+    assert (("Content-Encoding", "gzip") in headers) is gzipped
+    assert (gzip.decompress(body) if gzipped else body) == b"container_last_seen{} 1.0\n"
 
 
 def test_name_filters_and_other_methods(server: str) -> None:
