@@ -102,6 +102,9 @@ def parse_limit(text: str | None) -> int | None:
 
 def parse_flat_keyed(text: str | None) -> dict[str, int]:
     """"key value" per line (memory.stat, cpu.stat, memory.events, memory.oom_control)."""
+    words = (text or "").split()
+    if len(words) == 2 * (text or "").count("\n"):  # the usual shape, parsed in one go (scrapes)
+        return dict(zip(words[::2], map(int, words[1::2])))
     result = {}
     for line in (text or "").splitlines():
         key, _, value = line.partition(" ")

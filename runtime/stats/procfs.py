@@ -25,10 +25,15 @@ def process_counts(pids: Iterable[int], proc_root: str = PROC) -> Processes:
     for pid in pids:
         base = f"{proc_root}/{pid}"
         try:
-            with open(f"{base}/stat", "rb", buffering=0) as f:
-                stat = f.read().decode()
+            fd = os.open(f"{base}/stat", os.O_RDONLY | os.O_CLOEXEC)
         except _GONE:
             continue
+        try:  # os.read, not open(): a scrape reads this for every process of every container
+            stat = os.read(fd, 4096).decode()
+        except _GONE:
+            continue
+        finally:
+            os.close(fd)
         count += 1
         threads += thread_count(stat)
         fd_dir = f"{base}/fd"
