@@ -4,7 +4,8 @@ Container samples: the container's cgroup, the processes in it (/proc), its writ
 Pod samples: the pod cgroup when the kubelet gave the pod a cgroup_parent that exists, otherwise
 the sum of its running containers (aggregate.py); the pod's network namespace; the containers.
 Only running containers have cgroup usage: a created one has no cgroup yet and an exited one is
-done (containerd reports the same). The writable layer is measured in every state.
+done (containerd reports the same). The writable layer is measured in every state, its tree walked
+at most every 10 s (layerusage.py says why).
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
 from runtime.container.record import Container, State
 from runtime.errors import InvalidArgument
-from runtime.fsusage import tree_usage
 from runtime.sandbox.record import Sandbox
 from runtime.stats.aggregate import sum_processes, sum_stats
 from runtime.stats.devices import DeviceNames
+from runtime.stats.layerusage import RecentTreeUsage
 from runtime.stats.netdev import PodNetwork
 from runtime.stats.procfs import PROC, process_counts
 from runtime.stats.sample import Filesystem, Labels, NamedIO, PodSample, Sample, Spec
@@ -40,6 +41,7 @@ class StatsReader:
         self._network = network or PodNetwork(proc_root)
         self._layer_usage = layer_usage or self._writable_layer
         self._clock = clock
+        self._tree_usage = RecentTreeUsage()  # the one value not read afresh every time (layerusage.py)
 
     def container(self, c: Container, sandbox: Sandbox | None) -> Sample:
         return self._container(c, sandbox)[0]
@@ -111,7 +113,7 @@ class StatsReader:
             fs = os.statvfs(upperdir)
         except FileNotFoundError:
             return None
-        usage = tree_usage(upperdir)
+        usage = self._tree_usage(upperdir)
         return Filesystem(device=device, mountpoint=upperdir, used_bytes=usage.used_bytes,
                           inodes_used=usage.inodes_used, capacity_bytes=fs.f_blocks * fs.f_frsize,
                           inodes_total=fs.f_files, inodes_free=fs.f_ffree)
