@@ -10,6 +10,7 @@ the same string for every v1 hierarchy and for v2. The drivers differ only in na
 """
 
 import enum
+import functools
 
 from runtime.errors import InvalidArgument
 
@@ -23,6 +24,7 @@ class CgroupDriver(enum.StrEnum):
     SYSTEMD = "systemd"
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked again for every cgroup on every scrape
 def normalize_path(path: str) -> str:
     """Canonical absolute cgroup path ("/" for the root); InvalidArgument for anything that
     could leave the hierarchy or name something that is not a directory below it."""

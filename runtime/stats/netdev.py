@@ -40,8 +40,14 @@ def parse_net_dev(text: str) -> tuple[Interface, ...]:
 
 
 def _read(path: str) -> str:
-    with open(path, "rb", buffering=0) as f:
-        return f.read().decode()
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # not open(): read for every pod on every scrape
+    try:
+        chunks = [os.read(fd, 65536)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)
 
 
 def _same_ns(a: os.stat_result, b: os.stat_result) -> bool:
