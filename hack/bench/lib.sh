@@ -43,7 +43,8 @@ wait_crictl() {
 	local dir=$1 what=$2 pidfile=$3 log=$4 i
 	for ((i = 0; i < 300; i++)); do
 		crictl --config "$dir/crictl.yaml" --timeout 2s version >/dev/null 2>&1 && return 0
-		alive "$pidfile" "$what" || die "$what exited; last lines of $log:
+		# running, not alive: until setsid has exec'd the daemon its command line is not the daemon's.
+		running "$pidfile" || die "$what exited; last lines of $log:
 $(tail -n 20 "$log")"
 		sleep 0.1
 	done
