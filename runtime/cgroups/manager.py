@@ -33,6 +33,11 @@ class CgroupManager(Protocol):
     def add_process(self, path: str, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup."""
 
+    def tasks_files(self, path: str) -> list[str]:
+        """The files a single-threaded process writes "0" to in order to move itself into the
+        cgroup (selfjoin.py): v1's ``tasks`` in every hierarchy; [] on v2, which has none.
+        NotFound if the cgroup does not exist."""
+
     def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
         """Sorted pids in the cgroup and its descendants, except in the descendant cgroups
         ``skip`` (the caller has read those); [] if it does not exist."""

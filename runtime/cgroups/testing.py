@@ -39,6 +39,10 @@ class FakeCgroupManager:
         self._maybe_fail("add_process")
         self.procs[self._existing(path)].append(pid)
 
+    def tasks_files(self, path: str) -> list[str]:
+        self._existing(path)
+        return []  # nothing to open: the process is recorded by add_process
+
     def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
         path = normalize_path(path)
         skipped = [normalize_path(s) for s in skip]

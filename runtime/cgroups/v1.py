@@ -131,6 +131,11 @@ class V1Manager:
         for d in self._dirs(path):
             fs.write(d, "cgroup.procs", str(pid))
 
+    def tasks_files(self, path: str) -> list[str]:
+        if not self.exists(path):
+            raise NotFound(f"cgroup {path}: does not exist")
+        return [os.path.join(d, "tasks") for d in self._dirs(path)]
+
     def _reference(self) -> str | None:
         # Membership is the same in every hierarchy; the freezer is the one kill_all acts on.
         for name in ("freezer", "pids", "memory", "cpu"):

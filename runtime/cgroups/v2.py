@@ -94,6 +94,11 @@ class V2Manager:
             raise NotFound(f"cgroup {path}: does not exist")
         fs.write(self._dir(path), "cgroup.procs", str(pid))
 
+    def tasks_files(self, path: str) -> list[str]:
+        if not self.exists(path):
+            raise NotFound(f"cgroup {path}: does not exist")
+        return []  # no per-thread file outside threaded mode: add_process it is
+
     def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
         return fs.subtree_pids(self._dir(path), self._read_stat, {self._dir(s) for s in skip})
 

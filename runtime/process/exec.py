@@ -11,6 +11,7 @@ import socket
 from typing import Any, NoReturn
 
 from runtime.cgroups.manager import new_manager
+from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.container.users import Identity
 from runtime.linux import constants as k
 from runtime.linux import seccomp
@@ -38,12 +39,14 @@ def run_exec(raw: dict[str, Any], fds: list[int]) -> int:
                                   frozenset(spec.capabilities))
         seccomp.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _child(spec, namespaces, bpf, tuple(fds[1:4]), theirs, syscalls)
+            _child(spec, namespaces, bpf, tuple(fds[1:4]), theirs, syscalls, tasks)
+        close_all(tasks)
         theirs.close()
-        if spec.cgroup:
+        if spec.cgroup and not tasks:
             new_manager().add_process(spec.cgroup, pid)
         ours.send(protocol.JOINED)
         failure = ours.recv(protocol.MAX_MESSAGE)
@@ -63,10 +66,11 @@ def run_exec(raw: dict[str, Any], fds: list[int]) -> int:
 
 
 def _child(spec: ExecSpec, namespaces: dict[str, int], bpf: seccomp.Filter | None, stdio: tuple[int, ...],
-           sync: socket.socket, syscalls: Syscalls) -> NoReturn:
+           sync: socket.socket, syscalls: Syscalls, tasks: list[int]) -> NoReturn:
     try:
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
+        join_self(tasks)  # v1 (runtime/cgroups/selfjoin.py); on v2 the parent moves us
         if sync.recv(64) != protocol.JOINED:
             os._exit(1)
         for name in NAMESPACES:

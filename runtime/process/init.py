@@ -1,19 +1,21 @@
 """Container init: the forked child that sets up the container around itself and execs.
 
-Order (DESIGN §3): join/unshare namespaces → overlay rootfs → standard and CRI mounts →
-pivot_root → read-only paths, hostname → user → wait until the starter has put us in the
-container's cgroup (it does so meanwhile) → capabilities and no_new_privs → seccomp last → close
-stray fds → execve. Nothing of the image runs before we are in the cgroup. Each step reports its
-name on failure so the CRI error says where set-up broke.
+Order (DESIGN §3): join the container's cgroup (v1: by ourselves, runtime/cgroups/selfjoin.py) →
+join/unshare namespaces → overlay rootfs → standard and CRI mounts → pivot_root → read-only paths,
+hostname → user → wait until the starter says we are in the cgroup (v2: it moves us meanwhile) →
+capabilities and no_new_privs → seccomp last → close stray fds → execve. Nothing of the image runs
+before we are in the cgroup. Each step reports its name on failure so the CRI error says where
+set-up broke.
 """
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import NoReturn
 
+from runtime.cgroups.selfjoin import join_self
 from runtime.container.users import Identity, parse_group, parse_passwd, resolve
 from runtime.linux import constants as k
 from runtime.linux import seccomp
@@ -35,11 +37,15 @@ class SetupError(Exception):
         self.phase = phase
 
 
-def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscalls: Syscalls) -> NoReturn:
+def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscalls: Syscalls,
+        tasks: Sequence[int] = ()) -> NoReturn:
+    """``tasks``: the cgroup's v1 tasks files, opened by the starter; [] when it moves us (v2)."""
     phase = "start"
     try:
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
+        phase = "cgroup"
+        join_self(tasks)  # first: everything after is charged to the container
         phase = "seccomp"
         # Read the profile and load libseccomp while the host filesystem is still reachable.
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,
@@ -61,9 +67,8 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         os.chdir(spec.cwd or "/")
         phase = "oom_score_adj"
         set_oom_score_adj(spec.oom_score_adj)
-        # Moving a process into a v1 cgroup can wait out an RCU grace period (~10-30 ms); the
-        # starter does that while we set up, and we only go on to drop privileges and exec once
-        # we are in the container's cgroups.
+        # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
+        # to drop privileges and exec once it has.
         phase = "cgroup"
         if sync.recv(64) != protocol.JOINED:
             raise SetupError(phase, "the starter went away before joining the cgroup")

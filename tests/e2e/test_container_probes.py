@@ -377,6 +377,9 @@ def test_cgroup_limits_inside_and_on_the_host(pycrid: Daemon, main_pod: Pod) -> 
         directory = host_cgroup(pid, controller)
         assert main in directory.name, directory
         assert (directory / name).read_text().strip() == expected, directory / name
+    # It is in its own cgroup in every hierarchy (init joins them itself, runtime/cgroups/selfjoin.py).
+    for controller in ("cpuacct", "pids", "blkio", "devices", "freezer"):
+        assert main in host_cgroup(pid, controller).name, controller
     # The container sees its own cgroup, not the host's root: it lists its own process there.
     assert "1" in out(pycrid, main, "cat", "/sys/fs/cgroup/memory/cgroup.procs").split()
 

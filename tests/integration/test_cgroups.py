@@ -16,6 +16,7 @@ import pytest
 from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import detect
 from runtime.cgroups.resources import Resources
+from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.cgroups.v1 import HIERARCHIES, V1Manager
 from runtime.cgroups.v2 import V2Manager
 from runtime.errors import InvalidArgument
@@ -225,6 +226,37 @@ def test_held_stat_files_follow_the_kernel_and_let_go_of_removed_cgroups(held_v1
     assert m.stats(child).memory.usage_bytes is None
     files.close()
     assert files.held() == 0
+
+
+def test_a_forked_child_moves_itself_into_every_v1_hierarchy(v1):
+    m, base, procs = v1
+    child = f"{base}/self"
+    m.create(child, Resources(pids_limit=20))
+    tasks = open_tasks_files(m, child)
+    assert len(tasks) >= len(["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer"])
+    joined_r, joined_w = os.pipe()
+    release_r, release_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            join_self(tasks)
+            os.write(joined_w, b"joined")
+            os.read(release_r, 1)  # held here until the parent has looked
+        finally:
+            os._exit(0)
+    close_all(tasks)
+    try:
+        assert os.read(joined_r, 6) == b"joined"
+        membership = cgroup_of(pid)
+        for controller in ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer",
+                           "devices", "name=systemd"):
+            assert membership[controller] == child, controller
+        assert m.pids(child) == [pid]
+        assert m.stats(child).pids.current == 1
+    finally:
+        os.write(release_w, b"x")
+        os.waitpid(pid, 0)
+        close_all([joined_r, joined_w, release_r, release_w])
 
 
 @pytest.fixture

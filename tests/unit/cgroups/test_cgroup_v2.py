@@ -4,6 +4,7 @@ import pytest
 
 from runtime.cgroups import cgroupfs
 from runtime.cgroups.resources import Resources
+from runtime.cgroups.selfjoin import open_tasks_files
 from runtime.cgroups.stats_reader import read_v2_stats
 from runtime.cgroups.v2 import V2Manager, controllers_to_enable
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
@@ -171,3 +172,12 @@ def test_oom_events(manager):
 
 def test_stats_reads_the_same_files_as_the_reader(v2_tree, manager):
     assert manager.stats(CONTAINER) == read_v2_stats(str(v2_tree), CONTAINER)
+
+
+def test_v2_has_no_tasks_files_to_join_by(tmp_path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("")
+    m = V2Manager(str(tmp_path))
+    m.create("/c", Resources())
+    assert open_tasks_files(m, "/c") == []
+    with pytest.raises(NotFound):
+        open_tasks_files(m, "/gone")
