@@ -92,12 +92,18 @@ class NetlinkLinks:
                 bridge = _index(ipr, a.bridge)
                 if bridge is None:
                     raise NotFound(f"bridge {a.bridge} does not exist")
-                ipr.link("add", ifname=a.host_ifname, kind="veth", mtu=a.mtu,
-                         peer={"ifname": a.ifname, "net_ns_fd": netns_fd, "mtu": a.mtu})
-                host = _index(ipr, a.host_ifname)
-                ipr.link("set", index=host, master=bridge)
-                ipr.brport("set", index=host, mode=_BRIDGE_MODE_HAIRPIN)
-                ipr.link("set", index=host, state="up")
+                # One message makes the pair, enslaves the host end and brings it up.
+                add = dict(ifname=a.host_ifname, kind="veth", mtu=a.mtu, master=bridge, state="up",
+                           peer={"ifname": a.ifname, "net_ns_fd": netns_fd, "mtu": a.mtu})
+                try:
+                    ipr.link("add", **add)
+                except NetlinkError as e:
+                    if e.code != errno.EEXIST:
+                        raise
+                    # A leftover of an earlier attempt for this pod (ids are never reused otherwise).
+                    ipr.link("del", index=_must_index(ipr, a.host_ifname))
+                    ipr.link("add", **add)
+                ipr.brport("set", index=_must_index(ipr, a.host_ifname), mode=_BRIDGE_MODE_HAIRPIN)
         finally:
             os.close(netns_fd)
         run_in_netns(a.netns_path, lambda: _configure_pod_end(a), self._syscalls)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import shutil
@@ -125,19 +125,13 @@ class SandboxManager:
         except BaseException:
             # The pause process is recorded even so, so that the undo of the failed run kills it.
             with contextlib.suppress(Exception):
-                self._record_pause(sandbox, pause)
+                report = pause.result() if pause else None
+                self._store.update(sandbox.id, lambda s: _with_pause(s, report))
             raise
-        sandbox = self._record_pause(sandbox, pause)
         self._write_files(sandbox, ips)
-        return self._store.update(sandbox.id, lambda s: replace(s, ips=ips, unknown=False))
-
-    def _record_pause(self, sandbox: Sandbox, pause: Future[dict] | None) -> Sandbox:
-        if pause is None:
-            return sandbox
-        report = pause.result()
-        return self._store.update(sandbox.id, lambda s: replace(
-            s, pause_pid=report["pid"], pause_start=report["start_time"],
-            paths=replace(s.paths, pidns=f"/proc/{report['pid']}/ns/pid")))
+        report = pause.result() if pause else None
+        # One record write for the pause process and the IPs: each is an fsync.
+        return self._store.update(sandbox.id, lambda s: replace(_with_pause(s, report), ips=ips, unknown=False))
 
     def _start_pause(self, sandbox: Sandbox, pins: dict[str, str]) -> dict:
         root = os.path.join(sandbox.paths.dir, "pause")
@@ -209,7 +203,15 @@ class SandboxManager:
         resolv = _read("/etc/resolv.conf") if files.is_empty(config.dns) else files.resolv_conf(config.dns)
         for path, text in ((paths.hostname, hostname + "\n"), (paths.hosts, hosts),
                            (paths.resolv_conf, resolv)):
-            write_atomic(_path(path), text.encode(), mode=0o644)
+            write_atomic(_path(path), text.encode(), mode=0o644, durable=False)
+
+
+def _with_pause(sandbox: Sandbox, report: dict | None) -> Sandbox:
+    """The record with the pause process it got, if it needed one."""
+    if report is None:
+        return sandbox
+    return replace(sandbox, pause_pid=report["pid"], pause_start=report["start_time"],
+                   paths=replace(sandbox.paths, pidns=f"/proc/{report['pid']}/ns/pid"))
 
 
 def _name(config: SandboxConfig) -> str:

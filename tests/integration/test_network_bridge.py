@@ -189,6 +189,22 @@ def test_teardown_is_idempotent_and_frees_everything(node: Node) -> None:
     assert json.loads((node.state / "leases.json").read_text())["leases"] == {}
 
 
+def test_a_leftover_veth_of_the_same_pod_is_replaced(node: Node) -> None:
+    """A crash between making the veth and recording the pod leaves the name taken."""
+    ns = node.netns("again")
+    pod = PodNetwork(pod_id=new_id(), name="again", namespace="test", uid=new_id()[:8],
+                     netns_path=f"/run/netns/{ns}")
+    stale_peer = node.netns("stale")
+    node.net.status()  # the bridge
+    sh("ip", "link", "add", host_ifname(pod.pod_id), "type", "veth", "peer", "name", "eth0", "netns", stale_peer)
+    node.pods.append(pod)
+    (ip,) = node.net.setup(pod)
+    assert probe(ns, "ping", gateway(ip)).returncode == 0
+    master = sh("ip", "-o", "link", "show", host_ifname(pod.pod_id)).stdout
+    assert f"master {node.bridge}" in master and "state UP" in master
+    assert "eth0" not in sh("ip", "netns", "exec", stale_peer, "ip", "-o", "link").stdout  # went with it
+
+
 def test_the_agents_other_threads_stay_in_the_host_netns(node: Node) -> None:
     ns = node.netns("threads")
     own = os.readlink("/proc/thread-self/ns/net")
