@@ -27,6 +27,10 @@ measure() {
 	local rt=$1 dir=$WORK/$1 out=$WORK/$1.out endpoint
 	"$BENCH/$rt.sh" start "$dir" "$PORT" >&2
 	endpoint=$(awk '/^runtime-endpoint:/ { print $2 }' "$dir/crictl.yaml")
+	# Images pre-pulled, as in pods.sh: otherwise whichever of critest's benchmarks comes first in
+	# its (shuffled) order pays a pull inside one of its timed calls.
+	crictl --config "$dir/crictl.yaml" pull "registry.k8s.io/$BUSYBOX_REF" >&2
+	crictl --config "$dir/crictl.yaml" pull "registry.k8s.io/$PAUSE_REF" >&2
 	rm -rf "$out" && mkdir -p "$out"
 	echo "rpcs.sh: critest -benchmark on $rt" >&2
 	(cd "$WORK" && critest -benchmark --runtime-endpoint "$endpoint" \
