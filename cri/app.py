@@ -1,6 +1,7 @@
 """The composition root: builds the runtime from the config, serves it, and shuts down cleanly."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -114,6 +115,11 @@ def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
 
+    # What start-up made (grpc, protobuf and pyroute2 modules, recovered records) lives as long as
+    # the process: out of the collector's sight, a full collection takes ~2 ms instead of ~30 ms,
+    # pauses that otherwise land in random RPCs and scrapes.
+    gc.collect()
+    gc.freeze()
     server.start()
     cri_socket.restrict(path)
     log.info("pycrid %s serving CRI v1 on %s (root %s, state %s, network %s)",

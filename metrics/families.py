@@ -42,7 +42,9 @@ class Family:
 
 
 def _one(value: float | None, scale: float = 1.0) -> Values:
-    return () if value is None else (((), value / scale),)
+    if value is None:
+        return ()
+    return (((), value if scale == 1.0 else value / scale),)  # ints stay ints: they print faster
 
 
 def _cpu(field: str, scale: float = 1.0, throttling: bool = False) -> Callable[[Sample], Values]:
