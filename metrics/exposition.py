@@ -80,19 +80,24 @@ class ContainerPrinter:
         out: list[str] = []
         for i, family in enumerate(self._families):
             values = family.values
-            start = len(out)
+            lines: list[str] = []
+            add = lines.append
             for s, p in zip(samples, prefixes):
+                found = values(s)
+                if found == ():  # most families are one series or none: skip the loop for none
+                    continue
                 known = p[i]
-                for extra, value in values(s):
+                for extra, value in found:
                     prefix = known.get(extra)
                     if prefix is None:
                         prefix = known[extra] = series_prefix(family, base_values(s), extra)
                     if type(value) is int and 0 <= value < _PLAIN_INT_BELOW:  # go_float, inlined
-                        out.append(f"{prefix}{value}.0\n")
+                        add(f"{prefix}{value}.0\n")
                     else:
-                        out.append(f"{prefix}{go_float(value)}\n")
-            if len(out) > start:  # like the Go client, a family without series is not printed
-                out.insert(start, self._heads[i])
+                        add(f"{prefix}{go_float(value)}\n")
+            if lines:  # like the Go client, a family without series is not printed
+                out.append(self._heads[i])
+                out.extend(lines)
         return "".join(out)
 
 

@@ -5,6 +5,7 @@ collector, so they never disagree. Every field is None when its file is absent (
 enabled, older kernel, cgroup gone): absence is information, not an error.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 # v1 prints "no limit" as PAGE_COUNTER_MAX pages in bytes (9223372036854771712 with 4 KiB pages;
@@ -100,15 +101,19 @@ def parse_limit(text: str | None) -> int | None:
     return None if value >= _V1_UNLIMITED_FROM else value
 
 
-def parse_flat_keyed(text: str | None) -> dict[str, int]:
-    """"key value" per line (memory.stat, cpu.stat, memory.events, memory.oom_control)."""
+def parse_flat_keyed(text: str | None, keys: Collection[str] | None = None) -> dict[str, int]:
+    """"key value" per line (memory.stat, cpu.stat, memory.events, memory.oom_control); only
+    ``keys`` when given (memory.stat has ~40 lines, a scrape wants ~10 of them)."""
     words = (text or "").split()
     if len(words) == 2 * (text or "").count("\n"):  # the usual shape, parsed in one go (scrapes)
-        return dict(zip(words[::2], map(int, words[1::2])))
+        if keys is None:
+            return dict(zip(words[::2], map(int, words[1::2])))
+        found = dict(zip(words[::2], words[1::2]))
+        return {k: int(found[k]) for k in keys if k in found}
     result = {}
     for line in (text or "").splitlines():
         key, _, value = line.partition(" ")
-        if value:
+        if value and (keys is None or key in keys):
             result[key] = int(value)
     return result
 

@@ -13,6 +13,10 @@ from runtime.cgroups.cgroupfs import cgroup_dir, read_optional
 # A file's text, or None when it does not exist: cgroupfs.read_optional, or HeldFiles.read.
 ReadFile = Callable[[str], str | None]
 _NS_PER_US = 1000
+# The memory.stat keys read below.
+_V1_MEMORY_KEYS = frozenset({"total_inactive_file", "total_rss", "total_cache", "total_mapped_file", "total_swap",
+                             "total_pgfault", "total_pgmajfault", "pgfault", "pgmajfault"})
+_V2_MEMORY_KEYS = frozenset({"inactive_file", "anon", "file", "file_mapped", "pgfault", "pgmajfault"})
 _NS_PER_S = 1_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -41,7 +45,7 @@ def read_v1_stats(root: str, path: str, clk_tck: int = CLK_TCK,
     )
 
     # total_* counters include descendants, so a pod cgroup reports its containers.
-    mstat = s.parse_flat_keyed(read("memory", "memory.stat"))
+    mstat = s.parse_flat_keyed(read("memory", "memory.stat"), _V1_MEMORY_KEYS)
     usage = s.parse_int(read("memory", "memory.usage_in_bytes"))
     memory = s.MemoryStats(
         usage_bytes=usage,
@@ -92,7 +96,7 @@ def read_v2_stats(root: str, path: str, read_file: ReadFile = read_optional) -> 
         throttled_ns=_scaled(cstat.get("throttled_usec"), _NS_PER_US),
     )
 
-    mstat = s.parse_flat_keyed(read("memory.stat"))
+    mstat = s.parse_flat_keyed(read("memory.stat"), _V2_MEMORY_KEYS)
     events = s.parse_flat_keyed(read("memory.events"))
     usage = s.parse_int(read("memory.current"))
     memory = s.MemoryStats(

@@ -143,6 +143,12 @@ def test_parse_limit(text, expected):
 
 def test_parse_flat_keyed_skips_lines_without_values():
     assert parse_flat_keyed("a 1\n\nb 2\nlonely\n") == {"a": 1, "b": 2}
+
+
+def test_parse_flat_keyed_gives_only_the_keys_asked_for():
+    assert parse_flat_keyed("a 1\nb 2\nc 3\n", {"a", "c", "z"}) == {"a": 1, "c": 3}
+    assert parse_flat_keyed("a 1\nlonely\nc 3\n", {"c", "lonely"}) == {"c": 3}  # the line-wise path
+    assert parse_flat_keyed(None, {"a"}) == {}
     assert parse_flat_keyed(None) == {}
 
 
