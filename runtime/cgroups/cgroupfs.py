@@ -31,26 +31,47 @@ def cgroup_dir(hierarchy_root: str, path: str, *, allow_root: bool = False) -> s
     return os.path.join(hierarchy_root, path.lstrip("/"))
 
 
+def open_optional(path: str) -> int | None:
+    """A read-only descriptor of the file, or None when it does not exist."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in _ABSENT:
+            return None
+        raise Internal(f"cgroup file {path}: reading: {e}") from e
+
+
+def _read_all(fd: int) -> str:
+    """The whole file from offset 0 (pread: a file kept open is read again the same way). cgroup
+    files are seq_files: a read returns every line that fits, so one that came back well short of
+    the buffer was the end (a line that did not fit leaves less than a line free)."""
+    data = os.pread(fd, _READ_SIZE, 0)
+    if len(data) <= _READ_SIZE // 2:
+        return data.decode()
+    chunks = [data]
+    while len(chunks[-1]) > _READ_SIZE // 2:
+        chunks.append(os.pread(fd, _READ_SIZE, sum(map(len, chunks))))
+    return b"".join(chunks).decode()
+
+
+def read_open(path: str, fd: int) -> str | None:
+    """_read_all of ``path``'s descriptor, or None when its cgroup went away meanwhile."""
+    try:
+        return _read_all(fd)
+    except OSError as e:
+        if e.errno in _ABSENT:
+            return None
+        raise Internal(f"cgroup file {path}: reading: {e}") from e
+
+
 def read_optional(path: str) -> str | None:
-    """The file's text, or None when it does not exist. Plain os.open/os.read: a scrape reads a
+    """The file's text, or None when it does not exist. Plain os.open/os.pread: a scrape reads a
     dozen files per container, and a Python file object costs more than the syscalls do."""
+    fd = open_optional(path)
+    if fd is None:
+        return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as e:
-        if e.errno in _ABSENT:
-            return None
-        raise Internal(f"cgroup file {path}: reading: {e}") from e
-    try:
-        chunks = [os.read(fd, _READ_SIZE)]
-        # cgroup files are seq_files: a read returns every line that fits, so one that came back
-        # well short of the buffer was the end (a line that did not fit leaves less than a line free).
-        while len(chunks[-1]) > _READ_SIZE // 2:
-            chunks.append(os.read(fd, _READ_SIZE))
-        return b"".join(chunks).decode()
-    except OSError as e:
-        if e.errno in _ABSENT:
-            return None
-        raise Internal(f"cgroup file {path}: reading: {e}") from e
+        return read_open(path, fd)
     finally:
         os.close(fd)
 

@@ -18,35 +18,20 @@ number was reused).
 """
 from __future__ import annotations
 
-import errno
 import os
 import resource
 import threading
 import time
 from collections.abc import Callable
 
-from runtime.errors import Internal
+from runtime.cgroups.cgroupfs import open_optional, read_open
 
-_ABSENT = (errno.ENOENT, errno.ENODEV, errno.EOPNOTSUPP)
-_READ_SIZE = 65536
 IDLE_S = 120.0
 
 
 def default_limit() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return 4096 if soft == resource.RLIM_INFINITY else soft // 4
-
-
-def read_from(fd: int) -> str:
-    """The whole file from offset 0. cgroup files are seq_files: a read returns every line that
-    fits, so one that came back well short of the buffer was the end."""
-    data = os.pread(fd, _READ_SIZE, 0)
-    if len(data) <= _READ_SIZE // 2:
-        return data.decode()
-    chunks = [data]
-    while len(chunks[-1]) > _READ_SIZE // 2:
-        chunks.append(os.pread(fd, _READ_SIZE, sum(map(len, chunks))))
-    return b"".join(chunks).decode()
 
 
 class HeldFiles:
@@ -67,23 +52,15 @@ class HeldFiles:
                 self._sweep()
             fd = self._fds.get(path)
             if fd is not None:
-                # The common case, written out: a scrape comes here ~14 times per cgroup.
-                try:
-                    data = os.pread(fd, _READ_SIZE, 0)
-                except OSError as e:
-                    if e.errno not in _ABSENT:
-                        raise Internal(f"cgroup file {path}: reading: {e}") from e
-                    self._drop(path)  # the cgroup was removed; maybe made again: open afresh
-                else:
+                text = read_open(path, fd)
+                if text is not None:
                     self._read_since_sweep.add(path)
-                    return data.decode() if len(data) <= _READ_SIZE // 2 else self._read(path, fd)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as e:
-                if e.errno in _ABSENT:
-                    return None
-                raise Internal(f"cgroup file {path}: reading: {e}") from e
-            text = self._read(path, fd)
+                    return text
+                self._drop(path)  # the cgroup was removed; maybe made again: open afresh
+            fd = open_optional(path)
+            if fd is None:
+                return None
+            text = read_open(path, fd)
             if text is None or len(self._fds) >= self._limit:
                 os.close(fd)
             else:
@@ -99,15 +76,6 @@ class HeldFiles:
         with self._lock:
             for path in list(self._fds):
                 self._drop(path)
-
-    @staticmethod
-    def _read(path: str, fd: int) -> str | None:
-        try:
-            return read_from(fd)
-        except OSError as e:
-            if e.errno in _ABSENT:
-                return None
-            raise Internal(f"cgroup file {path}: reading: {e}") from e
 
     def _drop(self, path: str) -> None:
         os.close(self._fds.pop(path))
