@@ -55,7 +55,7 @@ def _read_all(fd: int) -> str:
 
 
 def read_open(path: str, fd: int) -> str | None:
-    """_read_all of ``path``'s descriptor, or None when its cgroup went away meanwhile."""
+    """The whole file behind ``fd`` (``path`` is for errors), or None when its cgroup went away."""
     try:
         return _read_all(fd)
     except OSError as e:
