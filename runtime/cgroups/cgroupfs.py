@@ -45,10 +45,7 @@ def _read_all(fd: int) -> str:
     """The whole file from offset 0 (pread: a file kept open is read again the same way). cgroup
     files are seq_files: a read returns every line that fits, so one that came back well short of
     the buffer was the end (a line that did not fit leaves less than a line free)."""
-    data = os.pread(fd, _READ_SIZE, 0)
-    if len(data) <= _READ_SIZE // 2:
-        return data.decode()
-    chunks = [data]
+    chunks = [os.pread(fd, _READ_SIZE, 0)]
     while len(chunks[-1]) > _READ_SIZE // 2:
         chunks.append(os.pread(fd, _READ_SIZE, sum(map(len, chunks))))
     return b"".join(chunks).decode()
