@@ -182,7 +182,8 @@ def subtree_pids(path: str, read: Callable[[str], str | None] = read_optional,
             if links == 2 + len(skipped) and all(os.path.isdir(s) for s in skipped):
                 continue
             with os.scandir(d) as entries:
-                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False) and e.path not in skip)
+                stack.extend(e.path for e in entries
+                             if e.is_dir(follow_symlinks=False) and e.path not in skip)
         except (FileNotFoundError, NotADirectoryError):
             continue
     return sorted(pids)

@@ -13,12 +13,12 @@ from runtime.cgroups.cgroupfs import cgroup_dir, read_optional
 # A file's text, or None when it does not exist: cgroupfs.read_optional, or HeldFiles.read.
 ReadFile = Callable[[str], str | None]
 _NS_PER_US = 1000
-# The memory.stat keys read below.
-_V1_MEMORY_KEYS = frozenset({"total_inactive_file", "total_rss", "total_cache", "total_mapped_file", "total_swap",
-                             "total_pgfault", "total_pgmajfault", "pgfault", "pgmajfault"})
-_V2_MEMORY_KEYS = frozenset({"inactive_file", "anon", "file", "file_mapped", "pgfault", "pgmajfault"})
 _NS_PER_S = 1_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The memory.stat keys read below.
+_V1_MEMORY_KEYS = frozenset({"total_inactive_file", "total_rss", "total_cache", "total_mapped_file",
+                             "total_swap", "total_pgfault", "total_pgmajfault", "pgfault", "pgmajfault"})
+_V2_MEMORY_KEYS = frozenset({"inactive_file", "anon", "file", "file_mapped", "pgfault", "pgmajfault"})
 
 
 def read_v1_stats(root: str, path: str, clk_tck: int = CLK_TCK,

@@ -88,7 +88,8 @@ class BridgeNetwork:
             addresses = self._leases.allocate(pod.pod_id, networks)
             ips = tuple(str(a.ip) for a in addresses)
             self._links.attach(VethAttachment(
-                host_ifname=host_ifname(pod.pod_id), bridge=self._bridge, netns_path=pod.netns_path, ifname=POD_IFNAME,
+                host_ifname=host_ifname(pod.pod_id), bridge=self._bridge, netns_path=pod.netns_path,
+                ifname=POD_IFNAME,
                 addresses=tuple(str(a) for a in addresses),
                 gateways=tuple(str(gateway_of(a.network)) for a in addresses), mtu=self._mtu or mtu))
             if pod.port_mappings:  # a new pod has no rules to replace unless it asks for some

@@ -1,5 +1,6 @@
 """Starting a container: a short-lived fork-server child forks the container's init into the right
-PID namespace, has it join its cgroup (v1: init does so itself), waits until it has exec'd, hands its stdio pipes and its exit
+PID namespace, has it join its cgroup (v1: init does so itself), waits until it has exec'd, hands
+its stdio pipes and its exit
 over to the fork server (runtime/process/monitor.py), reports to the agent and exits.
 """
 from __future__ import annotations

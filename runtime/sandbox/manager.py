@@ -131,7 +131,8 @@ class SandboxManager:
         self._write_files(sandbox, ips)
         report = pause.result() if pause else None
         # One record write for the pause process and the IPs: each is an fsync.
-        return self._store.update(sandbox.id, lambda s: replace(_with_pause(s, report), ips=ips, unknown=False))
+        return self._store.update(sandbox.id,
+                                  lambda s: replace(_with_pause(s, report), ips=ips, unknown=False))
 
     def _start_pause(self, sandbox: Sandbox, pins: dict[str, str]) -> dict:
         root = os.path.join(sandbox.paths.dir, "pause")
