@@ -10,10 +10,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import ThreadingWSGIServer
-from prometheus_client.process_collector import ProcessCollector
 
 from metrics.collector import ContainerCollector
 from metrics.exposition import metrics_app
+from metrics.process import SelfProcessCollector
 from runtime.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,11 @@ class MetricsServer:
         self._collector = collector
         self._process = CollectorRegistry(auto_describe=False)
         if process:
-            ProcessCollector(registry=self._process)  # process_cpu_seconds_total, _resident_memory_bytes, ...
+            self._process.register(SelfProcessCollector())  # process_cpu_seconds_total, _open_fds, ...
         self._full = CollectorRegistry(auto_describe=False)
         self._full.register(collector)
         if process:
-            ProcessCollector(registry=self._full)
+            self._full.register(SelfProcessCollector())
         self._httpd: ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
