@@ -49,7 +49,7 @@ class SelfProcessCollector(Collector):
                                 value=float(fields[19]) / _TICKS + self._btime)
         yield CounterMetricFamily("process_cpu_seconds_total",
                                   "Total user and system CPU time spent in seconds.",
-                                  value=(float(fields[11]) + float(fields[12])) / _TICKS)
+                                  value=float(fields[11]) / _TICKS + float(fields[12]) / _TICKS)
         yield GaugeMetricFamily("process_open_fds", "Number of open file descriptors.",
                                 value=self._fd_count(os.path.join(self._dir, "fd")))
         with open(os.path.join(self._dir, "limits"), "rb") as f:
