@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path, parent_path
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.v1 import V1Manager
@@ -99,9 +100,10 @@ def fake_netns(path: str, fn):  # noqa: ANN001, ANN202 - stands in for run_in_ne
     return Path(path).read_text()
 
 
-def reader(version: str, clock: int = NOW) -> StatsReader:
+def reader(version: str, clock: int = NOW, cgroups: CgroupManager | None = None) -> StatsReader:
     base = tree(version)
-    cgroups = V1Manager(str(base / "cgroup")) if version == "v1" else V2Manager(str(base / "cgroup"))
+    if cgroups is None:
+        cgroups = V1Manager(str(base / "cgroup")) if version == "v1" else V2Manager(str(base / "cgroup"))
     return StatsReader(cgroups, driver_of(version), proc_root=str(base / "proc"),
                        devices=DeviceNames(str(base / "sys"), str(base / "mountinfo")),
                        network=PodNetwork(str(base / "proc"), in_netns=fake_netns),
