@@ -34,7 +34,6 @@ from runtime.sandbox.record import Sandbox
 from runtime.store.records import RecordStore
 
 log = logging.getLogger(__name__)
-DEFAULT_CGROUP_PARENT = "/pycrid"
 EXIT_FILE_GRACE = 2.0  # the fork server writes the exit file right after reaping init
 
 
@@ -100,8 +99,7 @@ class ContainerManager:
             for d in ("upper", "work", "volumes"):
                 os.makedirs(os.path.join(root, d), mode=0o755)
             os.makedirs(os.path.join(state, "rootfs"), mode=0o700)
-            cgroup = container_path(self._driver, sandbox.config.cgroup_parent or DEFAULT_CGROUP_PARENT,
-                                    container_id)
+            cgroup = container_path(self._driver, sandbox.config.cgroup_parent, container_id)
             spec = build_init_spec(
                 container_id, config, image.config, sandbox.config, sandbox.paths,
                 lowerdirs=self._images.lowerdirs(image.id), upperdir=os.path.join(root, "upper"),

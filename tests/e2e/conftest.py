@@ -36,8 +36,9 @@ def e2e_prerequisites() -> Iterator[None]:
 
 
 def default_cgroup_parents() -> set[str]:
-    """pycrid's parent cgroup for containers of pods without a cgroup_parent, in each hierarchy."""
-    return {str(p) for p in Path("/sys/fs/cgroup").glob("*/pycrid")}
+    """pycrid's parent cgroup for containers of pods without a cgroup_parent, in each hierarchy
+    (cgroupfs and systemd driver)."""
+    return {str(p) for name in ("pycrid", "pycrid.slice") for p in Path("/sys/fs/cgroup").glob(f"*/{name}")}
 
 
 def test_bridges() -> set[str]:

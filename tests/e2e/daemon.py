@@ -55,15 +55,18 @@ def remove_bridge(bridge: str) -> None:
 
 
 def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[str, ...] = (),
-                 metrics_address: str = "", network: dict[str, str] | None = None) -> Path:
+                 metrics_address: str = "", network: dict[str, str] | None = None,
+                 settings: dict[str, str] | None = None) -> Path:
     """A config that keeps everything under `base`, uses a pod network of its own (so it never
     meets a real pycrid's), and mirrors the public hosts to `registry`; metrics off unless an
-    address is given. `network` replaces keys of the [network] table."""
+    address is given. `network` replaces keys of the [network] table, `settings` adds top-level
+    keys."""
     n = int(bridge[-4:], 16)
     net = {"mode": "bridge", "bridge": bridge, "pod_cidr": f"10.{200 + n // 256 % 32}.{n % 256}.0/24",
            **(network or {})}
     lines = [f'listen = "unix://{base}/run/pycrid.sock"', f'root = "{base}/root"',
              f'state = "{base}/run"', 'log_level = "debug"', 'shutdown_grace_seconds = 3.0',
+             *(f"{k} = {json.dumps(v)}" for k, v in (settings or {}).items()),
              '[network]', *(f"{k} = {json.dumps(v)}" for k, v in net.items()),
              '[metrics]', f'address = "{metrics_address}"']
     if registry:
@@ -79,13 +82,13 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
 
 def start(base: Path, registry: str | None = None, timeout: float = 20.0,
           insecure: tuple[str, ...] = (), metrics_address: str = "",
-          network: dict[str, str] | None = None) -> Daemon:
+          network: dict[str, str] | None = None, settings: dict[str, str] | None = None) -> Daemon:
     """Starts pycrid on the config under `base`, written on the first start and reused after,
     so a restart is a restart (same bridge, same dirs)."""
     base.mkdir(parents=True, exist_ok=True)
     config = base / "pycrid.toml"
     if not config.exists():
-        write_config(base, registry, unused_bridge_name(), insecure, metrics_address, network)
+        write_config(base, registry, unused_bridge_name(), insecure, metrics_address, network, settings)
     bridge = tomllib.loads(config.read_text())["network"]["bridge"]
     log_path = base / "pycrid.log"
     socket = base / "run" / "pycrid.sock"

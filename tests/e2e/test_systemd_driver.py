@@ -1,0 +1,77 @@
+"""cgroup_driver = "systemd": containers go into `cri-pycrid-<id>.scope` under the pod's slice, or
+under pycrid.slice for a pod without a cgroup_parent (there is no systemd here: only the naming is
+systemd's)."""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import leaks
+from tests.e2e.daemon import Daemon, crictl, start
+from tests.e2e.workloads import BUSYBOX, Pods, container_config, host_cgroup, pod_config, unique
+
+CONTROLLERS = ("memory", "cpu", "pids", "freezer")
+
+
+@pytest.fixture(scope="module")
+def systemd_pycrid(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator[Daemon]:
+    daemon = start(tmp_path_factory.mktemp("pycrid-systemd"), registry, settings={"cgroup_driver": "systemd"})
+    try:
+        crictl(daemon, "pull", BUSYBOX)
+        yield daemon
+    finally:
+        left, _ = leaks.remove_everything(daemon)
+        assert left.empty(), f"pycrid left behind: {left}"
+
+
+@pytest.fixture
+def systemd_pods(systemd_pycrid: Daemon, tmp_path: Path) -> Iterator[Pods]:
+    made = Pods(systemd_pycrid, tmp_path)
+    try:
+        yield made
+    finally:
+        made.remove_all()
+
+
+def container_pid(daemon: Daemon, container_id: str) -> int:
+    return int(crictl(daemon, "inspect", "-o", "go-template", "--template", "{{.info.pid}}",
+                      container_id).stdout)
+
+
+def test_a_pod_without_a_cgroup_parent_runs_under_pycrid_slice(systemd_pycrid: Daemon,
+                                                                systemd_pods: Pods) -> None:
+    pod_id, pod_path = systemd_pods.run(pod_config(unique("sd-default"), systemd_pods.log_dir))
+    cid = systemd_pods.create(pod_id, pod_path, container_config("sleeper", ["sleep", "60"]))
+    pid = container_pid(systemd_pycrid, cid)
+    for controller in CONTROLLERS:
+        assert host_cgroup(pid, controller) == Path("/sys/fs/cgroup", controller, "pycrid.slice",
+                                                    f"cri-pycrid-{cid}.scope"), controller
+
+
+def test_a_pod_slice_is_expanded_into_its_ancestors(systemd_pycrid: Daemon, systemd_pods: Pods) -> None:
+    top = f"pycrid_e2e{secrets.token_hex(3)}"
+    parent = f"{top}-pod1.slice"
+    try:
+        config = pod_config(unique("sd-slice"), systemd_pods.log_dir)
+        config["linux"]["cgroup_parent"] = parent
+        pod_id, pod_path = systemd_pods.run(config)
+        cid = systemd_pods.create(pod_id, pod_path, container_config("sleeper", ["sleep", "60"]))
+        pid = container_pid(systemd_pycrid, cid)
+        for controller in CONTROLLERS:
+            assert host_cgroup(pid, controller) == Path(
+                "/sys/fs/cgroup", controller, f"{top}.slice", parent, f"cri-pycrid-{cid}.scope"), controller
+        crictl(systemd_pycrid, "rmp", "-f", pod_id)
+        for controller in CONTROLLERS:
+            assert not Path("/sys/fs/cgroup", controller, f"{top}.slice", parent,
+                            f"cri-pycrid-{cid}.scope").exists(), controller
+    finally:
+        # The slices stand for the kubelet's pod cgroups, which the kubelet removes.
+        for controller in os.listdir("/sys/fs/cgroup"):
+            for d in (Path("/sys/fs/cgroup", controller, f"{top}.slice", parent),
+                      Path("/sys/fs/cgroup", controller, f"{top}.slice")):
+                if d.is_dir():
+                    d.rmdir()
