@@ -68,8 +68,7 @@ def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]
         ContainerManager(container_store, sandbox_store, images, forkserver, cgroups, driver, syscalls,
                          config.root, config.state, time.time_ns), stops)
     sandboxes = SandboxManager(sandbox_store, forkserver, network, syscalls, config.state, containers,
-                               InfraSource(images, config.sandbox_image),
-                               time.time_ns)
+                               InfraSource(images, config.sandbox_image), cgroups, driver, time.time_ns)
     sandboxes.recover()
     containers.recover()
     released = network.reconcile([s.id for s in sandboxes.list() if s.paths.netns and not s.stopped_at])

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
+from runtime.cgroups.manager import CgroupManager
+from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.cgroups.resources import Resources
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
@@ -43,8 +46,10 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], forkserver: ForkServer, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, infra: InfraSource,
-                 clock: Callable[[], int]) -> None:
+                 cgroups: CgroupManager, driver: CgroupDriver, clock: Callable[[], int]) -> None:
         self._infra = infra
+        self._cgroups = cgroups
+        self._driver = driver
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
         self._store = store
         self._names = NameRegistry("sandbox")
@@ -77,10 +82,14 @@ class SandboxManager:
             raise NotFound(f"runtime handler {config.runtime_handler!r} is not configured")
         validate_sysctls(config.sysctls, config.network_mode, config.ipc_mode)
         sandbox_id = new_id()
+        # The pause process goes under the pod's cgroup, as containerd's sandbox container does:
+        # the pod's limits and usage cover it. Named like a container's (a bad parent fails here).
+        cgroup = (container_path(self._driver, config.cgroup_parent, sandbox_id)
+                  if config.pid_mode == NamespaceMode.POD else "")
         name = _name(config)
         self._names.reserve(name, sandbox_id)
         paths = self._paths(sandbox_id, config)
-        sandbox = Sandbox(sandbox_id, config, paths, created_at=self._clock(), unknown=True)
+        sandbox = Sandbox(sandbox_id, config, paths, created_at=self._clock(), cgroup=cgroup, unknown=True)
         with contextlib.ExitStack() as undo:
             undo.callback(self._names.release, name)
             os.makedirs(paths.dir, mode=0o711)
@@ -92,7 +101,7 @@ class SandboxManager:
         except BaseException:
             self._roll_back(sandbox_id, sandbox, name)
             raise
-        log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id[:12], config.namespace, config.name,
+        log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id, config.namespace, config.name,
                  ",".join(sandbox.ips) or "-")
         return sandbox_id
 
@@ -139,7 +148,9 @@ class SandboxManager:
         os.makedirs(root, mode=0o555, exist_ok=True)
         infra = self._infra.get()
         image = {"lowerdirs": list(infra.lowerdirs), "argv": list(infra.argv)} if infra else {}
-        return self._forkserver.spawn("pause", {"id": sandbox.id, "root": root, "namespaces": pins, **image})[1]
+        self._cgroups.create(sandbox.cgroup, Resources())
+        return self._forkserver.spawn("pause", {"id": sandbox.id, "root": root, "namespaces": pins,
+                                                "cgroup": sandbox.cgroup, **image})[1]
 
     def stop(self, sandbox_id: str) -> None:
         sandbox = self.find(sandbox_id)
@@ -164,13 +175,19 @@ class SandboxManager:
         log.info("sandbox %s removed", sandbox.id[:12])
 
     def _release(self, sandbox: Sandbox) -> None:
-        """Frees the network, the infra process and the pinned namespaces; safe to repeat."""
+        """Frees the network, the infra process and its cgroup and the pinned namespaces; safe to
+        repeat."""
         paths = sandbox.paths
-        if paths.netns:
-            self._network.teardown(self._pod_network(sandbox))
         if sandbox.pause_pid and is_alive(sandbox.pause_pid, sandbox.pause_start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(sandbox.pause_pid, signal.SIGKILL)
+        # While the network comes down, the killed pause exits, so its cgroup goes without a wait.
+        if paths.netns:
+            self._network.teardown(self._pod_network(sandbox))
+        if sandbox.cgroup:
+            if not sandbox.pause_pid:  # a failed set-up may have started one it never recorded
+                self._cgroups.kill_all(sandbox.cgroup, signal.SIGKILL)
+            self._cgroups.remove(sandbox.cgroup)  # waits while a killed pause exits
         unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm], self._syscalls)
 
     def require_ready(self, sandbox_id: str) -> Sandbox:

@@ -2,6 +2,7 @@
 the pod's orphans, and keeps the namespace alive between containers. A forked copy of the fork
 server (no exec), so it costs a few hundred KiB of private memory, not an image and an interpreter.
 
+It runs in a cgroup of its own under the pod's, joined first thing (runtime/cgroups/selfjoin.py).
 Every container of the pod can see it as PID 1 (and, with CAP_SYS_PTRACE, reach /proc/1/root), so
 before it waits it gives up everything a container must not get through it: it joins the pod's
 namespaces, pivots into a read-only root (the sandbox image's, or an empty tmpfs), closes every
@@ -16,6 +17,8 @@ import signal
 import socket
 from typing import Any, NoReturn
 
+from runtime.cgroups.manager import new_manager
+from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.linux import constants as k
 from runtime.linux.capabilities import apply_capabilities, capability_state
 from runtime.linux.proc import start_time
@@ -31,12 +34,15 @@ def run_pause(raw: dict[str, Any], fds: list[int]) -> int:
 
     raw: {"id": sandbox id, "root": an empty directory to pivot into,
           "namespaces": {"net"|"ipc"|"uts": pinned namespace file},
+          "cgroup": its cgroup, made already (optional),
           "lowerdirs": the sandbox image's snapshots (optional), "argv": its pause command}"""
     syscalls = LinuxSyscalls()
+    cgroup = raw.get("cgroup", "")
     with socket.socket(fileno=fds[0]) as report:
         try:
             namespaces = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                           for kind, path in raw.get("namespaces", {}).items()}
+            tasks = open_tasks_files(new_manager(), cgroup) if cgroup else []
             syscalls.unshare(k.CLONE_NEWPID)
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             pid = os.fork()
@@ -44,8 +50,16 @@ def run_pause(raw: dict[str, Any], fds: list[int]) -> int:
                 report.close()
                 ours.close()
                 confine(raw["root"], tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())),
-                        namespaces, theirs, syscalls)
+                        namespaces, tasks, theirs, syscalls)
             theirs.close()
+            close_all(tasks)
+            if cgroup and not tasks:  # cgroup v2: no file to join by; move it from here
+                try:
+                    new_manager().add_process(cgroup, pid)
+                except BaseException:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    raise
             answer = ours.recv(protocol.MAX_MESSAGE)
             if answer == protocol.READY and raw.get("argv"):
                 answer = ours.recv(protocol.MAX_MESSAGE)  # EOF: the pause binary was exec'd
@@ -64,8 +78,9 @@ def run_pause(raw: dict[str, Any], fds: list[int]) -> int:
 
 
 def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namespaces: dict[str, int],
-            sync: socket.socket, syscalls: Syscalls) -> NoReturn:
+            tasks: list[int], sync: socket.socket, syscalls: Syscalls) -> NoReturn:
     try:
+        join_self(tasks)
         for kind, fd in namespaces.items():
             syscalls.setns(fd, _JOIN[kind])
             os.close(fd)

@@ -15,6 +15,7 @@ class Sandbox:
     ips: tuple[str, ...] = ()
     pause_pid: int = 0  # the pod's PID-namespace holder, when it shares one
     pause_start: int = 0  # its start time, so a reused pid is never mistaken for it
+    cgroup: str = ""  # the pause process's own cgroup (under the pod's cgroup_parent), when it has one
     stopped_at: int = 0  # 0 while ready
     unknown: bool = False  # set-up or tear-down failed half-way: Stop/Remove must finish the job
 

@@ -1,5 +1,6 @@
 """What a pycrid leaves on the machine: mounts under its dirs, processes of its fork server's tree,
-zombies, and container cgroups. The e2e suite asserts all are gone after it cleans up."""
+zombies, and the cgroups of its containers and pause processes. The e2e suite asserts all are gone
+after it cleans up."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from runtime.cgroups.paths import SCOPE_PREFIX
 from runtime.linux import proc
 from runtime.process.client import ForkServer
 from tests.e2e.daemon import Daemon, crictl, remove_bridge
@@ -34,11 +36,13 @@ def remove_everything(daemon: Daemon) -> tuple[Leftovers, bool]:
     crictl(daemon, "rmp", "--all", "--force")
     forkserver = ForkServer(str(daemon.state / "forkserver.sock"))
     forkserver_pid = forkserver.ping()
-    started = set(re.findall(r"container ([0-9a-f]{64}) started", daemon.log_path.read_text()))
+    log = daemon.log_path.read_text()
+    started = set(re.findall(r"container ([0-9a-f]{64}) started", log))
+    ready = set(re.findall(r"sandbox ([0-9a-f]{64}) \(", log))  # a pause may have had a cgroup
     left = Leftovers(mounts=mounts_under(str(daemon.root.parent)),
                      processes=forkserver_children(forkserver_pid),
                      zombies=lasting_zombies(forkserver_pid),
-                     cgroups=container_cgroups(started),
+                     cgroups=container_cgroups(started | ready),
                      veths=bridge_ports(daemon.bridge), rules=pod_rules(daemon.bridge))
     assert daemon.stop() == 0, daemon.log_path.read_text()[-4000:]
     forkserver.shutdown()
@@ -76,9 +80,11 @@ def pod_rules(table: str) -> tuple[str, ...]:
     return tuple(r.get("comment", "") for r in rules if r.get("comment", "").startswith("pod "))
 
 
-def container_cgroups(container_ids: set[str], root: str = "/sys/fs/cgroup") -> tuple[str, ...]:
+def container_cgroups(ids: set[str], root: str = "/sys/fs/cgroup") -> tuple[str, ...]:
+    """Cgroups named after one of ``ids``, as either cgroup driver names them."""
     found = []
     for hierarchy in sorted(os.listdir(root)):
         for dirpath, dirnames, _ in os.walk(os.path.join(root, hierarchy)):
-            found += [os.path.join(dirpath, d) for d in dirnames if d in container_ids]
+            found += [os.path.join(dirpath, d) for d in dirnames
+                      if d.removeprefix(f"{SCOPE_PREFIX}-").removesuffix(".scope") in ids]
     return tuple(found)

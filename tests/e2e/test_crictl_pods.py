@@ -315,6 +315,33 @@ def test_update_reaches_the_cgroup(pycrid: Daemon, pods: Pods) -> None:
     assert inside.strip() == "67108864"
 
 
+def test_the_pause_process_runs_under_the_pod_cgroup(pycrid: Daemon, pods: Pods) -> None:
+    parent = f"/pycrid-e2e-{os.urandom(3).hex()}/pod1"  # what the kubelet would make per pod
+    try:
+        config = pod_config(unique("paused"), pods.log_dir, pid=POD_NS)
+        config["linux"]["cgroup_parent"] = parent
+        pod_id, pod_path = pods.run(config)
+        cid = pods.create(pod_id, pod_path, container_config("app", SLEEP, pid=POD_NS))
+        for controller in ("memory", "cpu", "pids", "freezer"):
+            own = Path("/sys/fs/cgroup", controller, parent.lstrip("/"), pod_id)
+            (pause,) = [int(p) for p in (own / "cgroup.procs").read_text().split()]
+            assert host_cgroup(inspect(pycrid, cid)["info"]["pid"], controller).parent == own.parent
+        # It is the PID 1 the container sees, as the pause user.
+        assert os.readlink(f"/proc/{pause}/ns/pid") == crictl(pycrid, "exec", "-s", cid, "readlink",
+                                                               "/proc/self/ns/pid").stdout.strip()
+        assert "65535" in Path(f"/proc/{pause}/status").read_text().split("Uid:")[1].split("\n")[0]
+        crictl(pycrid, "stopp", pod_id)
+        assert not any(Path("/sys/fs/cgroup", c, parent.lstrip("/"), pod_id).exists()
+                       for c in os.listdir("/sys/fs/cgroup"))
+    finally:
+        pods.remove_all()
+        for controller in os.listdir("/sys/fs/cgroup"):
+            for d in (Path("/sys/fs/cgroup", controller, parent.lstrip("/")),
+                      Path("/sys/fs/cgroup", controller, parent.lstrip("/")).parent):
+                if d.is_dir():
+                    d.rmdir()
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def test_duplicate_names_are_already_exists_until_removed(pycrid: Daemon, pods: Pods) -> None:
