@@ -72,10 +72,14 @@ class StatsReader:
         if stats == CgroupStats():  # no cgroup_parent, or one that does not exist (read as all None)
             cgroup = None
         if cgroup is not None:
-            # The running containers' processes were just counted; only the others in the pod
-            # cgroup are read (pause, processes of cgroups pycrid did not make).
+            # The running containers' processes were just counted, and the pause's cgroup holds
+            # only the pause, whose pid is known: the pod cgroup is listed only for cgroups
+            # pycrid did not make, and usually not at all (cgroupfs.subtree_pids).
             counted = [c.cgroup for c in containers if c.state == State.RUNNING]
-            others = process_counts(self._cgroups.pids(cgroup, skip=counted), self._proc)
+            pause = [sandbox.pause_pid] if sandbox.cgroup and sandbox.pause_pid else []
+            others = process_counts(
+                [*self._cgroups.pids(cgroup, skip=[*counted, *([sandbox.cgroup] if pause else [])]), *pause],
+                self._proc)
             processes = sum_processes([*(s.processes for s in running), others])
         else:
             stats = sum_stats([s.cgroup for s in running])

@@ -100,8 +100,10 @@ def fake_netns(path: str, fn):  # noqa: ANN001, ANN202 - stands in for run_in_ne
     return Path(path).read_text()
 
 
-def reader(version: str, clock: int = NOW, cgroups: CgroupManager | None = None) -> StatsReader:
-    base = tree(version)
+def reader(version: str, clock: int = NOW, cgroups: CgroupManager | None = None,
+           base: Path | None = None) -> StatsReader:
+    """Over the fake tree of ``version``, or over ``base``, a copy of it."""
+    base = base or tree(version)
     if cgroups is None:
         cgroups = V1Manager(str(base / "cgroup")) if version == "v1" else V2Manager(str(base / "cgroup"))
     return StatsReader(cgroups, driver_of(version), proc_root=str(base / "proc"),

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from runtime.cgroups.paths import CgroupDriver
 from runtime.stats.reader import StatsReader, image_label, spec
 from runtime.stats.sample import Labels, Processes, Spec
 from tests.unit.stats.builders import (APP, BATCH, BUSYBOX_ID, NOW, WEB, WORKER, layer_usage, pod_cgroup,
-                                       reader, scene)
+                                       reader, scene, tree)
 
 
 def pods(version: str) -> dict:
@@ -29,6 +31,22 @@ def test_a_pod_with_a_cgroup_parent_reads_its_own_cgroup(version: str) -> None:
     assert [i.name for i in web.pod.network] == ["eth0"]
     assert web.pod.writable_layer is None
     assert web.pod.start_time_ns == NOW - 3600 * 10**9
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_pod_counts_its_pause_process_from_its_own_cgroup(version: str, tmp_path: Path) -> None:
+    base = tmp_path / version
+    shutil.copytree(tree(version), base, symlinks=True)
+    sandboxes, containers = scene(version)
+    web = replace(sandboxes[0], cgroup=f"{pod_cgroup(version)}/{WEB}", pause_pid=4999)
+    pause_dir = Path(f"{base}/cgroup/{'freezer/' if version == 'v1' else ''}{web.cgroup.lstrip('/')}")
+    pause_dir.mkdir(parents=True)
+    (pause_dir / "cgroup.procs").write_text("4999\n")
+    (base / "proc" / "4999" / "fd").mkdir(parents=True)
+    (base / "proc" / "4999" / "stat").write_text(
+        (tree(version) / "proc" / "4343" / "stat").read_text().replace("4343 (sleep)", "4999 (pause)"))
+    pod = reader(version, base=base).pod(web, [c for c in containers if c.sandbox_id == WEB]).pod
+    assert pod.processes == Processes(count=4, threads=5, fds=13, sockets=3)  # one more than without
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
