@@ -62,7 +62,7 @@ def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]
     sandbox_store.load_all()
     container_store.load_all()
     # Stats read the same few files of every cgroup on each scrape: keep them open.
-    cgroups, driver = new_manager(read_stat=HeldFiles().read), CgroupDriver(config.cgroup_driver)
+    cgroups, driver = new_manager(files=HeldFiles()), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, forkserver, cgroups, driver, syscalls,

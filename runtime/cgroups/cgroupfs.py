@@ -9,7 +9,8 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Protocol
 
 from runtime.cgroups.paths import normalize_path
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError
@@ -71,6 +72,26 @@ def read_optional(path: str) -> str | None:
         return read_open(path, fd)
     finally:
         os.close(fd)
+
+
+class StatFiles(Protocol):
+    """How stats() and pids() read cgroup files: opened each time (EachTime) or kept open
+    (heldfiles.HeldFiles). A cgroup's stat files are read together, in one call."""
+
+    def read(self, path: str) -> str | None: ...
+
+    def read_many(self, paths: Sequence[str]) -> list[str | None]: ...
+
+
+class EachTime:
+    def read(self, path: str) -> str | None:
+        return read_optional(path)
+
+    def read_many(self, paths: Sequence[str]) -> list[str | None]:
+        return [read_optional(p) for p in paths]
+
+
+EACH_TIME = EachTime()
 
 
 def write(directory: str, name: str, value: str) -> None:

@@ -22,7 +22,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from runtime.cgroups.cgroupfs import open_optional, read_open
 
@@ -47,26 +47,33 @@ class HeldFiles:
 
     def read(self, path: str) -> str | None:
         """The file's text, or None when it does not exist (as cgroupfs.read_optional)."""
+        return self.read_many((path,))[0]
+
+    def read_many(self, paths: Sequence[str]) -> list[str | None]:
+        """read() of each path, under one lock: a scrape reads a cgroup's dozen files at once."""
         with self._lock:
             if self._clock() >= self._next_sweep:
                 self._sweep()
-            fd = self._fds.get(path)
-            if fd is not None:
-                text = read_open(path, fd)
-                if text is not None:
-                    self._read_since_sweep.add(path)
-                    return text
-                self._drop(path)  # the cgroup was removed; maybe made again: open afresh
-            fd = open_optional(path)
-            if fd is None:
-                return None
+            return [self._read(path) for path in paths]
+
+    def _read(self, path: str) -> str | None:
+        fd = self._fds.get(path)
+        if fd is not None:
             text = read_open(path, fd)
-            if text is None or len(self._fds) >= self._limit:
-                os.close(fd)
-            else:
-                self._fds[path] = fd
+            if text is not None:
                 self._read_since_sweep.add(path)
-            return text
+                return text
+            self._drop(path)  # the cgroup was removed; maybe made again: open afresh
+        fd = open_optional(path)
+        if fd is None:
+            return None
+        text = read_open(path, fd)
+        if text is None or len(self._fds) >= self._limit:
+            os.close(fd)
+        else:
+            self._fds[path] = fd
+            self._read_since_sweep.add(path)
+        return text
 
     def held(self) -> int:
         with self._lock:

@@ -9,10 +9,9 @@ import signal
 from collections.abc import Callable, Collection
 from typing import Literal, Protocol
 
-from runtime.cgroups.cgroupfs import read_optional
+from runtime.cgroups.cgroupfs import EACH_TIME, StatFiles
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
-from runtime.cgroups.stats_reader import ReadFile
 from runtime.cgroups.v1 import V1Manager
 from runtime.cgroups.v2 import V2Manager
 
@@ -71,10 +70,10 @@ def detect(root: str = DEFAULT_ROOT) -> CgroupVersion:
 
 def new_manager(
     root: str = DEFAULT_ROOT, *, kill: Callable[[int, int], None] = os.kill,
-    read_stat: ReadFile = read_optional,
+    files: StatFiles = EACH_TIME,
 ) -> CgroupManager:
     """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam and
-    ``read_stat`` reads the files of stats() and pids() (HeldFiles.read keeps them open)."""
+    ``files`` reads the files of stats() and pids() (HeldFiles keeps them open)."""
     if detect(root) == "v2":
-        return V2Manager(root, kill=kill, read_stat=read_stat)
-    return V1Manager(root, kill=kill, read_stat=read_stat)
+        return V2Manager(root, kill=kill, files=files)
+    return V1Manager(root, kill=kill, files=files)

@@ -14,7 +14,7 @@ from runtime.cgroups import cgroupfs as fs
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import FileWrite, Resources, controller_of, v1_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed, parse_limit
-from runtime.cgroups.stats_reader import ReadFile, read_v1_stats
+from runtime.cgroups.stats_reader import read_v1_stats
 from runtime.errors import FailedPrecondition, NotFound
 
 HIERARCHIES = (
@@ -39,11 +39,11 @@ class V1Manager:
         *,
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
-        read_stat: ReadFile = fs.read_optional,
+        files: fs.StatFiles = fs.EACH_TIME,
     ) -> None:
         self.root = root
         self._kill = kill
-        self._read_stat = read_stat
+        self._files = files
         self._freeze_timeout_s = freeze_timeout_s
         self._mounts = {
             name: os.path.join(root, name)
@@ -147,7 +147,7 @@ class V1Manager:
         mount = self._reference()
         if not mount:
             return []
-        return fs.subtree_pids(fs.cgroup_dir(mount, path), self._read_stat,
+        return fs.subtree_pids(fs.cgroup_dir(mount, path), self._files.read,
                                {fs.cgroup_dir(mount, s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
@@ -189,7 +189,7 @@ class V1Manager:
         return parse_flat_keyed(text).get("oom_kill", 0)
 
     def stats(self, path: str) -> CgroupStats:
-        return read_v1_stats(self.root, path, read_file=self._read_stat)
+        return read_v1_stats(self.root, path, files=self._files)
 
 
 def _inherit_cpuset(parent: str, child: str) -> None:

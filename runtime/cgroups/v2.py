@@ -10,7 +10,7 @@ from runtime.cgroups import cgroupfs as fs
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import Resources, controller_of, v2_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed
-from runtime.cgroups.stats_reader import ReadFile, read_v2_stats
+from runtime.cgroups.stats_reader import read_v2_stats
 from runtime.errors import NotFound
 
 # Enabled on the way down even without limits, so usage stats (memory.stat, io.stat, ...) exist.
@@ -36,11 +36,11 @@ class V2Manager:
         *,
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
-        read_stat: ReadFile = fs.read_optional,
+        files: fs.StatFiles = fs.EACH_TIME,
     ) -> None:
         self.root = root
         self._kill = kill
-        self._read_stat = read_stat
+        self._files = files
         self._freeze_timeout_s = freeze_timeout_s
 
     def _dir(self, path: str) -> str:
@@ -100,7 +100,7 @@ class V2Manager:
         return []  # no per-thread file outside threaded mode: add_process it is
 
     def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
-        return fs.subtree_pids(self._dir(path), self._read_stat, {self._dir(s) for s in skip})
+        return fs.subtree_pids(self._dir(path), self._files.read, {self._dir(s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and below: cgroup.kill for SIGKILL (5.14+),
@@ -139,4 +139,4 @@ class V2Manager:
         return parse_flat_keyed(text).get("oom_kill", 0)
 
     def stats(self, path: str) -> CgroupStats:
-        return read_v2_stats(self.root, path, read_file=self._read_stat)
+        return read_v2_stats(self.root, path, files=self._files)

@@ -192,7 +192,7 @@ def held_v1(sandbox):
         pytest.skip("this node's cgroups are not v1")
     managers, base, procs = sandbox
     files = HeldFiles(limit=100)
-    m = V1Manager(ROOT, read_stat=files.read)
+    m = V1Manager(ROOT, files=files)
     managers.append(m)
     yield m, base, procs, files
     files.close()

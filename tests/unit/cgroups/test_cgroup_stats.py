@@ -61,6 +61,15 @@ def test_v1_local_page_faults_leave_out_descendants(tmp_path):
         510, 7, 10, 1)
 
 
+def test_v1_without_recursive_blkio_files_reads_the_plain_ones(tmp_path):
+    blkio = tmp_path / "blkio" / "c"
+    blkio.mkdir(parents=True)
+    (blkio / "blkio.throttle.io_service_bytes").write_text("8:0 Read 4096\n8:0 Write 0\nTotal 4096\n")
+    (blkio / "blkio.throttle.io_serviced").write_text("8:0 Read 1\n8:0 Write 0\nTotal 1\n")
+    assert read_v1_stats(str(tmp_path), "/c", clk_tck=100).io == (
+        DeviceIO(8, 0, read_bytes=4096, write_bytes=0, read_ops=1, write_ops=0),)
+
+
 def test_v1_root_has_no_limits_and_no_pids_files():
     stats = read_v1_stats(str(FIXTURES / "v1"), "/", clk_tck=100)
     assert stats.memory.limit_bytes is None  # 9223372036854771712 means unlimited

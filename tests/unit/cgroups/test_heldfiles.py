@@ -35,6 +35,18 @@ def test_a_missing_file_is_none_and_not_held(tmp_path: Path) -> None:
     assert files.held() == 0
 
 
+def test_read_many_answers_in_order_and_holds_what_exists(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("1\n")
+    (tmp_path / "b").write_text("2\n")
+    files = HeldFiles(limit=10)
+    paths = [str(tmp_path / "a"), str(tmp_path / "nope"), str(tmp_path / "b")]
+    assert files.read_many(paths) == ["1\n", None, "2\n"]
+    (tmp_path / "b").write_text("3\n")
+    assert files.read_many(paths) == ["1\n", None, "3\n"]
+    assert files.held() == 2
+    files.close()
+
+
 def test_large_files_are_read_whole(tmp_path: Path) -> None:
     f = tmp_path / "big"
     text = "".join(f"key{i} {i}\n" for i in range(20000))  # > 64 KiB
