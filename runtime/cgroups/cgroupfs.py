@@ -14,6 +14,7 @@ from typing import Protocol
 
 from runtime.cgroups.paths import normalize_path
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError
+from runtime.linux.seqfile import read_whole
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 # not enabled, or PSI compiled in but switched off (read gives EOPNOTSUPP).
 _ABSENT = (errno.ENOENT, errno.ENODEV, errno.EOPNOTSUPP)
 REMOVE_TIMEOUT_S = 1.0
-_READ_SIZE = 65536
 
 
 def cgroup_dir(hierarchy_root: str, path: str, *, allow_root: bool = False) -> str:
@@ -42,20 +42,10 @@ def open_optional(path: str) -> int | None:
         raise Internal(f"cgroup file {path}: reading: {e}") from e
 
 
-def _read_all(fd: int) -> str:
-    """The whole file from offset 0 (pread: a file kept open is read again the same way). cgroup
-    files are seq_files: a read returns every line that fits, so one that came back well short of
-    the buffer was the end (a line that did not fit leaves less than a line free)."""
-    chunks = [os.pread(fd, _READ_SIZE, 0)]
-    while len(chunks[-1]) > _READ_SIZE // 2:
-        chunks.append(os.pread(fd, _READ_SIZE, sum(map(len, chunks))))
-    return b"".join(chunks).decode()
-
-
 def read_open(path: str, fd: int) -> str | None:
     """The whole file behind ``fd`` (``path`` is for errors), or None when its cgroup went away."""
     try:
-        return _read_all(fd)
+        return read_whole(fd).decode()
     except OSError as e:
         if e.errno in _ABSENT:
             return None
@@ -75,18 +65,13 @@ def read_optional(path: str) -> str | None:
 
 
 class StatFiles(Protocol):
-    """How stats() and pids() read cgroup files: opened each time (EachTime) or kept open
-    (heldfiles.HeldFiles). A cgroup's stat files are read together, in one call."""
-
-    def read(self, path: str) -> str | None: ...
+    """How stats() reads a cgroup's stat files, all in one call: opened each time (EachTime) or
+    kept open (heldfiles.HeldFiles)."""
 
     def read_many(self, paths: Sequence[str]) -> list[str | None]: ...
 
 
 class EachTime:
-    def read(self, path: str) -> str | None:
-        return read_optional(path)
-
     def read_many(self, paths: Sequence[str]) -> list[str | None]:
         return [read_optional(p) for p in paths]
 

@@ -12,9 +12,10 @@ text in ~1.3 us. So the files read for stats stay open, keyed by path:
 - at most ``limit`` descriptors are held (a quarter of RLIMIT_NOFILE by default); past that a read
   opens and closes as before.
 
-Only reads go through here; writes (limits, cgroup.procs) always open the file. One lock covers
-the map and the pread, so a descriptor is never read after another thread closed it (and its
-number was reused).
+Only stat files go through here; writes always open the file, and so do reads of cgroup.procs:
+on v1 an open cgroup.procs keeps the pid list it made until a second after its last read, so one
+read more often than that would never change. One lock covers the map and the pread, so a
+descriptor is never read after another thread closed it (and its number was reused).
 """
 from __future__ import annotations
 
@@ -45,12 +46,9 @@ class HeldFiles:
         self._next_sweep = clock() + idle_s
         self._lock = threading.Lock()
 
-    def read(self, path: str) -> str | None:
-        """The file's text, or None when it does not exist (as cgroupfs.read_optional)."""
-        return self.read_many((path,))[0]
-
     def read_many(self, paths: Sequence[str]) -> list[str | None]:
-        """read() of each path, under one lock: a scrape reads a cgroup's dozen files at once."""
+        """Each file's text, or None where it does not exist (as cgroupfs.read_optional), under
+        one lock: a scrape reads a cgroup's dozen files at once."""
         with self._lock:
             if self._clock() >= self._next_sweep:
                 self._sweep()

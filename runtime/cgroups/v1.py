@@ -147,8 +147,7 @@ class V1Manager:
         mount = self._reference()
         if not mount:
             return []
-        return fs.subtree_pids(fs.cgroup_dir(mount, path), self._files.read,
-                               {fs.cgroup_dir(mount, s) for s in skip})
+        return fs.subtree_pids(fs.cgroup_dir(mount, path), skip={fs.cgroup_dir(mount, s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and below. With the freezer, nothing can fork

@@ -100,7 +100,7 @@ class V2Manager:
         return []  # no per-thread file outside threaded mode: add_process it is
 
     def pids(self, path: str, skip: Collection[str] = ()) -> list[int]:
-        return fs.subtree_pids(self._dir(path), self._files.read, {self._dir(s) for s in skip})
+        return fs.subtree_pids(self._dir(path), skip={self._dir(s) for s in skip})
 
     def kill_all(self, path: str, sig: int = signal.SIGKILL) -> None:
         """Signal every process in the cgroup and below: cgroup.kill for SIGKILL (5.14+),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from runtime.errors import NotFound
+from runtime.linux.seqfile import read_whole
 from runtime.network.in_netns import run_in_netns
 from runtime.stats.sample import Interface
 
@@ -42,10 +43,7 @@ def parse_net_dev(text: str) -> tuple[Interface, ...]:
 def _read(path: str) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # not open(): read for every pod on every scrape
     try:
-        chunks = [os.read(fd, 65536)]
-        while chunks[-1]:
-            chunks.append(os.read(fd, 65536))
-        return b"".join(chunks).decode()
+        return read_whole(fd).decode()
     finally:
         os.close(fd)
 

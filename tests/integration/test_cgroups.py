@@ -186,6 +186,29 @@ def test_v1_values_the_kernel_refuses_are_invalid_and_leave_nothing(v1):
     assert not m.exists(f"{base}/c1")
 
 
+@pytest.mark.parametrize("files", [None, HeldFiles(limit=100)], ids=["each-time", "held"])
+def test_more_pids_than_a_page_of_cgroup_procs_are_all_listed_and_killed(sandbox, files) -> None:
+    # cgroup.procs comes a page of pids per read: ~800 pids fill one.
+    if detect(ROOT) != "v1":
+        pytest.skip("this node's cgroups are not v1")
+    managers, base, procs = sandbox
+    m = V1Manager(ROOT, files=files) if files else V1Manager(ROOT)
+    managers.append(m)
+    child = f"{base}/many"
+    m.create(child, Resources())
+    p = started(["sh", "-c", "read x; for i in $(seq 900); do sleep 1000 & done; wait"], procs)
+    m.add_process(child, p.pid)
+    release(p)
+    deadline = time.monotonic() + 30
+    while len(m.pids(child)) < 901 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(m.pids(child)) == 901
+    assert len(read(os.path.join(ROOT, "pids"), child, "cgroup.procs").split()) == 901
+    m.kill_all(child)
+    m.remove(child)  # every one of them killed, or rmdir would stay busy
+    assert not m.exists(child)
+
+
 @pytest.fixture
 def held_v1(sandbox):
     if detect(ROOT) != "v1":

@@ -21,9 +21,9 @@ def test_reads_follow_the_content_and_keep_the_file_open(tmp_path: Path) -> None
     f = tmp_path / "memory.usage_in_bytes"
     f.write_text("100\n")
     files = HeldFiles(limit=10)
-    assert files.read(str(f)) == "100\n"
+    assert files.read_many([str(f)])[0] == "100\n"
     f.write_text("4096\n")  # rewritten in place, as the kernel regenerates a cgroup file
-    assert files.read(str(f)) == "4096\n"
+    assert files.read_many([str(f)])[0] == "4096\n"
     assert files.held() == 1
     files.close()
     assert files.held() == 0
@@ -31,7 +31,7 @@ def test_reads_follow_the_content_and_keep_the_file_open(tmp_path: Path) -> None
 
 def test_a_missing_file_is_none_and_not_held(tmp_path: Path) -> None:
     files = HeldFiles(limit=10)
-    assert files.read(str(tmp_path / "nope")) is None
+    assert files.read_many([str(tmp_path / "nope")])[0] is None
     assert files.held() == 0
 
 
@@ -52,8 +52,8 @@ def test_large_files_are_read_whole(tmp_path: Path) -> None:
     text = "".join(f"key{i} {i}\n" for i in range(20000))  # > 64 KiB
     f.write_text(text)
     files = HeldFiles(limit=10)
-    assert files.read(str(f)) == text
-    assert files.read(str(f)) == text
+    assert files.read_many([str(f)])[0] == text
+    assert files.read_many([str(f)])[0] == text
 
 
 def test_past_the_limit_files_are_read_but_not_held(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_past_the_limit_files_are_read_but_not_held(tmp_path: Path) -> None:
         (tmp_path / str(i)).write_text(f"{i}\n")
         paths.append(str(tmp_path / str(i)))
     files = HeldFiles(limit=3)
-    assert [files.read(p) for p in paths] == [f"{i}\n" for i in range(5)]
+    assert files.read_many(paths) == [f"{i}\n" for i in range(5)]
     assert files.held() == 3
     files.close()
 
@@ -73,13 +73,13 @@ def test_files_not_read_between_two_sweeps_are_closed(tmp_path: Path) -> None:
     b.write_text("b\n")
     clock = Clock()
     files = HeldFiles(limit=10, idle_s=60, clock=clock)
-    files.read(str(a))
-    files.read(str(b))
+    files.read_many([str(a)])[0]
+    files.read_many([str(b)])[0]
     clock.now = 61
-    files.read(str(a))  # sweeps: both were read since the start
+    files.read_many([str(a)])[0]  # sweeps: both were read since the start
     assert files.held() == 2
     clock.now = 122
-    files.read(str(a))  # sweeps: b was not read in the last period
+    files.read_many([str(a)])[0]  # sweeps: b was not read in the last period
     assert files.held() == 1
     files.close()
 
@@ -88,7 +88,7 @@ def test_the_descriptors_it_holds_are_not_inherited(tmp_path: Path) -> None:
     f = tmp_path / "x"
     f.write_text("1\n")
     files = HeldFiles(limit=10)
-    files.read(str(f))
+    files.read_many([str(f)])[0]
     held = [int(fd) for fd in os.listdir("/proc/self/fd")
             if os.path.realpath(f"/proc/self/fd/{fd}") == str(f)]
     assert held and all(not os.get_inheritable(fd) for fd in held)
