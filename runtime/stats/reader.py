@@ -44,27 +44,21 @@ class StatsReader:
         self._tree_usage = RecentTreeUsage()  # the one value not read afresh every time (layerusage.py)
 
     def container(self, c: Container, sandbox: Sandbox | None) -> Sample:
-        return self._container(c, sandbox)[0]
-
-    def _container(self, c: Container, sandbox: Sandbox | None) -> tuple[Sample, list[int]]:
         now = self._clock()
-        stats, processes, pids = CgroupStats(), None, []
+        stats, processes = CgroupStats(), None
         if c.state == State.RUNNING:
             stats = self._cgroups.stats(c.cgroup)
-            pids = self._cgroups.pids(c.cgroup)
-            processes = process_counts(pids, self._proc)
+            processes = process_counts(self._cgroups.pids(c.cgroup), self._proc)
         pod = sandbox.config if sandbox else None
         labels = Labels(id=c.cgroup, name=c.id, image=image_label(c), pod=pod.name if pod else "",
                         namespace=pod.namespace if pod else "", container=c.config.name)
-        sample = Sample(timestamp_ns=now, labels=labels, start_time_ns=c.started_at or c.created_at,
-                        cgroup=stats, spec=spec(c.config.resources), processes=processes, io=self._named(stats),
-                        writable_layer=self._layer_usage(c.spec.upperdir) if c.spec.upperdir else None)
-        return sample, pids
+        return Sample(timestamp_ns=now, labels=labels, start_time_ns=c.started_at or c.created_at,
+                      cgroup=stats, spec=spec(c.config.resources), processes=processes, io=self._named(stats),
+                      writable_layer=self._layer_usage(c.spec.upperdir) if c.spec.upperdir else None)
 
     def pod(self, sandbox: Sandbox, containers: Sequence[Container]) -> PodSample:
         """``containers``: the pod's containers (any state); their samples come along."""
-        read = [self._container(c, sandbox) for c in containers]
-        samples = tuple(sample for sample, _ in read)
+        samples = tuple(self.container(c, sandbox) for c in containers)
         running = [sample for sample, c in zip(samples, containers) if c.state == State.RUNNING]
         now = self._clock()
         cgroup = self._parent(sandbox)
@@ -73,13 +67,14 @@ class StatsReader:
             cgroup = None
         if cgroup is not None:
             # The running containers' processes were just counted, and the pause's cgroup holds
-            # only the pause, whose pid is known: the pod cgroup is listed only for cgroups
-            # pycrid did not make, and usually not at all (cgroupfs.subtree_pids).
-            counted = [c.cgroup for c in containers if c.state == State.RUNNING]
+            # only the pause, whose pid is known: the pod cgroup is listed only when its task
+            # count says someone else is in it, and then without the cgroups pycrid made.
             pause = [sandbox.pause_pid] if sandbox.cgroup and sandbox.pause_pid else []
-            others = process_counts(
-                [*self._cgroups.pids(cgroup, skip=[*counted, *([sandbox.cgroup] if pause else [])]), *pause],
-                self._proc)
+            listed = []
+            if others_in_pod(stats.pids.current, [s.cgroup.pids.current for s in running], len(pause)):
+                counted = [c.cgroup for c in containers if c.state == State.RUNNING]
+                listed = self._cgroups.pids(cgroup, skip=[*counted, *([sandbox.cgroup] if pause else [])])
+            others = process_counts([*listed, *pause], self._proc)
             processes = sum_processes([*(s.processes for s in running), others])
         else:
             stats = sum_stats([s.cgroup for s in running])
@@ -121,6 +116,15 @@ class StatsReader:
         return Filesystem(device=device, mountpoint=upperdir, used_bytes=usage.used_bytes,
                           inodes_used=usage.inodes_used, capacity_bytes=fs.f_blocks * fs.f_frsize,
                           inodes_total=fs.f_files, inodes_free=fs.f_ffree)
+
+
+def others_in_pod(pod_tasks: int | None, container_tasks: Sequence[int | None], pauses: int) -> bool:
+    """Whether a pod cgroup may hold tasks besides its running containers' and its (one-threaded)
+    pause's. The pids controller counts every task of the subtree: when those account for all of
+    them, nobody else needs listing. Without the counts, anybody may be there."""
+    if pod_tasks is None or None in container_tasks:
+        return True
+    return pod_tasks != sum(container_tasks) + pauses
 
 
 def spec(r: Resources) -> Spec:

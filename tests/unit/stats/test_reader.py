@@ -10,7 +10,7 @@ from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
 from runtime.cgroups.testing import FakeCgroupManager
 from runtime.cgroups.paths import CgroupDriver
-from runtime.stats.reader import StatsReader, image_label, spec
+from runtime.stats.reader import StatsReader, image_label, others_in_pod, spec
 from runtime.stats.sample import Labels, Processes, Spec
 from tests.unit.stats.builders import (APP, BATCH, BUSYBOX_ID, NOW, WEB, WORKER, layer_usage, pod_cgroup,
                                        reader, scene, tree)
@@ -47,6 +47,34 @@ def test_the_pod_counts_its_pause_process_from_its_own_cgroup(version: str, tmp_
         (tree(version) / "proc" / "4343" / "stat").read_text().replace("4343 (sleep)", "4999 (pause)"))
     pod = reader(version, base=base).pod(web, [c for c in containers if c.sandbox_id == WEB]).pod
     assert pod.processes == Processes(count=4, threads=5, fds=13, sockets=3)  # one more than without
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_process_of_the_pod_outside_its_containers_is_listed_when_the_counts_show_it(
+        version: str, tmp_path: Path) -> None:
+    base = tmp_path / version
+    shutil.copytree(tree(version), base, symlinks=True)
+    pod_dir = Path(f"{base}/cgroup/{'freezer/' if version == 'v1' else ''}{pod_cgroup(version).lstrip('/')}")
+    (pod_dir / "cgroup.procs").write_text("4999\n")
+    (base / "proc" / "4999" / "fd").mkdir(parents=True)
+    (base / "proc" / "4999" / "stat").write_text(
+        (tree(version) / "proc" / "4343" / "stat").read_text().replace("4343 (sleep)", "4999 (other)"))
+    sandboxes, containers = scene(version)
+    web_containers = [c for c in containers if c.sandbox_id == WEB]
+    # 4 tasks, all the containers': the pod cgroup is not listed.
+    assert reader(version, base=base).pod(sandboxes[0], web_containers).pod.processes.count == 3
+    pids_dir = Path(f"{base}/cgroup/{'pids/' if version == 'v1' else ''}{pod_cgroup(version).lstrip('/')}")
+    (pids_dir / "pids.current").write_text("5\n")  # one task more than the containers have
+    assert reader(version, base=base).pod(sandboxes[0], web_containers).pod.processes == Processes(
+        count=4, threads=5, fds=13, sockets=3)
+
+
+@pytest.mark.parametrize("pod_tasks, container_tasks, pauses, expected", [
+    (4, [3, 1], 0, False), (5, [3, 1], 1, False), (5, [3, 1], 0, True), (3, [3, 1], 0, True),
+    (None, [3], 0, True), (4, [3, None], 0, True), (0, [], 0, False),
+])
+def test_others_in_pod(pod_tasks, container_tasks, pauses, expected) -> None:  # noqa: ANN001
+    assert others_in_pod(pod_tasks, container_tasks, pauses) is expected
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
