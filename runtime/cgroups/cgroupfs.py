@@ -168,10 +168,10 @@ def parse_pids(text: str) -> list[int]:
     return [int(line) for line in text.split()]
 
 
-def subtree_pids(path: str, read: Callable[[str], str | None] = read_optional,
-                 skip: Collection[str] = ()) -> list[int]:
+def subtree_pids(path: str, skip: Collection[str] = ()) -> list[int]:
     """Sorted pids in cgroup ``path`` and all its descendants except the subtrees ``skip``
-    (directories whose pids the caller has); [] when it does not exist.
+    (directories whose pids the caller has); [] when it does not exist. cgroup.procs is opened
+    on each read (heldfiles.py says why).
 
     A directory's link count is 2 plus its subdirectories (cgroupfs keeps it so too): a leaf, the
     usual container cgroup, or a pod cgroup whose only children are skipped ones, costs no listing."""
@@ -179,7 +179,7 @@ def subtree_pids(path: str, read: Callable[[str], str | None] = read_optional,
     stack = [path]
     while stack:
         d = stack.pop()
-        text = read(os.path.join(d, "cgroup.procs"))
+        text = read_optional(os.path.join(d, "cgroup.procs"))
         if text:
             pids.update(parse_pids(text))
         try:

@@ -73,7 +73,7 @@ def new_manager(
     files: StatFiles = EACH_TIME,
 ) -> CgroupManager:
     """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam and
-    ``files`` reads the files of stats() and pids() (HeldFiles keeps them open)."""
+    ``files`` reads the stat files of stats() (HeldFiles keeps them open)."""
     if detect(root) == "v2":
         return V2Manager(root, kill=kill, files=files)
     return V1Manager(root, kill=kill, files=files)
