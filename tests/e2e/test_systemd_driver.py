@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e import leaks
 from tests.e2e.daemon import Daemon, crictl, start
-from tests.e2e.workloads import BUSYBOX, Pods, container_config, host_cgroup, pod_config, unique
+from tests.e2e.workloads import BUSYBOX, POD_NS, Pods, container_config, host_cgroup, pod_config, unique
 
 CONTROLLERS = ("memory", "cpu", "pids", "freezer")
 
@@ -75,3 +75,13 @@ def test_a_pod_slice_is_expanded_into_its_ancestors(systemd_pycrid: Daemon, syst
                       Path("/sys/fs/cgroup", controller, f"{top}.slice")):
                 if d.is_dir():
                     d.rmdir()
+
+
+def test_a_pause_process_gets_a_scope_of_its_own_in_the_pod_slice(systemd_pycrid: Daemon,
+                                                                  systemd_pods: Pods) -> None:
+    pod_id, _ = systemd_pods.run(pod_config(unique("sd-pause"), systemd_pods.log_dir, pid=POD_NS))
+    for controller in CONTROLLERS:
+        scope = Path("/sys/fs/cgroup", controller, "pycrid.slice", f"cri-pycrid-{pod_id}.scope")
+        assert len((scope / "cgroup.procs").read_text().split()) == 1, controller
+    crictl(systemd_pycrid, "stopp", pod_id)
+    assert not Path("/sys/fs/cgroup/memory/pycrid.slice", f"cri-pycrid-{pod_id}.scope").exists()
