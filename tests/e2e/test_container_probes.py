@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.daemon import Daemon, crictl
-from tests.e2e.workloads import host_cgroup
+from tests.e2e.workloads import container_pid, host_cgroup
 
 BUSYBOX = "busybox:1"
 USER_UID_IMAGE = "gcr.io/k8s-staging-cri-tools/test-image-user-uid"            # USER 1002
@@ -116,10 +116,6 @@ def mount_options(daemon: Daemon, cid: str, target: str) -> list[str]:
              if line.split()[1] == target]
     assert found, f"nothing is mounted on {target}"
     return found[-1]
-
-
-def container_pid(daemon: Daemon, cid: str) -> int:
-    return json.loads(crictl(daemon, "inspect", cid).stdout)["info"]["pid"]
 
 
 # --- the pods ---------------------------------------------------------------------------------

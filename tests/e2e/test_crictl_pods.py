@@ -322,10 +322,11 @@ def test_the_pause_process_runs_under_the_pod_cgroup(pycrid: Daemon, pods: Pods)
         config["linux"]["cgroup_parent"] = parent
         pod_id, pod_path = pods.run(config)
         cid = pods.create(pod_id, pod_path, container_config("app", SLEEP, pid=POD_NS))
+        app = inspect(pycrid, cid)["info"]["pid"]
         for controller in ("memory", "cpu", "pids", "freezer"):
             own = Path("/sys/fs/cgroup", controller, parent.lstrip("/"), pod_id)
             (pause,) = [int(p) for p in (own / "cgroup.procs").read_text().split()]
-            assert host_cgroup(inspect(pycrid, cid)["info"]["pid"], controller).parent == own.parent
+            assert host_cgroup(app, controller).parent == own.parent
         # It is the PID 1 the container sees, as the pause user.
         assert os.readlink(f"/proc/{pause}/ns/pid") == crictl(pycrid, "exec", "-s", cid, "readlink",
                                                                "/proc/self/ns/pid").stdout.strip()

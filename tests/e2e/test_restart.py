@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.e2e import leaks
 from tests.e2e.daemon import Daemon, crictl, start
+from tests.e2e.workloads import container_pid
 
 PODS = 20
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
@@ -40,10 +41,6 @@ def statuses(daemon: Daemon, pods: list[str], containers: list[str]) -> dict[str
     return seen
 
 
-def pid_of(daemon: Daemon, container_id: str) -> int:
-    return json.loads(crictl(daemon, "inspect", container_id).stdout)["info"]["pid"]
-
-
 def test_sigkill_and_restart_keeps_every_container(registry: str, tmp_path: Path) -> None:
     daemon = start(tmp_path / "pycrid", registry)
     try:
@@ -52,7 +49,7 @@ def test_sigkill_and_restart_keeps_every_container(registry: str, tmp_path: Path
         quitter_pod, quitter = run_pod(daemon, tmp_path, PODS, "sleep 1.5; echo bye; exit 7")
         pods = [p for p, _ in started] + [quitter_pod]
         containers = [c for _, c in started]
-        pids = {c: pid_of(daemon, c) for c in containers}
+        pids = {c: container_pid(daemon, c) for c in containers}
         before = statuses(daemon, pods, containers)
         log = Path(before[containers[0]]["logPath"])
         size_before = log.stat().st_size
@@ -63,7 +60,7 @@ def test_sigkill_and_restart_keeps_every_container(registry: str, tmp_path: Path
         daemon = start(tmp_path / "pycrid", registry)
 
         assert statuses(daemon, pods, containers) == before
-        assert {c: pid_of(daemon, c) for c in containers} == pids
+        assert {c: container_pid(daemon, c) for c in containers} == pids
         assert all(s["state"] == "CONTAINER_RUNNING" for c, s in before.items() if c in containers)
         quit_status = json.loads(crictl(daemon, "inspect", quitter).stdout)["status"]
         assert (quit_status["state"], quit_status.get("exitCode"), quit_status["reason"]) == \

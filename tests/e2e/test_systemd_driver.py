@@ -12,7 +12,8 @@ import pytest
 
 from tests.e2e import leaks
 from tests.e2e.daemon import Daemon, crictl, start
-from tests.e2e.workloads import BUSYBOX, POD_NS, Pods, container_config, host_cgroup, pod_config, unique
+from tests.e2e.workloads import (BUSYBOX, POD_NS, Pods, container_config, container_pid, host_cgroup,
+                                 pod_config, unique)
 
 CONTROLLERS = ("memory", "cpu", "pids", "freezer")
 
@@ -35,11 +36,6 @@ def systemd_pods(systemd_pycrid: Daemon, tmp_path: Path) -> Iterator[Pods]:
         yield made
     finally:
         made.remove_all()
-
-
-def container_pid(daemon: Daemon, container_id: str) -> int:
-    return int(crictl(daemon, "inspect", "-o", "go-template", "--template", "{{.info.pid}}",
-                      container_id).stdout)
 
 
 def test_a_pod_without_a_cgroup_parent_runs_under_pycrid_slice(systemd_pycrid: Daemon,

@@ -69,6 +69,11 @@ class Pods:
             crictl(self.daemon, "rmp", "-f", pod_id, check=False)
 
 
+def container_pid(daemon: Daemon, container_id: str) -> int:
+    """The host pid of a running container's init, as `crictl inspect` reports it."""
+    return json.loads(crictl(daemon, "inspect", container_id).stdout)["info"]["pid"]
+
+
 def host_cgroup(pid: int, controller: str) -> Path:
     """The cgroup v1 directory of a host process, from /proc/<pid>/cgroup."""
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
