@@ -22,12 +22,11 @@ _SHORT = PAGE - MAX_RECORD
 def read_whole(fd: int) -> bytes:
     """The whole file behind ``fd`` from offset 0 (pread: a file kept open is read again the same
     way). Mostly one read: stat files are a record or a few short ones."""
-    chunk = os.pread(fd, _BUFFER, 0)
-    if len(chunk) < _SHORT:
-        return chunk
-    chunks, offset = [chunk], len(chunk)
-    while len(chunk) >= _SHORT:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
         chunk = os.pread(fd, _BUFFER, offset)
         chunks.append(chunk)
+        if len(chunk) < _SHORT:
+            return b"".join(chunks)  # one chunk: joined without a copy
         offset += len(chunk)
-    return b"".join(chunks)
