@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cri import server as grpc_server
@@ -24,16 +25,21 @@ from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.container.manager import ContainerManager
 from runtime.container.record import Container
+from runtime.errors import PycridError
 from runtime.image import Image, ImageManager, RegistryHost
 from runtime.linux.syscalls import LinuxSyscalls
+from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
 from runtime.process.client import connect_or_start
+from runtime.process.monitorclient import MonitorFactory
+from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
 from runtime.sandbox.infra import InfraSource
 from runtime.sandbox.manager import SandboxManager
+from runtime.sandbox.processes import PodProcesses
 from runtime.sandbox.record import Sandbox
-from runtime.store.codec import decode, encode
 from runtime.stats.reader import StatsReader
+from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
 from runtime.version import VERSION
 
@@ -44,12 +50,23 @@ def registry_hosts(config: Config) -> dict[str, RegistryHost]:
     return {host: RegistryHost(mirrors=r.mirrors, insecure=r.insecure) for host, r in config.registries.items()}
 
 
-def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]:
-    """Every component, wired; recovers sandboxes then containers from disk and live processes.
-    The metrics endpoint is returned unstarted (None when the config turns it off)."""
+@dataclass(frozen=True)
+class Node:
+    """What serve() runs: the two CRI services, the metrics endpoint (unstarted; None when the
+    config turns it off) and the watch over the helper processes."""
+
+    runtime: RuntimeService
+    images: object
+    metrics: MetricsServer | None
+    supervisor: Supervisor
+
+
+def build(config: Config) -> Node:
+    """Every component, wired; recovers sandboxes then containers from disk and live processes."""
     started = time.monotonic()
     root, state = Path(config.root), Path(config.state)
-    forkserver = connect_or_start(str(state / "forkserver.sock"), str(state / "forkserver.log"))
+    forkserver_log = str(state / "forkserver.log")
+    forkserver = connect_or_start(str(state / "forkserver.sock"), forkserver_log)
     syscalls = LinuxSyscalls()
     net = config.network
     network = new_network_plugin(net.mode, net.pod_cidr, net.bridge, Path(net.cni_conf_dir),
@@ -64,11 +81,20 @@ def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]
     # Stats read the same few files of every cgroup on each scrape: keep them open.
     cgroups, driver = new_manager(files=HeldFiles()), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
+    locks = KeyedLocks()
+    # The Supervisor's callback needs the sandbox manager, which needs the Supervisor: tie the knot.
+    deaths: list[SandboxManager] = []
+    supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0].helper_died(key))
+    forkserver.recover = supervisor.wait_forkserver
+    processes = PodProcesses(MonitorFactory(forkserver), supervisor, cgroups,
+                             InfraSource(images, config.sandbox_image))
     containers = ObservedContainers(
-        ContainerManager(container_store, sandbox_store, images, forkserver, cgroups, driver, syscalls,
+        ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
                          config.root, config.state, time.time_ns), stops)
-    sandboxes = SandboxManager(sandbox_store, forkserver, network, syscalls, config.state, containers,
-                               InfraSource(images, config.sandbox_image), cgroups, driver, time.time_ns)
+    sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
+                               driver, time.time_ns)
+    deaths.append(sandboxes)
+    supervisor.start()
     sandboxes.recover()
     containers.recover()
     released = network.reconcile([s.id for s in sandboxes.list() if s.paths.netns and not s.stopped_at])
@@ -79,14 +105,15 @@ def build(config: Config) -> tuple[RuntimeService, object, MetricsServer | None]
              len(container_store.ids()), recovery * 1000)
     own = OwnMetrics(stops, recovery, exited_before=[c.id for c in container_store.all() if c.finished_at])
     reader = StatsReader(cgroups, driver)
-    runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc)
+    runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
+                             helpers=supervisor.state)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
                                  in_use=containers.in_use)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
-    return runtime, Observed(image_service, own.observe_rpc), server
+    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor)
 
 
 def import_images(config: Config, tarball: str) -> list[Image]:
@@ -103,8 +130,9 @@ def serve(config: Config) -> None:
     path = config.socket_path
     cri_socket.prepare(path)
 
-    runtime, images, metrics = build(config)
-    server = grpc_server.build(runtime, images, workers=config.max_rpc_workers)
+    node = build(config)
+    runtime, metrics = node.runtime, node.metrics
+    server = grpc_server.build(runtime, node.images, workers=config.max_rpc_workers)
     if server.add_insecure_port(f"unix://{path}") == 0:
         raise OSError(f"cannot listen on {config.listen}")
     if metrics is not None:
@@ -132,4 +160,15 @@ def serve(config: Config) -> None:
         if metrics is not None:
             metrics.stop()
         cri_socket.remove(path)
+        release_helpers(node.supervisor)
         log.info("stopped; removed %s", path)
+
+
+def release_helpers(supervisor: Supervisor) -> None:
+    """The pods keep running without us; the fork server stays only as long as any of them (it is
+    their monitors' parent), so a node with no pod left has no pycrid process left."""
+    supervisor.stop()
+    try:
+        supervisor.forkserver.linger()
+    except PycridError as e:
+        log.warning("telling the fork server to exit when idle failed: %s", e)

@@ -12,6 +12,7 @@ from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.container.manager import ContainerManager
 from runtime.network.plugin import NetworkPlugin
+from runtime.process.supervisor import HelperState
 from runtime.sandbox.manager import SandboxManager
 from runtime.stats.cpurate import CpuRate
 from runtime.stats.reader import StatsReader
@@ -22,8 +23,9 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs):
 
     def __init__(self, config: Config, network: NetworkPlugin, sandboxes: SandboxManager,
                  containers: ContainerManager, stats_reader: StatsReader | None = None,
-                 observe_rpc: Callable[[str, str, float], None] | None = None) -> None:
-        StatusRpcs.__init__(self, config, network)
+                 observe_rpc: Callable[[str, str, float], None] | None = None,
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
+        StatusRpcs.__init__(self, config, network, helpers)
         self.sandboxes = sandboxes
         self.containers = containers
         self.stats_reader = stats_reader or StatsReader(new_manager(), CgroupDriver(config.cgroup_driver))

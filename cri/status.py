@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from cri.api.v1 import api_pb2 as pb
 from cri.config import Config
 from runtime.conditions import network_condition, runtime_condition
 from runtime.network.plugin import NetworkPlugin
+from runtime.process.supervisor import HelperState
 from runtime.version import VERSION
 
 RUNTIME_NAME = "pycrid"
@@ -16,16 +18,19 @@ RUNTIME_API_VERSION = "v1"
 
 
 class StatusRpcs:
-    def __init__(self, config: Config, network: NetworkPlugin) -> None:
+    def __init__(self, config: Config, network: NetworkPlugin,
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
         self.config = config
         self.network = network
+        self.helpers = helpers
 
     def Version(self, request: pb.VersionRequest) -> pb.VersionResponse:
         return pb.VersionResponse(version=KUBE_API_VERSION, runtime_name=RUNTIME_NAME,
                                   runtime_version=VERSION, runtime_api_version=RUNTIME_API_VERSION)
 
     def Status(self, request: pb.StatusRequest) -> pb.StatusResponse:
-        conditions = [runtime_condition((self.config.root, self.config.state)),
+        helpers = self.helpers()
+        conditions = [runtime_condition((self.config.root, self.config.state), helpers.up, helpers.message),
                       network_condition(self.network.status())]
         response = pb.StatusResponse(
             status=pb.RuntimeStatus(conditions=[

@@ -18,11 +18,14 @@ class Condition:
     message: str = ""
 
 
-def runtime_condition(dirs: tuple[str, ...]) -> Condition:
-    """The runtime is ready when the directories it keeps state in are usable."""
+def runtime_condition(dirs: tuple[str, ...], helpers_up: bool = True, helpers_message: str = "") -> Condition:
+    """The runtime is ready when the directories it keeps state in are usable and its fork server
+    (which new pods and pulls need) is up."""
     for d in dirs:
         if not os.access(d, os.W_OK | os.X_OK):
             return Condition(RUNTIME_READY, False, "StateDirUnusable", f"directory {d} is not writable")
+    if not helpers_up:
+        return Condition(RUNTIME_READY, False, "ForkServerDown", helpers_message)
     return Condition(RUNTIME_READY, True)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from runtime.errors import DeadlineExceeded
 from runtime.linux.poll import wait_readable
-from runtime.process.client import ForkServer, wait_report
+from runtime.process.client import wait_report
 from runtime.process.execspec import ExecSpec
-from runtime.store.codec import encode
+from runtime.process.monitorclient import MonitorClient
 
 MAX_OUTPUT = 16 * 1024 * 1024
 
@@ -26,12 +26,16 @@ class ExecResult:
     stderr: bytes
 
 
-def exec_sync(forkserver: ForkServer, spec: ExecSpec, timeout: float | None) -> ExecResult:
+def exec_sync(monitor: MonitorClient, spec: ExecSpec, timeout: float | None) -> ExecResult:
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid, report = forkserver.launch("exec", encode(spec), (null, out_w, err_w))
+        pid, report = monitor.exec(spec, (null, out_w, err_w))
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     finally:
         for fd in (null, out_w, err_w):
             os.close(fd)
@@ -43,8 +47,8 @@ def exec_sync(forkserver: ForkServer, spec: ExecSpec, timeout: float | None) -> 
         while open_fds:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                # The exec child and the command share its process group (the fork server made
-                # it a session leader), so one signal ends both.
+                # The exec child and the command share its process group (it leads a session of
+                # its own), so one signal ends both.
                 os.killpg(pid, signal.SIGKILL)
                 raise DeadlineExceeded(f"{what}: command {list(spec.args)} timed out after {timeout}s")
             readable = wait_readable(open_fds, left)

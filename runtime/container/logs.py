@@ -45,6 +45,11 @@ class LineSplitter:
                 break
         self._pending = buffer[start:]
 
+    @property
+    def pending(self) -> bytes:
+        """The unterminated tail not emitted yet."""
+        return self._pending
+
     def close(self) -> None:
         """At EOF an unterminated last line is still a whole line."""
         if self._pending:

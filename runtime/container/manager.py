@@ -1,5 +1,8 @@
-"""Containers: create (rootfs dirs and the init spec), start (via the fork server), stop, remove,
-and the state read back from the monitor's exit file."""
+"""Containers: create (rootfs dirs and the init spec), start (by the pod's monitor), stop, remove,
+and the state read back from the monitor's exit file.
+
+State-changing calls hold the container's lock, and those that must not race a stop of the pod
+(create, start) its sandbox's lock first (runtime/locks.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -20,34 +23,36 @@ from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
 from runtime.container.spec import build_init_spec
-from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
 from runtime.ids import new_id, resolve
 from runtime.image import ImageManager
 from runtime.linux.capabilities import bounding_set
-from runtime.linux.poll import wait_readable
+from runtime.linux.pidfd import send_signal, wait_gone
 from runtime.linux.proc import is_alive, read_status, start_time
-from runtime.linux.syscalls import Syscalls
+from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, container_name
-from runtime.process.client import ForkServer
 from runtime.process.execspec import exec_spec
+from runtime.process.monitorclient import MonitorClient
 from runtime.sandbox.record import Sandbox
 from runtime.store.records import RecordStore
 
 log = logging.getLogger(__name__)
-EXIT_FILE_GRACE = 2.0  # the fork server writes the exit file right after reaping init
+EXIT_FILE_GRACE = 2.0  # the monitor writes the exit file right after reaping init
+START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
+MonitorOf = Callable[[Sandbox], MonitorClient]
 
 
 class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
-                 forkserver: ForkServer, cgroups: CgroupManager, driver: CgroupDriver, syscalls: Syscalls,
+                 monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
                  root_dir: str, state_dir: str, clock: Callable[[], int]) -> None:
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
-        self._forkserver = forkserver
+        self._monitor_of = monitor_of
         self._cgroups = cgroups
         self._driver = driver
-        self._syscalls = syscalls
+        self._locks = locks
         self._root = os.path.join(root_dir, "containers")
         self._state = os.path.join(state_dir, "containers")
         self._clock = clock
@@ -81,13 +86,19 @@ class ContainerManager:
 
     # --- lifecycle -----------------------------------------------------------------------
     def create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
-        if not sandbox.ready:
-            raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
+        with self._locks.hold(sandbox.id):
+            current = self._sandboxes.find(sandbox.id)
+            if current is None or not current.ready:
+                raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
+            return self._create(current, config)
+
+    def _create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
         if any(m.image for m in config.mounts):
             raise InvalidArgument(f"container {config.name!r}: image volume mounts are not supported")
         image = self._images.status(config.image)
         if image is None:
             raise NotFound(f"image {config.image!r} not found; pull it first")
+        config = self._resolve_target(config)
         container_id = new_id()
         name = _name(config, sandbox)
         self._names.reserve(name, container_id)
@@ -106,44 +117,59 @@ class ContainerManager:
                 workdir=os.path.join(root, "work"), rootfs=os.path.join(state, "rootfs"),
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
-                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set(),
-                target_pid=self._target_pid(config))
+                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock()))
             undo.pop_all()
         return container_id
 
-    def start(self, container_id: str) -> None:
+    def start(self, container_id: str, timeout: float | None = None) -> None:
+        """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
         c = self.get(container_id)
-        if c.state != State.CREATED:
-            raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
-        sandbox = self._sandboxes.get(c.sandbox_id)
-        if not sandbox.ready:
-            raise FailedPrecondition(f"sandbox {sandbox.id} of container {c.id} is not ready")
-        if c.spec.log_path:
-            os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
-        self._cgroups.create(c.cgroup, c.config.resources)
+        with self._locks.hold(c.sandbox_id), self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            if c.state != State.CREATED:
+                raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
+            sandbox = self._sandboxes.get(c.sandbox_id)
+            if not sandbox.ready:
+                raise FailedPrecondition(f"sandbox {sandbox.id} of container {c.id} is not ready")
+            self._start(c, sandbox, min(timeout or START_TIMEOUT, START_TIMEOUT))
+
+    def _start(self, c: Container, sandbox: Sandbox, timeout: float) -> None:
         try:
-            _, report = self._forkserver.spawn("container", c.spec.to_dict())
+            if c.spec.log_path:
+                os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
+            self._cgroups.create(c.cgroup, c.config.resources)
+            pid, started_at = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
-            self._cgroups.remove(c.cgroup)
+            # The monitor killed what it started; whatever else reached the cgroup goes too, so
+            # the container stays removable.
+            with contextlib.suppress(PycridError):
+                self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
+                self._cgroups.remove(c.cgroup)
             why = str(e)
             self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
                                                        reason="StartError", message=why))
             raise
-        pid = report["pid"]
         self._store.update(c.id, lambda r: replace(
-            r, started_at=report["started_at"], pid=pid, pid_start=start_time(pid) or 0,
+            r, started_at=started_at, pid=pid, pid_start=start_time(pid) or 0,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         log.info("container %s started, pid %d", c.id, pid)
 
     def stop(self, container_id: str, timeout: int) -> None:
         c = self.find(container_id)
-        if c is None or c.state != State.RUNNING:
+        if c is None:
+            return
+        with self._locks.hold(c.id):
+            self._stop(c.id, timeout)
+
+    def _stop(self, container_id: str, timeout: int) -> None:
+        c = self.refresh(container_id)
+        if c.state != State.RUNNING:
             return
         if timeout > 0:
-            self._signal(c, self._stop_signal(c))
+            send_signal(c.pid, c.pid_start, self._stop_signal(c))
             exited = self._wait_exit(c, float(timeout))
         else:
             exited = False
@@ -157,15 +183,17 @@ class ContainerManager:
         c = self.find(container_id)
         if c is None:
             return
-        if c.state == State.RUNNING:
-            self.stop(c.id, 0)
-        self._cgroups.remove(c.cgroup)
-        shutil.rmtree(os.path.join(self._root, c.id), ignore_errors=True)
-        shutil.rmtree(os.path.join(self._state, c.id), ignore_errors=True)
-        self._store.delete(c.id)
-        sandbox = self._sandboxes.find(c.sandbox_id)
-        if sandbox is not None:
-            self._names.release(_name(c.config, sandbox))
+        with self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            if c.state == State.RUNNING:
+                self._stop(c.id, 0)
+            self._cgroups.remove(c.cgroup)
+            shutil.rmtree(os.path.join(self._root, c.id), ignore_errors=True)
+            shutil.rmtree(os.path.join(self._state, c.id), ignore_errors=True)
+            self._store.delete(c.id)
+            sandbox = self._sandboxes.find(c.sandbox_id)
+            if sandbox is not None:
+                self._names.release(_name(c.config, sandbox))
 
     def stop_in_pod(self, sandbox_id: str) -> None:
         for c in self._store.all():
@@ -177,6 +205,20 @@ class ContainerManager:
             if c.sandbox_id == sandbox_id:
                 self.remove(c.id)
 
+    def fail_in_pod(self, sandbox_id: str, why: str) -> None:
+        """The pod's monitor or pause died: its running containers are ended; those whose exit the
+        monitor can no longer record get exit code 255 and ``why``."""
+        running = [c for c in self._store.all() if c.sandbox_id == sandbox_id and c.state == State.RUNNING]
+        for c in running:
+            self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
+        deadline = time.monotonic() + EXIT_FILE_GRACE
+        for c in running:
+            with self._locks.hold(c.id):
+                wait_gone(c.pid, c.pid_start, max(0.0, deadline - time.monotonic()))
+                if self.refresh(c.id).state == State.RUNNING and _read_exit(c.spec.exit_file) is None:
+                    self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=255,
+                                                               reason="Error", message=why))
+
     def update_resources(self, container_id: str, resources: Resources) -> None:
         c = self.get(container_id)
         if c.state in (State.RUNNING, State.CREATED) and self._cgroups.exists(c.cgroup):
@@ -187,7 +229,7 @@ class ContainerManager:
         c = self.get(container_id)
         if c.state != State.RUNNING:
             raise FailedPrecondition(f"container {c.id} is not running")
-        self._forkserver.reopen_log(c.pid)
+        self._monitor_of(self._sandboxes.get(c.sandbox_id)).reopen_log(c.id)
 
     def exec_sync(self, container_id: str, args: tuple[str, ...], timeout: float | None) -> ExecResult:
         c = self.get(container_id)
@@ -196,7 +238,8 @@ class ContainerManager:
         status = read_status(c.pid)
         if status is None or not is_alive(c.pid, c.pid_start):
             raise FailedPrecondition(f"container {c.id} is not running")
-        return exec_sync(self._forkserver, exec_spec(c.id, c.spec, c.pid, status, args), timeout)
+        monitor = self._monitor_of(self._sandboxes.get(c.sandbox_id))
+        return exec_sync(monitor, exec_spec(c.id, c.spec, c.pid, status, args), timeout)
 
     # --- state ---------------------------------------------------------------------------
     def refresh(self, container_id: str) -> Container:
@@ -214,7 +257,7 @@ class ContainerManager:
             if time.monotonic() - first_seen < EXIT_FILE_GRACE:
                 return c
             exit_record = {"exit_code": 255, "signal": 0, "finished_at": self._clock(),
-                           "lost": "the fork server that watched it is gone; its exit code is unknown"}
+                           "lost": "the pod monitor that watched it is gone; its exit code is unknown"}
         self._exit_pending.pop(c.id, None)
         oom = self._cgroups.oom_events(c.cgroup) > c.oom_kills_before
         return self._store.update(c.id, lambda r: replace(
@@ -224,16 +267,7 @@ class ContainerManager:
 
     def _wait_exit(self, c: Container, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        try:
-            pidfd = self._syscalls.pidfd_open(c.pid)
-        except OSError:
-            pidfd = -1  # already gone
-        try:
-            if pidfd >= 0:
-                wait_readable([pidfd], timeout)
-        finally:
-            if pidfd >= 0:
-                os.close(pidfd)
+        wait_gone(c.pid, c.pid_start, timeout)
         grace = max(deadline, time.monotonic() + EXIT_FILE_GRACE)
         while time.monotonic() < grace:
             if self.refresh(c.id).state != State.RUNNING:
@@ -242,11 +276,6 @@ class ContainerManager:
                 return False
             time.sleep(0.005)
         return self.refresh(c.id).state != State.RUNNING
-
-    def _signal(self, c: Container, sig: int) -> None:
-        if is_alive(c.pid, c.pid_start):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(c.pid, sig)
 
     def _stop_signal(self, c: Container) -> int:
         image = self._images.status(c.image_id)
@@ -257,13 +286,14 @@ class ContainerManager:
         except KeyError:
             return signal.SIGTERM
 
-    def _target_pid(self, config: ContainerConfig) -> int | None:
+    def _resolve_target(self, config: ContainerConfig) -> ContainerConfig:
+        """A TARGET PID namespace names a running container; its full id goes into the spec."""
         if config.security.pid_mode != NamespaceMode.TARGET:
-            return None
+            return config
         target = self.get(config.security.target_id)
         if target.state != State.RUNNING:
             raise FailedPrecondition(f"target container {target.id} is not running")
-        return target.pid
+        return replace(config, security=replace(config.security, target_id=target.id))
 
 
 

@@ -29,7 +29,7 @@ from runtime.image.config import ImageConfig
 from runtime.linux.capabilities import capability_names, effective_capabilities
 from runtime.linux.mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from runtime.linux.seccomp_profile import ProfileKind
-from runtime.process.initspec import HOST, BindMount, Device, InitSpec, Namespaces, User
+from runtime.process.initspec import HOST, POD, TARGET_PREFIX, BindMount, Device, InitSpec, Namespaces, User
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
 
 __all__ = ["build_init_spec", "container_user", "image_volumes", "log_path", "merge_command",
@@ -43,14 +43,13 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
                     sandbox: SandboxConfig, paths: SandboxPaths, *, lowerdirs: Sequence[str],
                     upperdir: str, workdir: str, rootfs: str, volumes_dir: str, cgroup: str,
                     cgroup_v1_dirs: Mapping[str, str] | None, exit_file: str, state_dir: str,
-                    sandbox_log_dir: str, bounding: frozenset[str],
-                    target_pid: int | None = None) -> InitSpec:
+                    sandbox_log_dir: str, bounding: frozenset[str]) -> InitSpec:
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
     if sec.privileged and not sandbox.privileged:
         raise InvalidArgument(f"container {config.name!r}: privileged, but its sandbox is not")
-    ns = namespaces(sec, sandbox, paths, target_pid)
+    ns = namespaces(sec, sandbox, paths)
     cri_mounts = tuple(validate_mount(m) for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
@@ -118,8 +117,7 @@ def _pod_namespace(host: bool, pinned: str, what: str) -> str:
     return pinned
 
 
-def namespaces(sec: SecurityContext, sandbox: SandboxConfig, paths: SandboxPaths,
-               target_pid: int | None = None) -> Namespaces:
+def namespaces(sec: SecurityContext, sandbox: SandboxConfig, paths: SandboxPaths) -> Namespaces:
     host_net = sandbox.network_mode == NamespaceMode.NODE
     host_ipc = sandbox.ipc_mode == NamespaceMode.NODE
     if sec.pid_mode == NamespaceMode.CONTAINER:
@@ -127,12 +125,13 @@ def namespaces(sec: SecurityContext, sandbox: SandboxConfig, paths: SandboxPaths
     elif sec.pid_mode == NamespaceMode.NODE:
         pid = HOST
     elif sec.pid_mode == NamespaceMode.POD:
-        pid = _pod_namespace(False, paths.pidns, "shared PID")
+        if sandbox.pid_mode != NamespaceMode.POD:
+            raise FailedPrecondition("the sandbox has no shared PID namespace")
+        pid = POD
     else:
-        if target_pid is None or target_pid <= 0:
-            raise InvalidArgument(
-                f"PID namespace mode TARGET (target {sec.target_id!r}) needs the target's pid")
-        pid = f"/proc/{target_pid}/ns/pid"
+        if not sec.target_id:
+            raise InvalidArgument("PID namespace mode TARGET needs a target container id")
+        pid = TARGET_PREFIX + sec.target_id
     return Namespaces(net=_pod_namespace(host_net, paths.netns, "network"),
                       ipc=_pod_namespace(host_ipc, paths.ipcns, "IPC"),
                       uts=_pod_namespace(host_net, paths.utsns, "UTS"),

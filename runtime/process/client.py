@@ -1,4 +1,4 @@
-"""The agent's side of the fork server: start it if it is not running, and ask it to spawn."""
+"""The agent's side of the fork server: find or start it, ask it to spawn, hand it new code."""
 from __future__ import annotations
 
 import os
@@ -6,62 +6,85 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from runtime import errors
-from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from runtime.errors import DeadlineExceeded, Internal, Unavailable
 from runtime.linux.poll import wait_readable
-from runtime.process import protocol
+from runtime.process import protocol, sockpath
+from runtime.process.build import build_id, source_root
+
+REQUEST_TIMEOUT = 10.0  # a helper answers at once; only the work it starts may take long
 
 
-SERVER_ENV = "PYCRID_FORKSERVER"  # set by the fork server for its children: where to reach it
+def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = (),
+            timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+    """One request to the helper serving ``path``, and its answer; a domain error if it failed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as s:
+        s.settimeout(timeout)
+        try:
+            sockpath.connect(s, path)
+            protocol.send(s, message, fds)
+            answer, extra = protocol.receive(s)
+        except TimeoutError as e:
+            raise DeadlineExceeded(f"{path}: no answer to {message.get('op')!r} within {timeout:.0f}s") from e
+        except (OSError, ValueError) as e:
+            raise Unavailable(f"{path}: {e}") from e
+    for fd in extra:
+        os.close(fd)
+    if answer is None:
+        raise Unavailable(f"{path} closed the connection")
+    protocol.raise_error(answer, str(message.get("op")))
+    return answer
+
+
+def helper_argv(module: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """How to run one of pycrid's helper programs from this very code, wherever it is installed."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYTHONPATH": source_root()}
+    return [sys.executable, "-m", module, *args], env
 
 
 class ForkServer:
-    def __init__(self, path: str, process: subprocess.Popen | None = None) -> None:
+    def __init__(self, path: str, process: subprocess.Popen[bytes] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.path = path
-        self._process = process  # set when this agent started it, so its exit can be reaped
-
-    def _request(self, message: dict[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as s:
-            s.settimeout(10)
-            try:
-                s.connect(self.path)
-                protocol.send(s, message, fds)
-                answer, extra = protocol.receive(s)
-            except OSError as e:
-                raise Unavailable(f"fork server at {self.path}: {e}") from e
-        for fd in extra:
-            os.close(fd)
-        if answer is None:
-            raise Unavailable(f"fork server at {self.path} closed the connection")
-        if "error" in answer:
-            raise Internal(f"fork server: {answer['error']}")
-        return answer
+        self.process = process  # set when this agent started it, so its exit can be reaped
+        self.extra_args = extra_args
+        # Waits for a replacement when a request finds the server gone (the agent's Supervisor).
+        self.recover: Callable[[], bool] | None = None
 
     def ping(self) -> int:
-        return int(self._request({"op": "ping"})["pid"])
+        return int(request(self.path, {"op": "ping"})["pid"])
 
-    def adopt(self, pid: int, exit_file: str, log_path: str, pipes: dict[int, bytes]) -> None:
-        """Hands a started container's stdio pipes and exit over to the fork server."""
-        self._request({"op": "adopt", "pid": pid, "exit_file": exit_file, "log_path": log_path,
-                       "streams": [s.decode() for s in pipes.values()]}, tuple(pipes))
+    def hello(self) -> dict[str, Any]:
+        """The handshake of an agent that (re)connects: pid, build and protocol; ends "linger"."""
+        return request(self.path, {"op": "attach"})
 
-    def reopen_log(self, pid: int) -> None:
-        """Reopens the log file of the container whose init is `pid` (after the kubelet rotated it)."""
-        if not self._request({"op": "reopen", "pid": pid}).get("reopened"):
-            raise FailedPrecondition(f"no container with init pid {pid} is being logged")
+    def linger(self) -> None:
+        """The agent is going: exit once no pod is left (the monitors are its children)."""
+        request(self.path, {"op": "linger"})
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        self._request({"op": "shutdown"})
-        if self._process is not None:
-            self._process.wait(timeout)
+        request(self.path, {"op": "shutdown"})
+        if self.process is not None:
+            self.process.wait(timeout)
+
+    def upgrade(self) -> None:
+        """Asks the running server to re-exec into this agent's code (same pid, same children)."""
+        argv, env = helper_argv("runtime.process.forkserver", self.path, *self.extra_args)
+        request(self.path, {"op": "upgrade", "argv": argv, "env": env})
 
     def launch(self, kind: str, spec: dict[str, Any], fds: tuple[int, ...] = ()) -> tuple[int, socket.socket]:
         """Forks a `kind` child that gets `fds` after its report socket; returns (pid, report socket)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        message = {"op": "spawn", "kind": kind, "spec": spec}
         try:
-            answer = self._request({"op": "spawn", "kind": kind, "spec": spec}, (theirs.fileno(), *fds))
+            try:
+                answer = request(self.path, message, (theirs.fileno(), *fds))
+            except Unavailable:
+                if self.recover is None or not self.recover():
+                    raise
+                answer = request(self.path, message, (theirs.fileno(), *fds))
         except BaseException:
             mine.close()
             raise
@@ -85,28 +108,18 @@ def wait_report(report: socket.socket, what: str, pid: int, timeout: float | Non
         os.close(fd)
     if message is None:
         raise Internal(f"{what}: process {pid} exited without a report")
-    if "error" in message:
-        # A child may name the domain error it hit (a hostile layer is InvalidArgument, not Internal).
-        cls = getattr(errors, message.get("error_class", ""), None)
-        if not (isinstance(cls, type) and issubclass(cls, errors.PycridError)):
-            cls = Internal
-        raise cls(f"{what}: {message['error']}")
-    return message.get("ok", {})
+    protocol.raise_error(message, what)
+    ok: dict[str, Any] = message.get("ok", {})
+    return ok
 
 
-def connect_or_start(path: str, log_path: str, extra_args: tuple[str, ...] = (),
-                     timeout: float = 10.0) -> ForkServer:
-    """The running fork server at `path`, or a new one started detached (its own session)."""
-    try:
-        ForkServer(path).ping()
-        return ForkServer(path)
-    except Unavailable:
-        pass
+def start(path: str, log_path: str, extra_args: tuple[str, ...] = (), timeout: float = 10.0) -> ForkServer:
+    """A new fork server, started detached (its own session), once it answers."""
+    argv, env = helper_argv("runtime.process.forkserver", path, *extra_args)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "runtime.process.forkserver", path, *extra_args],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                         close_fds=True, cwd="/", env=_child_env())
-    server = ForkServer(path, process)
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   start_new_session=True, close_fds=True, cwd="/", env=env)
+    server = ForkServer(path, process, extra_args)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -118,8 +131,31 @@ def connect_or_start(path: str, log_path: str, extra_args: tuple[str, ...] = (),
             time.sleep(0.01)
 
 
-def _child_env() -> dict[str, str]:
-    """The fork server imports pycrid from wherever this process did, even with cwd=/."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYTHONPATH": here}
-    return env
+def connect_or_start(path: str, log_path: str, extra_args: tuple[str, ...] = (),
+                     timeout: float = 10.0) -> ForkServer:
+    """The running fork server at `path` (re-exec'd into this code if it runs another build), or a
+    new one."""
+    try:
+        hello = ForkServer(path, extra_args=extra_args).hello()
+    except Unavailable:
+        return start(path, log_path, extra_args, timeout)
+    server = ForkServer(path, extra_args=extra_args)
+    if hello.get("build") != build_id():
+        server.upgrade()
+        wait_for_build(server, int(hello["pid"]), timeout)
+    return server
+
+
+def wait_for_build(server: ForkServer, pid: int, timeout: float) -> None:
+    """Until the server at ``pid`` answers as this build (it re-execs in place)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            hello = server.hello()
+            if hello.get("build") == build_id() and int(hello["pid"]) == pid:
+                return
+        except Unavailable:
+            pass
+        if time.monotonic() > deadline:
+            raise Unavailable(f"fork server {pid} at {server.path} did not come back as build {build_id()}")
+        time.sleep(0.01)

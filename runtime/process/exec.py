@@ -1,14 +1,15 @@
-"""Exec into a running container: a fork-server child joins the container's namespaces and cgroup,
-takes its user, capabilities and seccomp filter, and execs the command with the agent's pipes as
-stdio. It reports the command's exit code when the command ends.
+"""Exec into a running container: a child of the pod monitor joins the container's namespaces and
+cgroup, takes its user, capabilities and seccomp filter, and execs the command with the agent's
+pipes as stdio. It reports the command's exit code to the agent when the command ends.
 
-fds: [report, stdin, stdout, stderr]
+The monitor opens the namespaces of the container's init before it forks us: it is that init's
+parent, so the pid cannot have been reused by another process while it did.
 """
 from __future__ import annotations
 
 import os
 import socket
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
@@ -20,19 +21,28 @@ from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.process import protocol
 from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
-from runtime.store.codec import decode
 
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
           "mnt": k.CLONE_NEWNS}
 
 
-def run_exec(raw: dict[str, Any], fds: list[int]) -> int:
-    report = socket.socket(fileno=fds[0])
-    spec = decode(ExecSpec, raw)
+def open_namespaces(pid: int) -> dict[str, int]:
+    fds: dict[str, int] = {}
+    try:
+        for name in NAMESPACES:
+            fds[name] = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+def run_exec(spec: ExecSpec, namespaces: dict[str, int], report: socket.socket, stdio: tuple[int, int, int]) -> int:
+    """In a fresh child of the monitor, its own session (so one killpg ends us and the command)."""
+    os.setsid()
     syscalls = LinuxSyscalls()
     try:
-        namespaces = {name: os.open(f"/proc/{spec.target_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-                      for name in NAMESPACES}
         # A PID namespace applies to children only: join it here, the command is our child.
         syscalls.setns(namespaces["pid"], k.CLONE_NEWPID)
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,
@@ -43,7 +53,7 @@ def run_exec(raw: dict[str, Any], fds: list[int]) -> int:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _child(spec, namespaces, bpf, tuple(fds[1:4]), theirs, syscalls, tasks)
+            _child(spec, namespaces, bpf, stdio, theirs, syscalls, tasks)
         close_all(tasks)
         theirs.close()
         if spec.cgroup and not tasks:
@@ -54,7 +64,7 @@ def run_exec(raw: dict[str, Any], fds: list[int]) -> int:
     except Exception as e:  # noqa: BLE001 - the agent gets the reason as its CRI error
         protocol.send(report, {"error": f"exec in container {spec.id}: {e}"})
         return 1
-    for fd in fds[1:]:
+    for fd in stdio:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     if failure:

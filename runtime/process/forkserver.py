@@ -1,12 +1,14 @@
-"""The fork server: a single-threaded, long-lived subreaper that forks every process pycrid runs.
+"""The fork server: a single-threaded, long-lived subreaper that forks pycrid's helper processes.
 
 The agent is multi-threaded (gRPC), and forking it is unsafe and slow; a fresh interpreter per
-container costs ~70 ms. This process imports the child code once, freezes its heap (gc.freeze) so
-children share its pages copy-on-write, and forks in ~1 ms. It runs in its own session, outlives
-agent restarts (the agent reconnects to its socket), and as PR_SET_CHILD_SUBREAPER it reaps every
-process of its tree, including orphans, so nothing pycrid started becomes a zombie.
+process costs ~70 ms and ~7 MB. This process imports the helpers' code once, freezes its heap
+(gc.freeze) so children share its pages copy-on-write, and forks in ~1 ms: one pod monitor per pod
+(runtime/process/podmonitor.py) and one child per image layer being unpacked. It holds no state of
+its own, so its death loses nothing that runs: the agent restarts it, and the monitors it forked
+carry on (PID 1 becomes their parent until they exit). It runs in its own session, outlives agent
+restarts, and as PR_SET_CHILD_SUBREAPER reaps every process of its tree that loses its parent.
 
-Run as: python -m runtime.process.forkserver SOCKET [--target NAME=module:function ...]
+Run as: python -m runtime.process.forkserver SOCKET [--target NAME=module:function ...] [--resume FD]
 """
 from __future__ import annotations
 
@@ -24,13 +26,14 @@ from typing import Any
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
-from runtime.process import protocol
-from runtime.process.client import SERVER_ENV
-from runtime.process.monitor import Monitors
+from runtime.process import handover, protocol, sockpath
+from runtime.process.build import build_id
+from runtime.process.children import has_children
 from runtime.process.targets import TARGETS
 
 Target = Callable[[dict[str, Any], list[int]], int]
 log = logging.getLogger("pycrid.forkserver")
+COMM = b"pycrid-forkserv"
 
 
 def load_targets(extra: list[str]) -> dict[str, Target]:
@@ -45,25 +48,10 @@ def load_targets(extra: list[str]) -> dict[str, Target]:
     return loaded
 
 
-def listen(path: str) -> socket.socket:
-    tmp = f"{path}.{os.getpid()}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    sock.bind(tmp)
-    os.chmod(tmp, 0o600)
-    sock.listen(64)
-    os.rename(tmp, path)  # replaces a stale socket atomically; only one server can win a start race
-    return sock
-
-
-def reap(monitors: Monitors) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        monitors.exited(pid, status)
+def set_comm(name: bytes) -> None:
+    """Helpers share the interpreter's command line; the name tells ps and tests apart."""
+    with open("/proc/self/comm", "wb") as comm:
+        comm.write(name[:15])
 
 
 def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], server_fds: list[int]) -> int:
@@ -71,9 +59,7 @@ def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], serve
     if pid == 0:
         code = 1
         try:
-            # Children share the fork server's command line; the name tells ps and tests apart.
-            with open("/proc/self/comm", "w") as comm:
-                comm.write(f"pycrid-{kind}"[:15])
+            set_comm(f"pycrid-{kind}".encode())
             signal.set_wakeup_fd(-1)
             for fd in server_fds:
                 os.close(fd)
@@ -90,81 +76,118 @@ def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], serve
     return pid
 
 
-def handle(conn: socket.socket, targets: dict[str, Target], server_fds: list[int], monitors: Monitors) -> bool:
-    """Serves one request; False when the server should exit."""
-    message, fds = protocol.receive(conn)
-    if message is None:
-        return True
-    op = message.get("op")
-    if op == "spawn" and message.get("kind") in targets:
-        kind = message["kind"]
-        pid = spawn(kind, targets[kind], message.get("spec", {}), fds, server_fds + monitors.fds())
-        protocol.send(conn, {"pid": pid})
-        return True
-    if op == "adopt" and len(fds) == len(message.get("streams", ())):
-        monitors.adopt(int(message["pid"]), message["exit_file"], message["log_path"],
-                       {fd: s.encode() for fd, s in zip(fds, message["streams"])})
-        protocol.send(conn, {"pid": os.getpid()})
-        return True
-    if op == "reopen":
-        protocol.send(conn, {"reopened": monitors.reopen(int(message["pid"]))})
-        return True
-    for fd in fds:
-        os.close(fd)
-    if op in ("ping", "shutdown"):
-        protocol.send(conn, {"pid": os.getpid()})
-        return op == "ping"
-    protocol.send(conn, {"error": f"unknown request {op!r} kind {message.get('kind')!r}"})
-    return True
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
-def serve(path: str, targets: dict[str, Target]) -> None:
-    LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
-    listener = listen(path)
-    ours = os.stat(path).st_ino
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped only by an explicit shutdown request
-    os.environ[SERVER_ENV] = path
-    monitors = Monitors()
-    gc.freeze()
-    log.info("fork server %d listening on %s", os.getpid(), path)
-    conns: list[socket.socket] = []
-    running = True
-    while running:
-        readable = wait_readable([listener, wake_r, *conns, *monitors.fds()], monitors.timeout())
-        for r in readable:
-            if r == wake_r:
-                os.read(wake_r, 4096)
-                reap(monitors)
-            elif r == listener:
-                conns.append(listener.accept()[0])
-            elif isinstance(r, int):
-                monitors.readable(r)
-            else:
+class Server:
+    def __init__(self, path: str, targets: dict[str, Target], listener: socket.socket, linger: bool = False) -> None:
+        self.path = path
+        self.targets = targets
+        self.listener = listener
+        self.linger = linger  # the agent stopped: exit once the last child is gone
+        self.running = True
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.conns: list[socket.socket] = []
+
+    def serve(self) -> None:
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped only by an explicit request
+        gc.freeze()
+        ours = os.stat(self.path).st_ino
+        log.info("fork server %d (build %s) listening on %s", os.getpid(), build_id(), self.path)
+        while self.running and not (self.linger and not has_children()):
+            for r in wait_readable([self.listener, self.wake_r, *self.conns], None):
+                if r == self.wake_r:
+                    os.read(self.wake_r, 4096)
+                elif r is self.listener:
+                    self.conns.append(self.listener.accept()[0])
+                elif isinstance(r, socket.socket):
+                    self._serve_one(r)
+            reap()
+        sockpath.remove_if_ours(self.path, ours)
+        log.info("fork server %d exiting", os.getpid())
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        self.conns.remove(conn)
+        with conn:
+            try:
+                message, fds = protocol.receive(conn)
+                if message is not None:
+                    self._handle(conn, message, fds)
+            except Exception as e:  # noqa: BLE001 - one bad client must not stop the server
+                log.warning("dropping a client: %s", e)
                 try:
-                    server_fds = [listener.fileno(), wake_r, wake_w, *(c.fileno() for c in conns)]
-                    running = handle(r, targets, server_fds, monitors) and running
-                except (OSError, ValueError) as e:
-                    log.warning("dropping a client: %s", e)
-                conns.remove(r)
-                r.close()
-        reap(monitors)
-        monitors.expire()
-    # Remove the socket only if it is still ours, not a successor's.
-    if os.path.exists(path) and os.stat(path).st_ino == ours:
-        os.unlink(path)
+                    protocol.send(conn, protocol.error_message(e))
+                except OSError:
+                    pass
+
+    def _server_fds(self) -> list[int]:
+        return [self.listener.fileno(), self.wake_r, self.wake_w, *(c.fileno() for c in self.conns)]
+
+    def _handle(self, conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+        op = message.get("op")
+        if op == "spawn" and message.get("kind") in self.targets and fds:
+            kind = str(message["kind"])
+            pid = spawn(kind, self.targets[kind], message.get("spec", {}), fds,
+                        self._server_fds() + [conn.fileno()])
+            protocol.send(conn, {"pid": pid})
+            return
+        for fd in fds:
+            os.close(fd)
+        if op in ("ping", "attach"):
+            self.linger = self.linger and op == "ping"
+            protocol.send(conn, {"pid": os.getpid(), "build": build_id(), "protocol": protocol.PROTOCOL})
+        elif op == "linger":
+            self.linger = True
+            protocol.send(conn, {"pid": os.getpid()})
+        elif op == "shutdown":
+            self.running = False
+            protocol.send(conn, {"pid": os.getpid()})
+        elif op == "upgrade":
+            argv, env = handover.check_target(message.get("argv"), message.get("env", {}))
+            protocol.send(conn, {"pid": os.getpid()})
+            self._upgrade(argv, env)
+        else:
+            protocol.send(conn, {"error": f"unknown request {op!r} kind {message.get('kind')!r}"})
+
+    def _upgrade(self, argv: list[str], env: dict[str, str]) -> None:
+        """Becomes the new build in place: same pid (so still every child's parent), same listener
+        (so a client connecting meanwhile waits instead of failing)."""
+        log.info("fork server %d: re-exec into %s", os.getpid(), " ".join(argv))
+        for conn in self.conns:
+            conn.close()
+        handover.exec_with_state(argv, env, {"listener": self.listener.fileno(), "linger": self.linger},
+                                 [self.listener.fileno()])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pycrid-forkserver")
     parser.add_argument("socket")
     parser.add_argument("--target", action="append", default=[], metavar="NAME=module:function")
+    parser.add_argument("--resume", type=int, help="a previous build's state (an upgrade)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
-    serve(args.socket, load_targets(args.target))
+    set_comm(COMM)
+    targets = load_targets(args.target)
+    build_id()  # the code as imported now, before anyone can change the files under us
+    LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    if args.resume is not None:
+        state = handover.read_state(args.resume)
+        listener = socket.socket(fileno=int(state["listener"]))
+        handover.restore_cloexec([listener.fileno()])
+        server = Server(args.socket, targets, listener, linger=bool(state.get("linger")))
+    else:
+        server = Server(args.socket, targets, sockpath.listen(args.socket))
+    server.serve()
     return 0
 
 

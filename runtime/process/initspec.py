@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 HOST = "host"  # a namespace mode: stay in the agent's namespace
+POD = "pod"  # the PID namespace of the pod's pause process, which the pod monitor holds
+TARGET_PREFIX = "target:"  # + a container id: that container's PID namespace (CRI mode TARGET)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class User:
 
 @dataclass(frozen=True)
 class Namespaces:
-    """Each is a path to join (a pod's pinned namespace or /proc/<pid>/ns/*), HOST, or "" for new."""
+    """Each is a path to join (a pod's pinned namespace), HOST, or "" for new; pid is "", HOST, POD
+    or TARGET_PREFIX + container id, resolved by the pod monitor (never a pid that could be reused)."""
 
     net: str = ""
     ipc: str = ""

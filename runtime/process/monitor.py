@@ -1,11 +1,10 @@
-"""Container monitoring inside the fork server: it copies every container's output to its CRI log
-file and records each container's exit in its exit file.
+"""What a pod monitor does for each container it started: copy its output into its CRI log file and
+record its exit in its exit file.
 
-Why not a monitor process per container (like a containerd shim)? A forked Python process costs
-~1.5 MiB of private memory however little it does (copy-on-write pages diverge as either side
-runs), more than the whole per-pod budget. The fork server already outlives agent restarts and,
-as subreaper, reaps every container init once the short-lived starter that forked it has exited;
-so it adopts the container's stdio pipes and exit too, in its single-threaded select loop.
+A log that cannot be written (a full disk, an I/O error) costs that container its log lines and
+nothing else: they are counted in ``<state dir>/log-dropped`` (read by the agent's metrics) and the
+container keeps running with its pipes drained. A reopen (the kubelet rotated the log) that fails
+keeps the old file.
 """
 from __future__ import annotations
 
@@ -15,31 +14,75 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runtime.container.logs import LineSplitter, record
+from runtime.errors import Internal
 from runtime.store.checkpoint import write_atomic
 
 DRAIN_SECONDS = 0.2  # after a container exits, output still in its pipes gets this long
+DROPPED_FILE = "log-dropped"
 log = logging.getLogger("pycrid.monitor")
 
 
-class LogFile:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd = self._open()
+def open_log(path: str) -> int:
+    return os.open(path or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+class LogFile:
+    def __init__(self, path: str, fd: int, dropped_path: str = "", dropped: tuple[int, int] = (0, 0)) -> None:
+        self.path = path
+        self.fd = fd
+        self.dropped_lines, self.dropped_bytes = dropped
+        self.dropped_path = dropped_path
 
     def write(self, stream: bytes, tag: bytes, text: bytes) -> None:
-        os.write(self._fd, record(time.time_ns(), stream, tag, text))
+        line = record(time.time_ns(), stream, tag, text)
+        try:
+            os.write(self.fd, line)
+        except OSError as e:
+            self._drop(len(line), e)
+
+    def _drop(self, size: int, error: OSError) -> None:
+        if not self.dropped_lines:
+            log.warning("log %s: %s; dropping lines until it can be written", self.path, error)
+        self.dropped_lines += 1
+        self.dropped_bytes += size
+        if self.dropped_path:
+            try:
+                write_dropped(self.dropped_path, self.dropped_lines, self.dropped_bytes)
+            except OSError:
+                pass  # the run dir is a tmpfs of its own; if even it fails, the count stays in memory
 
     def reopen(self) -> None:
-        os.close(self._fd)
-        self._fd = self._open()
+        """The new file first: if it cannot be opened, the old one stays in use."""
+        try:
+            fd = open_log(self.path)
+        except OSError as e:
+            raise Internal(f"reopening log {self.path}: {e}; still writing to the old file") from e
+        os.close(self.fd)
+        self.fd = fd
 
     def close(self) -> None:
-        os.close(self._fd)
+        os.close(self.fd)
+
+
+def write_dropped(path: str, lines: int, size: int) -> None:
+    """Rewritten in place, fixed width, so a reader never sees half a number."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.pwrite(fd, b"%20d %20d\n" % (lines, size), 0)
+    finally:
+        os.close(fd)
+
+
+def read_dropped(state_dir: str) -> tuple[int, int]:
+    """(lines, bytes) a container's log lost; (0, 0) when it lost none."""
+    try:
+        lines, size = Path(state_dir, DROPPED_FILE).read_text().split()
+        return int(lines), int(size)
+    except (OSError, ValueError):
+        return 0, 0
 
 
 def write_exit_file(path: str, status: int) -> None:
@@ -54,31 +97,48 @@ def write_exit_file(path: str, status: int) -> None:
 
 @dataclass
 class Watched:
-    """One adopted container: its pipes (fd → stream name), log, and exit once known."""
+    """One container: its pipes (fd → splitter), log, and exit once known."""
 
+    id: str
     pid: int
     exit_file: str
     log: LogFile
+    streams: dict[int, bytes] = field(default_factory=dict)  # fd → b"stdout" | b"stderr"
     pipes: dict[int, LineSplitter] = field(default_factory=dict)
     status: int | None = None
     drain_until: float = 0.0
 
 
-class Monitors:
+class Watcher:
     def __init__(self) -> None:
         self._by_pid: dict[int, Watched] = {}
         self._by_fd: dict[int, Watched] = {}
 
-    def adopt(self, pid: int, exit_file: str, log_path: str, pipes: dict[int, bytes]) -> None:
-        watched = Watched(pid, exit_file, LogFile(log_path or os.devnull))
+    def adopt(self, container_id: str, pid: int, exit_file: str, log: LogFile, pipes: dict[int, bytes],
+              pending: dict[int, bytes] | None = None) -> Watched:
+        watched = Watched(container_id, pid, exit_file, log)
         for fd, stream in pipes.items():
             os.set_blocking(fd, False)
-            watched.pipes[fd] = LineSplitter(lambda tag, text, s=stream, w=watched: w.log.write(s, tag, text))
+            splitter = LineSplitter(lambda tag, text, s=stream, w=watched: w.log.write(s, tag, text))
+            if pending and pending.get(fd):
+                splitter.feed(pending[fd])
+            watched.pipes[fd] = splitter
+            watched.streams[fd] = stream
             self._by_fd[fd] = watched
         self._by_pid[pid] = watched
+        return watched
 
     def fds(self) -> list[int]:
         return list(self._by_fd)
+
+    def running(self) -> dict[str, int]:
+        return {w.id: w.pid for w in self._by_pid.values() if w.status is None}
+
+    def find(self, container_id: str) -> Watched | None:
+        return next((w for w in self._by_pid.values() if w.id == container_id), None)
+
+    def empty(self) -> bool:
+        return not self._by_pid
 
     def timeout(self) -> float | None:
         """Until the next container whose output stopped coming must be finished."""
@@ -98,8 +158,7 @@ class Monitors:
             self._finish_if_done(watched)
 
     def exited(self, pid: int, status: int) -> bool:
-        """A reaped pid; True if it was a container's. An init cannot be reaped here before it is
-        adopted: it is the starter's child until the starter exits, after handing it over."""
+        """A reaped pid; True if it was a container's init."""
         watched = self._by_pid.get(pid)
         if watched is None:
             return False
@@ -113,14 +172,9 @@ class Monitors:
         for watched in [w for w in self._by_pid.values() if w.status is not None and w.drain_until <= now]:
             self._finish(watched)
 
-    def reopen(self, pid: int) -> bool:
-        watched = self._by_pid.get(pid)
-        if watched is not None:
-            watched.log.reopen()
-        return watched is not None
-
     def _close_pipe(self, watched: Watched, fd: int) -> None:
         watched.pipes.pop(fd).close()
+        watched.streams.pop(fd)
         del self._by_fd[fd]
         os.close(fd)
 
@@ -135,5 +189,33 @@ class Monitors:
         del self._by_pid[watched.pid]
         try:
             write_exit_file(watched.exit_file, watched.status or 0)
-        except Exception:  # noqa: BLE001 - one container's exit file must not stop the server
-            log.exception("container init %d: writing %s failed", watched.pid, watched.exit_file)
+        except Exception:  # noqa: BLE001 - one container's exit file must not stop the monitor
+            log.exception("container %s (init %d): writing %s failed", watched.id, watched.pid, watched.exit_file)
+
+    # --- handover across a re-exec (runtime/process/handover.py) ---------------------------
+    def state(self) -> tuple[list[dict[str, Any]], list[int]]:
+        """The containers as plain data, and the descriptors that data names."""
+        items, fds = [], []
+        for w in self._by_pid.values():
+            items.append({"id": w.id, "pid": w.pid, "exit_file": w.exit_file, "log_path": w.log.path,
+                          "log_fd": w.log.fd, "dropped": [w.log.dropped_lines, w.log.dropped_bytes],
+                          "dropped_path": w.log.dropped_path, "status": w.status,
+                          "pipes": {str(fd): s.decode() for fd, s in w.streams.items()},
+                          "pending": {str(fd): p.pending.hex() for fd, p in w.pipes.items()}})
+            fds += [w.log.fd, *w.pipes]
+        return items, fds
+
+    def restore(self, items: list[dict[str, Any]]) -> list[int]:
+        """Takes over what ``state`` described; returns the descriptors it now holds."""
+        fds: list[int] = []
+        for item in items:
+            lines, size = item.get("dropped", (0, 0))
+            log_file = LogFile(item["log_path"], int(item["log_fd"]), item.get("dropped_path", ""),
+                               (int(lines), int(size)))
+            pipes = {int(fd): s.encode() for fd, s in item["pipes"].items()}
+            pending = {int(fd): bytes.fromhex(p) for fd, p in item.get("pending", {}).items()}
+            watched = self.adopt(item["id"], int(item["pid"]), item["exit_file"], log_file, pipes, pending)
+            if item.get("status") is not None:
+                self.exited(watched.pid, int(item["status"]))
+            fds += [log_file.fd, *pipes]
+        return fds

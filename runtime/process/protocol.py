@@ -1,16 +1,55 @@
-"""The wire between the agent, the fork server and what it forks.
+"""The wires between the agent, the fork server, the pod monitors and what they fork.
 
-Agent → fork server: one SOCK_SEQPACKET message per request, a JSON object, with file descriptors
-attached (SCM_RIGHTS). The fork server answers one JSON message.
+Process tree (DESIGN §3; the fault domains of issue 11):
 
-  request                                   fds                 answer
-  {"op": "spawn", "kind": K, "spec": {...}} [report]            {"pid": P} | {"error": E}
-  {"op": "ping"}                            []                  {"pid": fork server pid}
-  {"op": "shutdown"}                        []                  {"pid": ...}, then it exits
+  pycrid serve (agent, multi-threaded)       may die or restart at any time: nothing below depends on it
+    └ fork server (own session, subreaper)   forks pod monitors and layer unpackers; holds no state
+        ├ pod monitor <sandbox> (own session, subreaper)   one per pod; pins its namespaces, starts
+        │   ├ pause (PID 1 of the pod's PID namespace)      its pause, containers and execs, copies
+        │   ├ container inits (via a short-lived starter)   their output to the CRI logs and records
+        │   └ exec children                                 their exits; the death of one costs its pod
+        └ unpack_layer children (one per layer of a pull)
 
-A spawned child of kind K runs TARGETS[K](spec, fds) in its own session and writes one JSON message
-to `report` when it has done its job or failed: {"ok": {...}} or {"error": "..."}. The agent waits for
-that message, not for the fork server, so a slow container set-up never blocks other requests.
+Every request is one SOCK_SEQPACKET message on a fresh connection to a socket file (0600, in the
+0700 state dir: never an abstract name, CVE-2020-15257): a JSON object with file descriptors
+attached (SCM_RIGHTS). The server answers with one JSON message: the answer, or
+{"error": message, "error_class": a runtime.errors class name}.
+
+Fork server (``<state>/forkserver.sock``):
+
+  request                                      fds          answer
+  {"op": "ping"}                               []           {"pid", "build", "protocol"}
+  {"op": "attach"}                             []           as ping; an agent is back: cancels "linger"
+  {"op": "spawn", "kind": K, "spec": {...}}    [report,…]   {"pid": P}
+  {"op": "linger"}                             []           {"pid"}; exits once it has no children left
+  {"op": "shutdown"}                           []           {"pid"}, then it exits
+  {"op": "upgrade", "argv": [...], "env": {}}  []           {"pid"}, then it execs argv in place
+
+A spawned child of kind K runs TARGETS[K](spec, fds) in its own session and writes one message to
+`report` when it has done its job or failed: {"ok": {...}} or {"error": ..., "error_class": ...}.
+The agent waits for that message, not for the fork server, so a slow child never blocks others,
+and the death of the fork server loses no child that is already running.
+
+Pod monitor (``<state>/sandboxes/<id>/monitor.sock``):
+
+  request                                      fds                    answer
+  {"op": "ping"}                               []                     {"pid", "build", "protocol",
+                                                                       "pause": pid|0, "pause_alive",
+                                                                       "containers": {id: pid}}
+  {"op": "pause", "spec": {...}}               []                     {"pid", "start_time"}
+  {"op": "start", "spec": InitSpec,            []                     {"pid", "started_at"}
+   "timeout": seconds}
+  {"op": "exec", "spec": ExecSpec}             [report, in, out, err] {"pid"}; the exec child reports
+                                                                       on `report` when it ends
+  {"op": "reopen", "id": container}            []                     {}
+  {"op": "shutdown"}                           []                     {}; kills what is left, exits
+  {"op": "upgrade", "argv": [...], "env": {}}  []                     {}; then it execs argv in place,
+                                                                       handing its state over
+
+"upgrade" keeps its form in every future protocol version: it is how a newer agent replaces the
+code of a helper it cannot otherwise talk to. A re-exec keeps the pid, so the helper stays the
+parent (and subreaper) of everything it started; a monitor hands its pipes, log files and exits
+over through an inherited memfd (runtime/process/handover.py).
 
 Starter ↔ container init, over a socketpair (init's end is close-on-exec):
 
@@ -19,7 +58,7 @@ Starter ↔ container init, over a socketpair (init's end is close-on-exec):
                                rootfs and mounts meanwhile); go on with privileges and exec
   ready      init → starter    user, capabilities, seccomp done; exec next
   (EOF)      init → starter    execve succeeded: the close-on-exec end closed
-  error      init → starter    {"error": message, "phase": step}; init exits 1
+  error      init → starter    {"error": message, "phase": step, "error_class"?}; init exits 1
 """
 from __future__ import annotations
 
@@ -28,11 +67,19 @@ import os
 import socket
 from typing import Any
 
+from runtime import errors
+
+PROTOCOL = 2  # 1 was the fork server that also watched every container (before pod monitors)
 MAX_MESSAGE = 1 << 20  # specs are small; anything bigger is a bug or an attack
 MAX_FDS = 8
 
 JOINED = b"joined"
 READY = b"ready"
+
+# Error classes a child may name in its report; anything else arrives as Internal.
+_REPORTED = {cls.__name__: cls for cls in (
+    errors.NotFound, errors.AlreadyExists, errors.InvalidArgument, errors.FailedPrecondition,
+    errors.ResourceExhausted, errors.Unavailable, errors.DeadlineExceeded, errors.Internal)}
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
@@ -50,4 +97,25 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
         for fd in fds:
             os.close(fd)
         return None, []
-    return json.loads(data), fds
+    message = json.loads(data)
+    if not isinstance(message, dict):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"expected a JSON object, got {type(message).__name__}")
+    return message, fds
+
+
+def error_message(e: BaseException, prefix: str = "") -> dict[str, Any]:
+    """The report or answer for a failure: its text and, for a domain error, its class."""
+    text = str(e) if isinstance(e, errors.PycridError) else f"{type(e).__name__}: {e}"
+    message: dict[str, Any] = {"error": f"{prefix}{text}"}
+    if type(e).__name__ in _REPORTED:
+        message["error_class"] = type(e).__name__
+    return message
+
+
+def raise_error(message: dict[str, Any], what: str) -> None:
+    """Raises the domain error an error message names (Internal when it names none)."""
+    if "error" in message:
+        cls = _REPORTED.get(str(message.get("error_class", "")), errors.Internal)
+        raise cls(f"{what}: {message['error']}")

@@ -1,7 +1,10 @@
-"""Starting a container: a short-lived fork-server child forks the container's init into the right
-PID namespace, has it join its cgroup (v1: init does so itself), waits until it has exec'd, hands
-its stdio pipes and its exit
-over to the fork server (runtime/process/monitor.py), reports to the agent and exits.
+"""Starting a container: a short-lived child of the pod monitor forks the container's init into the
+right PID namespace, has it join its cgroup (v1: init does so itself), waits until it has exec'd,
+reports init's pid to the monitor and exits. Init then becomes the monitor's child (the monitor is
+a subreaper), so the monitor reaps it and records its exit.
+
+The starter leads a process group of its own that init shares: a start that overruns its deadline
+is ended, init included, by one killpg from the monitor.
 """
 from __future__ import annotations
 
@@ -10,53 +13,47 @@ import os
 import signal
 import socket
 import time
-from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
+from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError, ResourceExhausted
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.process import init, protocol
-from runtime.process.client import SERVER_ENV, ForkServer
-from runtime.process.initspec import HOST, InitSpec
+from runtime.process.initspec import InitSpec
+
+# What a failed init may call its error: the container's config or image is at fault. A name that
+# is missing from the image is a bad argument too (NotFound would say the container is gone).
+_INIT_ERRORS: dict[str, type[PycridError]] = {
+    "InvalidArgument": InvalidArgument, "NotFound": InvalidArgument,
+    "FailedPrecondition": FailedPrecondition, "ResourceExhausted": ResourceExhausted}
+NEW, HOST = "new", "host"
 
 
-def run_container(raw: dict[str, Any], fds: list[int]) -> int:
-    """Fork-server target. fds: [report]."""
-    report = socket.socket(fileno=fds[0])
-    spec = InitSpec.from_dict(raw)
+def run_starter(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int], report: socket.socket) -> int:
+    """In a fresh child of the monitor: `pid_namespace` is NEW, HOST or a namespace fd to join;
+    `stdio` are init's (null or stdin, stdout, stderr write ends)."""
+    os.setsid()
     try:
-        pid, pipes = start(spec, LinuxSyscalls())
-        try:
-            ForkServer(os.environ[SERVER_ENV]).adopt(pid, spec.exit_file, spec.log_path, pipes)
-        finally:
-            for fd in pipes:
-                os.close(fd)
-    except Exception as e:  # noqa: BLE001 - the agent gets the reason as its CRI error
-        protocol.send(report, {"error": str(e)})
+        pid = start(spec, pid_namespace, stdio, LinuxSyscalls())
+    except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
+        protocol.send(report, protocol.error_message(e))
         return 1
-    protocol.send(report, {"ok": {"pid": pid, "started_at": time.time_ns()}})
+    protocol.send(report, {"pid": pid, "started_at": time.time_ns()})
     return 0
 
 
-def start(spec: InitSpec, syscalls: Syscalls) -> tuple[int, dict[int, bytes]]:
+def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int], syscalls: Syscalls) -> int:
     """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd."""
-    if spec.log_path:
-        os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # On v1 init moves itself into its cgroup, a hundred times faster than we could (selfjoin.py).
     tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
-    enter_pid_namespace(spec.namespaces.pid, syscalls)
+    enter_pid_namespace(pid_namespace, syscalls)
     pid = os.fork()
     if pid == 0:
         ours.close()
-        init.run(spec, theirs, (null, out_w, err_w), syscalls, tasks)
-    for fd in (out_w, err_w, null):
-        os.close(fd)
+        init.run(spec, theirs, stdio, syscalls, tasks)
     close_all(tasks)
     theirs.close()
     try:
@@ -70,12 +67,10 @@ def start(spec: InitSpec, syscalls: Syscalls) -> tuple[int, dict[int, bytes]]:
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        os.close(out_r)
-        os.close(err_r)
         raise
     finally:
         ours.close()
-    return pid, {out_r: b"stdout", err_r: b"stderr"}
+    return pid
 
 
 def join_cgroup(cgroup: str, pid: int, sync: socket.socket) -> None:
@@ -89,18 +84,16 @@ def join_cgroup(cgroup: str, pid: int, sync: socket.socket) -> None:
         raise
 
 
-def enter_pid_namespace(where: str, syscalls: Syscalls) -> None:
-    """Our next child is PID 1 of a new namespace, or joins the pod's; we stay where we are."""
+def enter_pid_namespace(where: str | int, syscalls: Syscalls) -> None:
+    """Our next child is PID 1 of a new namespace, or joins the given one; we stay where we are."""
     if where == HOST:
         return
-    if not where:
+    if where == NEW:
         syscalls.unshare(k.CLONE_NEWPID)
         return
-    fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        syscalls.setns(fd, k.CLONE_NEWPID)
-    finally:
-        os.close(fd)
+    if not isinstance(where, int):
+        raise Internal(f"unknown PID namespace {where!r}")
+    syscalls.setns(where, k.CLONE_NEWPID)
 
 
 def wait_for_exec(sync: socket.socket) -> None:
@@ -111,5 +104,6 @@ def wait_for_exec(sync: socket.socket) -> None:
             continue
         if data.startswith(b"{"):
             failure = json.loads(data)
-            raise RuntimeError(f"container init failed at {failure['phase']}: {failure['error']}")
-        raise RuntimeError("container init exited during set-up" if not data else f"unexpected {data!r}")
+            cls = _INIT_ERRORS.get(str(failure.get("error_class", "")), Internal)
+            raise cls(f"container init failed at {failure['phase']}: {failure['error']}")
+        raise Internal("container init exited during set-up" if not data else f"unexpected {data!r}")

@@ -2,31 +2,27 @@
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import shutil
-import signal
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
-from runtime.cgroups.resources import Resources
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
-from runtime.linux.proc import is_alive
 from runtime.linux.syscalls import Syscalls
+from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, sandbox_name
 from runtime.network.plugin import NetworkPlugin, PodNetwork
-from runtime.process.client import ForkServer
 from runtime.sandbox import files
-from runtime.sandbox.infra import InfraSource
 from runtime.sandbox.model import NamespaceMode, SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
+from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
@@ -42,18 +38,19 @@ class PodContainers(Protocol):
 
     def remove_in_pod(self, sandbox_id: str) -> None: ...
 
+    def fail_in_pod(self, sandbox_id: str, why: str) -> None: ...
+
 
 class SandboxManager:
-    def __init__(self, store: RecordStore[Sandbox], forkserver: ForkServer, network: NetworkPlugin,
-                 syscalls: Syscalls, state_dir: str, containers: PodContainers, infra: InfraSource,
-                 cgroups: CgroupManager, driver: CgroupDriver, clock: Callable[[], int]) -> None:
-        self._infra = infra
-        self._cgroups = cgroups
+    def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
+                 syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
+                 driver: CgroupDriver, clock: Callable[[], int]) -> None:
+        self._processes = processes
+        self._locks = locks
         self._driver = driver
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
         self._store = store
         self._names = NameRegistry("sandbox")
-        self._forkserver = forkserver
         self._network = network
         self._syscalls = syscalls
         self._dir = os.path.join(state_dir, "sandboxes")
@@ -62,8 +59,33 @@ class SandboxManager:
         os.makedirs(self._dir, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
+        """After a start: names reserved, the pods' processes watched again (a pod whose monitor
+        or pause died meanwhile fails), and monitors of another build re-exec'd in the background."""
         for sandbox in self._store.all():
             self._names.reserve(_name(sandbox.config), sandbox.id)
+            if sandbox.ready:
+                why = self._processes.watch(sandbox)
+                if why:
+                    self._fail(sandbox.id, why)
+                else:
+                    self._background.submit(self._processes.upgrade, sandbox)
+
+    def helper_died(self, key: str) -> None:
+        """The Supervisor's callback: a pod's monitor or pause died."""
+        kind, _, sandbox_id = key.partition(":")
+        self._fail(sandbox_id, f"its {kind} process died")
+
+    def _fail(self, sandbox_id: str, why: str) -> None:
+        """A pod whose monitor or pause died is NotReady for good (the kubelet then replaces it);
+        its containers are ended and recorded as such."""
+        with self._locks.hold(sandbox_id):
+            sandbox = self._store.find(sandbox_id)
+            if sandbox is None or not sandbox.ready:
+                return
+            log.warning("sandbox %s failed: %s", sandbox_id[:12], why)
+            self._store.update(sandbox_id, lambda s: replace(s, failure=why))
+            self._containers.fail_in_pod(sandbox_id, f"sandbox {sandbox_id[:12]} failed: {why}")
+            self._processes.kill_pause(sandbox)
 
     def get(self, sandbox_id: str) -> Sandbox:
         return self._store.get(resolve(sandbox_id, self._store.ids(), "sandbox"))
@@ -96,11 +118,12 @@ class SandboxManager:
             undo.callback(shutil.rmtree, paths.dir, True)
             self._store.add(sandbox_id, sandbox)  # first, so a crash mid-way leaves a record to clean up
             undo.pop_all()
-        try:
-            sandbox = self._set_up(sandbox)
-        except BaseException:
-            self._roll_back(sandbox_id, sandbox, name)
-            raise
+        with self._locks.hold(sandbox_id):
+            try:
+                sandbox = self._set_up(sandbox)
+            except BaseException:
+                self._roll_back(sandbox_id, sandbox, name)
+                raise
         log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id, config.namespace, config.name,
                  ",".join(sandbox.ips) or "-")
         return sandbox_id
@@ -125,76 +148,74 @@ class SandboxManager:
                                               ("uts", paths.utsns)) if path}
         spec = PinSpec(sandbox.id, pins, hostname=config.hostname if paths.utsns else "",
                        sysctls=config.sysctls, shm=paths.shm)
-        self._forkserver.spawn("pin_namespaces", spec.to_dict())
+        # The monitor pins the namespaces first; a crash before it is recorded leaves it reachable
+        # by its socket in the pod's run dir, which Stop/Remove use.
+        monitor = self._processes.spawn_monitor(sandbox, spec)
         # The pause process and the network only need the pinned namespaces: start both at once.
-        pause = (self._background.submit(self._start_pause, sandbox, pins)
+        pause = (self._background.submit(self._processes.start_pause, sandbox, pins)
                  if config.pid_mode == NamespaceMode.POD else None)
         try:
             ips = self._network.setup(self._pod_network(sandbox)) if paths.netns else ()
+            self._write_files(sandbox, ips)
+            started = pause.result() if pause else None
         except BaseException:
-            # The pause process is recorded even so, so that the undo of the failed run kills it.
+            # Recorded even so, so that the undo of the failed run ends them.
             with contextlib.suppress(Exception):
-                report = pause.result() if pause else None
-                self._store.update(sandbox.id, lambda s: _with_pause(s, report))
+                started = pause.result() if pause else None
+                self._store.update(sandbox.id, lambda s: _with_processes(s, monitor, started))
             raise
-        self._write_files(sandbox, ips)
-        report = pause.result() if pause else None
-        # One record write for the pause process and the IPs: each is an fsync.
+        # One record write for the processes and the IPs: each is an fsync.
         return self._store.update(sandbox.id,
-                                  lambda s: replace(_with_pause(s, report), ips=ips, unknown=False))
-
-    def _start_pause(self, sandbox: Sandbox, pins: dict[str, str]) -> dict:
-        root = os.path.join(sandbox.paths.dir, "pause")
-        os.makedirs(root, mode=0o555, exist_ok=True)
-        infra = self._infra.get()
-        image = {"lowerdirs": list(infra.lowerdirs), "argv": list(infra.argv)} if infra else {}
-        self._cgroups.create(sandbox.cgroup, Resources())
-        return self._forkserver.spawn("pause", {"id": sandbox.id, "root": root, "namespaces": pins,
-                                                "cgroup": sandbox.cgroup, **image})[1]
+                                  lambda s: replace(_with_processes(s, monitor, started), ips=ips, unknown=False))
 
     def stop(self, sandbox_id: str) -> None:
         sandbox = self.find(sandbox_id)
         if sandbox is None:
             return  # the CRI: stopping what is gone succeeds
-        self._containers.stop_in_pod(sandbox.id)
-        if sandbox.stopped_at:
-            return
-        self._release(sandbox)
-        self._store.update(sandbox.id, lambda s: replace(s, stopped_at=self._clock(), unknown=False))
+        with self._locks.hold(sandbox.id):
+            self._containers.stop_in_pod(sandbox.id)
+            sandbox = self._store.find(sandbox.id)
+            if sandbox is None or sandbox.stopped_at:
+                return
+            self._release(sandbox)
+            self._store.update(sandbox.id, lambda s: replace(s, stopped_at=self._clock(), unknown=False))
         log.info("sandbox %s stopped", sandbox.id[:12])
 
     def remove(self, sandbox_id: str) -> None:
         sandbox = self.find(sandbox_id)
         if sandbox is None:
             return
-        self.stop(sandbox.id)
-        self._containers.remove_in_pod(sandbox.id)
-        shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
-        self._store.delete(sandbox.id)
-        self._names.release(_name(sandbox.config))
+        with self._locks.hold(sandbox.id):
+            self.stop(sandbox.id)
+            self._containers.remove_in_pod(sandbox.id)
+            shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
+            self._store.delete(sandbox.id)
+            self._names.release(_name(sandbox.config))
         log.info("sandbox %s removed", sandbox.id[:12])
 
     def _release(self, sandbox: Sandbox) -> None:
-        """Frees the network, the infra process and its cgroup and the pinned namespaces; safe to
-        repeat."""
+        """Frees the pod's processes (monitor, pause) and the pause's cgroup, the network and the
+        pinned namespaces; safe to repeat."""
         paths = sandbox.paths
-        if sandbox.pause_pid and is_alive(sandbox.pause_pid, sandbox.pause_start):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(sandbox.pause_pid, signal.SIGKILL)
-        # While the network comes down, the killed pause exits, so its cgroup goes without a wait.
-        if paths.netns:
-            self._network.teardown(self._pod_network(sandbox))
-        if sandbox.cgroup:
-            if not sandbox.pause_pid:  # a failed set-up may have started one it never recorded
-                self._cgroups.kill_all(sandbox.cgroup, signal.SIGKILL)
-            self._cgroups.remove(sandbox.cgroup)  # waits while a killed pause exits
+        # The monitor kills the pause and exits while the network comes down.
+        ending = self._background.submit(self._processes.end, sandbox)
+        try:
+            if paths.netns:
+                self._network.teardown(self._pod_network(sandbox))
+        finally:
+            ending.result()
         unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm], self._syscalls)
 
     def require_ready(self, sandbox_id: str) -> Sandbox:
         sandbox = self.get(sandbox_id)
         if not sandbox.ready:
-            raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
+            raise FailedPrecondition(f"sandbox {sandbox.id} is not ready"
+                                     + (f": {sandbox.failure}" if sandbox.failure else ""))
         return sandbox
+
+    def lock(self, sandbox_id: str) -> contextlib.AbstractContextManager[None]:
+        """Held by container calls that must not race a stop of their pod."""
+        return self._locks.hold(sandbox_id)
 
     def _paths(self, sandbox_id: str, config: SandboxConfig) -> SandboxPaths:
         d = os.path.join(self._dir, sandbox_id)
@@ -224,12 +245,13 @@ class SandboxManager:
             write_atomic(_path(path), text.encode(), mode=0o644, durable=False)
 
 
-def _with_pause(sandbox: Sandbox, report: dict | None) -> Sandbox:
-    """The record with the pause process it got, if it needed one."""
-    if report is None:
+def _with_processes(sandbox: Sandbox, monitor: Started, pause: Started | None) -> Sandbox:
+    """The record with the pod's monitor and the pause process it got, if it needed one."""
+    sandbox = replace(sandbox, monitor_pid=monitor.pid, monitor_start=monitor.start_time)
+    if pause is None:
         return sandbox
-    return replace(sandbox, pause_pid=report["pid"], pause_start=report["start_time"],
-                   paths=replace(sandbox.paths, pidns=f"/proc/{report['pid']}/ns/pid"))
+    return replace(sandbox, pause_pid=pause.pid, pause_start=pause.start_time,
+                   paths=replace(sandbox.paths, pidns=f"/proc/{pause.pid}/ns/pid"))
 
 
 def _name(config: SandboxConfig) -> str:

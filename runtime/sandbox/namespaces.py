@@ -1,9 +1,9 @@
-"""A pod's shared namespaces, made and pinned without a long-lived process.
+"""A pod's shared namespaces, made and pinned.
 
-The fork server forks `pin_namespaces`: it unshares the pod's new net/ipc/uts namespaces, sets the
-hostname, brings `lo` up, applies the pod's sysctls (they act on the namespaces of the writer),
-mounts the pod's /dev/shm, and bind-mounts /proc/self/ns/* onto files in the pod's run dir. The
-bind mounts keep the namespaces alive after it exits; containers join them by path.
+The pod's monitor, first thing, unshares the pod's new net/ipc/uts namespaces, sets the hostname,
+brings `lo` up, applies the pod's sysctls (they act on the namespaces of the writer), mounts the
+pod's /dev/shm, and bind-mounts /proc/self/ns/* onto files in the pod's run dir. The bind mounts
+keep the namespaces alive whatever becomes of the monitor; containers join them by path.
 """
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from typing import Any
 
 from runtime.errors import Internal
 from runtime.linux import constants as k
-from runtime.linux.syscalls import LinuxSyscalls, Syscalls
-from runtime.process import protocol
-from runtime.store.codec import decode, encode
+from runtime.linux.syscalls import Syscalls
+from runtime.store.codec import encode
 
 SHM_SIZE = 64 * 1024 * 1024
 _FLAGS = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
@@ -36,18 +35,6 @@ class PinSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
-
-
-def pin_namespaces(raw: dict[str, Any], fds: list[int]) -> int:
-    """Fork-server target: runs in a fresh child, reports {"ok": {}} or the error."""
-    with socket.socket(fileno=fds[0]) as report:
-        try:
-            make(decode(PinSpec, raw), LinuxSyscalls())
-        except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
-            protocol.send(report, {"error": f"{type(e).__name__}: {e}"})
-            return 1
-        protocol.send(report, {"ok": {}})
-    return 0
 
 
 def make(spec: PinSpec, syscalls: Syscalls) -> None:

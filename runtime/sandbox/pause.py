@@ -1,6 +1,7 @@
 """The pod's infra process, only for pods that share one PID namespace: it is PID 1 there, reaps
-the pod's orphans, and keeps the namespace alive between containers. A forked copy of the fork
-server (no exec), so it costs a few hundred KiB of private memory, not an image and an interpreter.
+the pod's orphans, and keeps the namespace alive between containers. A child of the pod monitor,
+which holds the namespace by a descriptor (never by a pid that could be reused) and knows at once
+when the pause dies.
 
 It runs in a cgroup of its own under the pod's, joined first thing (runtime/cgroups/selfjoin.py).
 Every container of the pod can see it as PID 1 (and, with CAP_SYS_PTRACE, reach /proc/1/root), so
@@ -29,8 +30,9 @@ PAUSE_ID = 65535
 _JOIN = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
 
 
-def run_pause(raw: dict[str, Any], fds: list[int]) -> int:
-    """Fork-server target: forks PID 1 of a new PID namespace and reports its pid and start time.
+def run_pause(raw: dict[str, Any], report: socket.socket) -> int:
+    """In a fresh child of the pod monitor: forks PID 1 of a new PID namespace and reports its pid,
+    its start time and (attached) the namespace, which the monitor keeps to start containers in.
 
     raw: {"id": sandbox id, "root": an empty directory to pivot into,
           "namespaces": {"net"|"ipc"|"uts": pinned namespace file},
@@ -38,42 +40,43 @@ def run_pause(raw: dict[str, Any], fds: list[int]) -> int:
           "lowerdirs": the sandbox image's snapshots (optional), "argv": its pause command}"""
     syscalls = LinuxSyscalls()
     cgroup = raw.get("cgroup", "")
-    with socket.socket(fileno=fds[0]) as report:
-        try:
-            namespaces = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                          for kind, path in raw.get("namespaces", {}).items()}
-            tasks = open_tasks_files(new_manager(), cgroup) if cgroup else []
-            syscalls.unshare(k.CLONE_NEWPID)
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
-            if pid == 0:
-                report.close()
-                ours.close()
-                confine(raw["root"], tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())),
-                        namespaces, tasks, theirs, syscalls)
-            theirs.close()
-            close_all(tasks)
-            if cgroup and not tasks:  # cgroup v2: no file to join by; move it from here
-                try:
-                    new_manager().add_process(cgroup, pid)
-                except BaseException:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    raise
-            answer = ours.recv(protocol.MAX_MESSAGE)
-            if answer == protocol.READY and raw.get("argv"):
-                answer = ours.recv(protocol.MAX_MESSAGE)  # EOF: the pause binary was exec'd
-                failed = answer != b""
-            else:
-                failed = answer != protocol.READY
+    try:
+        namespaces = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                      for kind, path in raw.get("namespaces", {}).items()}
+        tasks = open_tasks_files(new_manager(), cgroup) if cgroup else []
+        syscalls.unshare(k.CLONE_NEWPID)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            report.close()
             ours.close()
-            if failed:
+            confine(raw["root"], tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())),
+                    namespaces, tasks, theirs, syscalls)
+        theirs.close()
+        close_all(tasks)
+        if cgroup and not tasks:  # cgroup v2: no file to join by; move it from here
+            try:
+                new_manager().add_process(cgroup, pid)
+            except BaseException:
+                os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                raise RuntimeError(f"pause set-up failed: {answer.decode(errors='replace') or 'no answer'}")
-        except Exception as e:  # noqa: BLE001
-            protocol.send(report, {"error": f"{type(e).__name__}: {e}"})
-            return 1
-        protocol.send(report, {"ok": {"pid": pid, "start_time": start_time(pid)}})
+                raise
+        answer = ours.recv(protocol.MAX_MESSAGE)
+        if answer == protocol.READY and raw.get("argv"):
+            answer = ours.recv(protocol.MAX_MESSAGE)  # EOF: the pause binary was exec'd
+            failed = answer != b""
+        else:
+            failed = answer != protocol.READY
+        ours.close()
+        if failed:
+            os.waitpid(pid, 0)
+            raise RuntimeError(f"pause set-up failed: {answer.decode(errors='replace') or 'no answer'}")
+        # Only now that it has its PID 1 can the namespace be opened (ENOENT before).
+        pid_namespace = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    except Exception as e:  # noqa: BLE001
+        protocol.send(report, protocol.error_message(e))
+        return 1
+    protocol.send(report, {"pid": pid, "start_time": start_time(pid)}, (pid_namespace,))
     return 0
 
 

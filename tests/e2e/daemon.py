@@ -1,6 +1,7 @@
 """Starts a real `pycrid serve` for end-to-end tests, with its own config and state dirs."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.errors import Unavailable
 from runtime.process.client import ForkServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,10 +42,11 @@ class Daemon:
         return self.process.wait(timeout)
 
     def tear_down(self) -> None:
-        """After stop(): ends the fork server and removes the node-level network (bridge, nft
-        table); for daemons that ran no containers (the others go through leaks.remove_everything)."""
+        """After stop(): ends the fork server if it is still there (with no pod left it exits by
+        itself) and removes the node-level network (bridge, nft table); for daemons that ran no
+        containers (the others go through leaks.remove_everything)."""
         path = self.state / "forkserver.sock"
-        if path.exists():
+        with contextlib.suppress(Unavailable):
             ForkServer(str(path)).shutdown()
         remove_bridge(self.bridge)
 

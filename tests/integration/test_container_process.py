@@ -1,4 +1,5 @@
-"""A container process for real: fork server → monitor → init, namespaces, overlay, logs, exit."""
+"""A container process for real: fork server → pod monitor → starter → init, namespaces, overlay,
+logs, exit."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import Internal
-from runtime.process.client import ForkServer, connect_or_start
+from runtime.process.client import connect_or_start
 from runtime.process.initspec import InitSpec, Namespaces, User
+from runtime.process.monitorclient import MonitorFactory, PodMonitor
+from runtime.sandbox.namespaces import PinSpec
 from tests.integration import hostroot
 from tests.reaping import lasting_zombies
 
@@ -22,19 +25,35 @@ def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return hostroot.make(tmp_path_factory.mktemp("hostroot"))
 
 
+class Starter:
+    """A pod monitor (with no namespaces of its own to pin) that starts the tests' containers."""
+
+    def __init__(self, monitor: PodMonitor) -> None:
+        self.monitor = monitor
+
+    def start(self, spec: InitSpec) -> int:
+        return self.monitor.start(spec, timeout=30)[0]
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ForkServer]:
+def server(tmp_path: Path) -> Iterator[Starter]:
     fs = connect_or_start(str(tmp_path / "fork.sock"), str(tmp_path / "fork.log"))
-    yield fs
-    pid = fs.ping()
-    zombies = lasting_zombies(pid)
-    fs.shutdown()  # before the assertion: a failing check must not leave the server running
+    run_dir = tmp_path / "pod"
+    run_dir.mkdir()
+    try:
+        MonitorFactory(fs).spawn("p1", str(run_dir), PinSpec("p1", {}))
+        yield Starter(PodMonitor("p1", str(run_dir / "monitor.sock")))
+    finally:
+        pid = fs.ping()
+        PodMonitor("p1", str(run_dir / "monitor.sock")).shutdown()
+        zombies = lasting_zombies(pid)
+        fs.shutdown()  # before the assertion: a failing check must not leave the server running
     assert zombies == ()
 
 
 def spec_for(tmp_path: Path, lower: Path, args: tuple[str, ...], **changes) -> InitSpec:
     base = tmp_path / "ctr"
-    for d in ("upper", "work", "rootfs"):
+    for d in ("upper", "work", "rootfs", "logs"):
         (base / d).mkdir(parents=True, exist_ok=True)
     spec = InitSpec(id="c1", args=args, env=("GREETING=hi",), cwd="/", lowerdirs=(str(lower),),
                     upperdir=str(base / "upper"), workdir=str(base / "work"), rootfs=str(base / "rootfs"),
@@ -61,8 +80,8 @@ def test_runs_in_its_namespaces_and_records_output_and_exit(server, tmp_path, lo
     spec = spec_for(tmp_path, lower, ("sh", "-c", "echo out; echo err >&2; hostname; echo $GREETING; "
                                       "cat /proc/self/status | grep -E '^(NoNewPrivs|CapEff|Seccomp):'; "
                                       "ls /proc/1/exe >/dev/null && readlink /proc/1/exe; exit 3"))
-    pid, report = server.spawn("container", spec.to_dict())
-    assert report["pid"] > 0
+    pid = server.start(spec)
+    assert pid > 0
     assert wait_exit(spec)["exit_code"] == 3
     lines = log_lines(spec)
     assert ("stdout", "F", "out") in lines and ("stderr", "F", "err") in lines
@@ -76,15 +95,14 @@ def test_runs_in_its_namespaces_and_records_output_and_exit(server, tmp_path, lo
 
 def test_user_and_groups_from_the_containers_passwd(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("id",), user=User(username="guest"))
-    server.spawn("container", spec.to_dict())
+    server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
     assert log_lines(spec) == [("stdout", "F", "uid=1234(guest) gid=1234(guest) groups=1234(guest),5000(extra)")]
 
 
 def test_a_signal_is_recorded_as_128_plus_signal(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("sleep", "30"))
-    _, report = server.spawn("container", spec.to_dict())
-    os.kill(report["pid"], 9)
+    os.kill(server.start(spec), 9)
     exit_record = wait_exit(spec)
     assert (exit_record["exit_code"], exit_record["signal"]) == (137, 9)
 
@@ -92,20 +110,20 @@ def test_a_signal_is_recorded_as_128_plus_signal(server, tmp_path, lower) -> Non
 def test_a_missing_executable_fails_the_start_with_the_reason(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("no-such-binary",))
     with pytest.raises(Internal, match="no-such-binary.*not found"):
-        server.spawn("container", spec.to_dict())
+        server.start(spec)
     assert not os.path.exists(spec.exit_file)
 
 
 def test_no_fds_leak_into_the_container(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("ls", "/proc/self/fd"))
-    server.spawn("container", spec.to_dict())
+    server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
     assert sorted(t for _, _, t in log_lines(spec)) == ["0", "1", "2", "3"]  # 3 is ls's own dir fd
 
 
 def test_read_only_rootfs(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("sh", "-c", "echo x > /file"), readonly_rootfs=True)
-    server.spawn("container", spec.to_dict())
+    server.start(spec)
     assert wait_exit(spec)["exit_code"] != 0
     assert "Read-only file system" in Path(spec.log_path).read_text()
 
@@ -113,7 +131,7 @@ def test_read_only_rootfs(server, tmp_path, lower) -> None:
 def test_host_namespaces_are_kept(server, tmp_path, lower) -> None:
     spec = spec_for(tmp_path, lower, ("readlink", "/proc/self/ns/net"),
                     namespaces=Namespaces(net="host", ipc="host", uts="host"), hostname="")
-    server.spawn("container", spec.to_dict())
+    server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
     assert log_lines(spec)[0][2] == os.readlink("/proc/self/ns/net")
 
@@ -130,4 +148,4 @@ def test_an_etc_passwd_symlink_is_resolved_inside_the_container(server, tmp_path
     spec = spec_for(tmp_path, lower, ("id",), user=User(username="hostonly"),
                     lowerdirs=(str(image), str(lower)))
     with pytest.raises(Internal, match="hostonly.*not found"):
-        server.spawn("container", spec.to_dict())
+        server.start(spec)

@@ -21,7 +21,7 @@ from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.image.config import ImageConfig
 from runtime.linux.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES
 from runtime.linux.mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
-from runtime.process.initspec import HOST, BindMount, Device, InitSpec, Namespaces, User
+from runtime.process.initspec import HOST, POD, TARGET_PREFIX, BindMount, Device, InitSpec, Namespaces, User
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
 
 ALL_CAPS = frozenset(CAPABILITIES)
@@ -128,10 +128,11 @@ def test_two_containers_of_one_image_get_independent_envs() -> None:
     (CONFIG, replace(SANDBOX, ipc_mode=NamespaceMode.NODE), replace(PATHS, ipcns="", shm=""), {},
      Namespaces(f"{D}/netns", HOST, f"{D}/utsns", "")),
     (sec(pid_mode=NamespaceMode.NODE), SANDBOX, PATHS, {}, Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", HOST)),
-    (sec(pid_mode=NamespaceMode.POD), SANDBOX, replace(PATHS, pidns="/proc/77/ns/pid"), {},
-     Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", "/proc/77/ns/pid")),
-    (sec(pid_mode=NamespaceMode.TARGET, target_id="t"), SANDBOX, PATHS, {"target_pid": 4242},
-     Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", "/proc/4242/ns/pid")),
+    # the pod monitor holds the pause's PID namespace and resolves a target: never a pid here
+    (sec(pid_mode=NamespaceMode.POD), replace(SANDBOX, pid_mode=NamespaceMode.POD), PATHS, {},
+     Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", POD)),
+    (sec(pid_mode=NamespaceMode.TARGET, target_id="t"), SANDBOX, PATHS, {},
+     Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", TARGET_PREFIX + "t")),
     # the container's own net/ipc modes do not take it out of the pod's namespaces
     (sec(network_mode=NamespaceMode.NODE, ipc_mode=NamespaceMode.NODE), SANDBOX, PATHS, {},
      Namespaces(f"{D}/netns", f"{D}/ipcns", f"{D}/utsns", "")),
@@ -141,8 +142,7 @@ def test_namespaces(config, sandbox, paths, kw, want) -> None:
 
 
 @pytest.mark.parametrize("config, sandbox, paths, kw, error, message", [
-    (sec(pid_mode=NamespaceMode.TARGET, target_id="t"), SANDBOX, PATHS, {}, InvalidArgument, "TARGET.*'t'"),
-    (sec(pid_mode=NamespaceMode.TARGET, target_id="t"), SANDBOX, PATHS, {"target_pid": 0}, InvalidArgument, "pid"),
+    (sec(pid_mode=NamespaceMode.TARGET), SANDBOX, PATHS, {}, InvalidArgument, "TARGET needs a target"),
     (sec(pid_mode=NamespaceMode.POD), SANDBOX, PATHS, {}, FailedPrecondition, "shared PID"),
     (CONFIG, SANDBOX, replace(PATHS, netns=""), {}, FailedPrecondition, "network"),
     (CONFIG, SANDBOX, replace(PATHS, ipcns=""), {}, FailedPrecondition, "IPC"),

@@ -1,0 +1,110 @@
+"""A helper's children: forking with nothing of the parent's left open but what the child needs,
+and reaping everything (as a subreaper, orphans of the pod arrive here too).
+
+Short-lived helpers (a starter, the pause's helper, an exec child) are reaped and forgotten. Any
+other exit is handed back to the caller; one it does not know yet (a container init whose
+starter's report is still unread) is remembered for a while, so that the report finds it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+EARLY_SECONDS = 30.0  # how long an exit nobody claimed is kept for a report still in flight
+MAX_EARLY = 4096  # a host-PID container can orphan many processes; keep the table bounded
+log = logging.getLogger("pycrid.children")
+
+
+def close_except(keep: Iterable[int]) -> None:
+    """Closes every descriptor above stdio except ``keep``."""
+    low = 3
+    for fd in sorted({fd for fd in keep if fd >= 3}):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def has_children() -> bool:
+    """Whether any child, running or exited but not reaped, is left."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+class Children:
+    def __init__(self) -> None:
+        self._helpers: set[int] = set()
+        self._early: dict[int, tuple[int, float]] = {}  # pid → (wait status, when reaped)
+
+    def fork(self, run: Callable[[], int], keep: Iterable[int]) -> int:
+        """Runs ``run()`` in a child that holds only stdio and ``keep``; its exit is not reported."""
+        keep = tuple(keep)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                close_except(keep)
+                code = run()
+            except BaseException:  # noqa: BLE001 - a child must never return into the parent's loop
+                log.exception("helper child failed")
+            finally:
+                os._exit(code)
+        self._helpers.add(pid)
+        return pid
+
+    def reap(self) -> list[tuple[int, int]]:
+        """Every child that exited, but the helpers: (pid, wait status)."""
+        exited = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in self._helpers:
+                self._helpers.discard(pid)
+            else:
+                exited.append((pid, status))
+        return exited
+
+    def remember(self, pid: int, status: int) -> None:
+        now = time.monotonic()
+        for old in [p for p, (_, when) in self._early.items() if now - when > EARLY_SECONDS]:
+            del self._early[old]
+        if len(self._early) >= MAX_EARLY:
+            del self._early[next(iter(self._early))]
+        self._early[pid] = (status, now)
+
+    def exited_early(self, pid: int) -> int | None:
+        """The wait status of ``pid`` if it was reaped before anyone claimed it."""
+        entry = self._early.pop(pid, None)
+        return None if entry is None else entry[0]
+
+    @staticmethod
+    def kill(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    @staticmethod
+    def kill_group(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+    def state(self) -> dict[str, Any]:
+        return {"helpers": sorted(self._helpers), "early": {str(p): s for p, (s, _) in self._early.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._helpers = {int(p) for p in state.get("helpers", ())}
+        now = time.monotonic()
+        self._early = {int(p): (int(s), now) for p, s in state.get("early", {}).items()}
