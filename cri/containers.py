@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.convert_container import container_config
 from cri.convert_sandbox import resources
 from cri.filters import id_matches, matches
+from cri.streams import batches
 from runtime.cgroups.resources import Resources
 from runtime.container.manager import ContainerManager
 from runtime.container.record import Container

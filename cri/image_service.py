@@ -13,7 +13,6 @@ from runtime.fsusage import TreeUsage, tree_usage
 from runtime.image import ImageManager
 
 
-
 @dataclass(frozen=True)
 class ImageService:
     images: ImageManager

@@ -6,13 +6,12 @@ import time
 from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.convert_sandbox import sandbox_config
 from cri.filters import id_matches, matches
+from cri.streams import batches
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.record import Sandbox
 from runtime.store.codec import encode
-
 
 
 class SandboxRpcs:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.filters import id_matches, matches
+from cri.streams import batches
 from metrics.collector import read_pods
 from metrics.families import FAMILIES, base_values
 from runtime.cgroups.stats import Pressure

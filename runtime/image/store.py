@@ -9,13 +9,13 @@ import dataclasses
 import json
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from runtime.errors import Internal
-from runtime.store.checkpoint import write_json
 from runtime.image.config import ImageConfig
+from runtime.store.checkpoint import write_json
 
 _VERSION = 1
 

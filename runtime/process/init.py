@@ -20,8 +20,7 @@ from runtime.container.users import Identity, parse_group, parse_passwd, resolve
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
-from runtime.linux.mounts import (DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind,
-                                  container_mount_plan)
+from runtime.linux.mounts import DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind, container_mount_plan
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
 from runtime.process import protocol
@@ -57,7 +56,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             ("pivot_root", lambda: pivot_root(spec.rootfs, syscalls)),
             ("finish_rootfs", lambda: finish_rootfs(spec, syscalls)),
         ]
-        for phase, step in steps:
+        for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
         phase = "user"
         identity = resolve_identity(spec)
