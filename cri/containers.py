@@ -6,23 +6,25 @@ import json
 from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.convert_container import container_config
 from cri.convert_sandbox import resources
 from cri.filters import id_matches, matches
+from cri.managers import Containers
+from cri.streams import batches
 from runtime.cgroups.resources import Resources
-from runtime.container.manager import ContainerManager
-from runtime.container.record import Container
+from runtime.container.record import Container, State
 from runtime.sandbox.manager import SandboxManager
 from runtime.store.codec import encode
 
 _PROPAGATION = {"rprivate": pb.PROPAGATION_PRIVATE, "rslave": pb.PROPAGATION_HOST_TO_CONTAINER,
                 "rshared": pb.PROPAGATION_BIDIRECTIONAL}
+_STATE = {State.CREATED: pb.CONTAINER_CREATED, State.RUNNING: pb.CONTAINER_RUNNING,
+          State.EXITED: pb.CONTAINER_EXITED, State.UNKNOWN: pb.CONTAINER_UNKNOWN}
 
 
 class ContainerRpcs:
     sandboxes: SandboxManager
-    containers: ContainerManager
+    containers: Containers
 
     def CreateContainer(self, request: pb.CreateContainerRequest) -> pb.CreateContainerResponse:
         config = container_config(request.config)
@@ -74,18 +76,18 @@ class ContainerRpcs:
     def _container_items(self, f: pb.ContainerFilter) -> list[pb.Container]:
         return [pb.Container(id=c.id, pod_sandbox_id=c.sandbox_id, metadata=_metadata(c),
                              image=pb.ImageSpec(image=c.config.image), image_ref=c.image_ref,
-                             image_id=c.image_id, state=c.state.value, created_at=c.created_at,
+                             image_id=c.image_id, state=_STATE[c.state], created_at=c.created_at,
                              labels=c.config.labels, annotations=c.config.annotations)
                 for c in sorted(self.containers.list(), key=lambda c: c.created_at)
                 if id_matches(c.id, f.id) and id_matches(c.sandbox_id, f.pod_sandbox_id)
                 and matches(c.config.labels, f.label_selector)
-                and (not f.HasField("state") or f.state.state == c.state.value)]
+                and (not f.HasField("state") or f.state.state == _STATE[c.state])]
 
 
 def container_status(c: Container) -> pb.ContainerStatus:
     r = c.config.resources
     return pb.ContainerStatus(
-        id=c.id, metadata=_metadata(c), state=c.state.value, created_at=c.created_at,
+        id=c.id, metadata=_metadata(c), state=_STATE[c.state], created_at=c.created_at,
         started_at=c.started_at, finished_at=c.finished_at, exit_code=c.exit_code,
         image=pb.ImageSpec(image=c.config.image), image_ref=c.image_ref, image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,

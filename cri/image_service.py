@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from cri import convert_image as convert
 from cri.api.v1 import api_pb2 as pb
+from cri.managers import Images
 from cri.streams import batches
 from runtime.errors import InvalidArgument
 from runtime.fsusage import TreeUsage, tree_usage
-from runtime.image import ImageManager
-
+from runtime.image import Image
 
 
 @dataclass(frozen=True)
 class ImageService:
-    images: ImageManager
+    images: Images
     container_dir: str  # where containers' writable layers live
     in_use: Callable[[str], bool]  # image id → a container uses it
 
@@ -54,7 +54,7 @@ class ImageService:
                                       image_fs.timestamp_ns)],
             container_filesystems=[_usage(containers, image_fs.timestamp_ns)])
 
-    def _list(self, image_filter: pb.ImageFilter) -> list:
+    def _list(self, image_filter: pb.ImageFilter) -> list[Image]:
         return self.images.list(image_filter.image.image or None)
 
 

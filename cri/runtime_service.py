@@ -5,12 +5,12 @@ from collections.abc import Callable
 
 from cri.config import Config
 from cri.containers import ContainerRpcs
+from cri.managers import Containers
 from cri.sandboxes import SandboxRpcs
 from cri.stats import StatsRpcs
 from cri.status import StatusRpcs
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
-from runtime.container.manager import ContainerManager
 from runtime.network.plugin import NetworkPlugin
 from runtime.process.supervisor import HelperState
 from runtime.sandbox.manager import SandboxManager
@@ -22,7 +22,7 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs):
     """RPCs not defined by any part answer UNIMPLEMENTED (see cri/instrument.py)."""
 
     def __init__(self, config: Config, network: NetworkPlugin, sandboxes: SandboxManager,
-                 containers: ContainerManager, stats_reader: StatsReader | None = None,
+                 containers: Containers, stats_reader: StatsReader | None = None,
                  observe_rpc: Callable[[str, str, float], None] | None = None,
                  helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
         StatusRpcs.__init__(self, config, network, helpers)

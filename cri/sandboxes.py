@@ -6,14 +6,16 @@ import time
 from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.convert_sandbox import sandbox_config
 from cri.filters import id_matches, matches
+from cri.streams import batches
+from runtime.container.model import NamespaceMode
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.record import Sandbox
 from runtime.store.codec import encode
 
-
+_NAMESPACE_MODE = {NamespaceMode.POD: pb.POD, NamespaceMode.CONTAINER: pb.CONTAINER, NamespaceMode.NODE: pb.NODE,
+                   NamespaceMode.TARGET: pb.TARGET}
 
 class SandboxRpcs:
     sandboxes: SandboxManager
@@ -61,7 +63,8 @@ def sandbox_status(s: Sandbox) -> pb.PodSandboxStatus:
         network=pb.PodSandboxNetworkStatus(ip=s.ips[0] if s.ips else "",
                                            additional_ips=[pb.PodIP(ip=ip) for ip in s.ips[1:]]),
         linux=pb.LinuxPodSandboxStatus(namespaces=pb.Namespace(options=pb.NamespaceOption(
-            network=c.network_mode.value, pid=c.pid_mode.value, ipc=c.ipc_mode.value))),
+            network=_NAMESPACE_MODE[c.network_mode], pid=_NAMESPACE_MODE[c.pid_mode],
+            ipc=_NAMESPACE_MODE[c.ipc_mode]))),
         labels=c.labels, annotations=c.annotations, runtime_handler=c.runtime_handler)
 
 
@@ -70,5 +73,5 @@ def _metadata(s: Sandbox) -> pb.PodSandboxMetadata:
     return pb.PodSandboxMetadata(name=c.name, uid=c.uid, namespace=c.namespace, attempt=c.attempt)
 
 
-def _state(s: Sandbox) -> int:
+def _state(s: Sandbox) -> pb.PodSandboxState:
     return pb.SANDBOX_READY if s.ready else pb.SANDBOX_NOTREADY

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from cri.api.v1 import api_pb2 as pb
-from cri.streams import batches
 from cri.filters import id_matches, matches
+from cri.managers import Containers
+from cri.streams import batches
 from metrics.collector import read_pods
 from metrics.families import FAMILIES, base_values
 from runtime.cgroups.stats import Pressure
-from runtime.container.manager import ContainerManager
 from runtime.container.record import Container
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.record import Sandbox
@@ -31,7 +31,7 @@ DEFAULT_INTERFACE = "eth0"
 
 class StatsRpcs:
     sandboxes: SandboxManager
-    containers: ContainerManager
+    containers: Containers
     stats_reader: StatsReader
     cpu_rates: CpuRate
 

@@ -29,7 +29,7 @@ from runtime.stats.reader import StatsReader
 from runtime.stats.sample import PodSample, Sample
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", covariant=True)
+T = TypeVar("T")
 
 
 class Records(Protocol[T]):

@@ -133,7 +133,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter",
            _cpu("system_ns", _NS)),
     Family("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "counter",
-           lambda s: (((("total",), v) for (_, v) in _one(s.cgroup.cpu.usage_ns, _NS))), ("cpu",)),
+           lambda s: ((("total",), v) for (_, v) in _one(s.cgroup.cpu.usage_ns, _NS)), ("cpu",)),
     Family("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", "counter",
            _cpu("nr_periods", throttling=True)),
     Family("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter",

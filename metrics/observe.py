@@ -7,35 +7,41 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from metrics.own import OwnMetrics, StopRequests
+from runtime.container.manager import ContainerManager
+from runtime.image import Credentials, Image, ImageManager
+
+M = TypeVar("M")
 
 
-class _Delegating:
-    def __init__(self, inner: Any) -> None:
+class _Delegating(Generic[M]):
+    def __init__(self, inner: M) -> None:
         self._inner = inner
 
+    # Any: whatever the wrapped manager has; the CRI services' Protocols (cri/managers.py) say
+    # which of its methods they use, and mypy checks the intercepted ones below against them.
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
-class ObservedImages(_Delegating):
+class ObservedImages(_Delegating[ImageManager]):
     """An ImageManager whose pulls are counted, timed and sized."""
 
-    def __init__(self, inner: Any, own: OwnMetrics, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, inner: ImageManager, own: OwnMetrics, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(inner)
         self._own = own
         self._clock = clock
 
-    def pull(self, ref: str, *args: Any, **kwargs: Any) -> Any:
+    def pull(self, ref: str, auth: Credentials | None = None, pinned: bool = False) -> Image:
         try:
             before = self._inner.status(ref)
         except Exception:  # noqa: BLE001 - a bad reference fails in pull() with its own error
             before = None
         started = self._clock()
         try:
-            image = self._inner.pull(ref, *args, **kwargs)
+            image = self._inner.pull(ref, auth, pinned)
         except BaseException:
             self._own.observe_pull(False, self._clock() - started, 0)
             raise
@@ -44,11 +50,11 @@ class ObservedImages(_Delegating):
         return image
 
 
-class ObservedContainers(_Delegating):
+class ObservedContainers(_Delegating[ContainerManager]):
     """A ContainerManager that remembers which containers it was asked to stop, so an exit can be
     told apart from a crash (pycrid_container_unexpected_exits_total)."""
 
-    def __init__(self, inner: Any, stops: StopRequests) -> None:
+    def __init__(self, inner: ContainerManager, stops: StopRequests) -> None:
         super().__init__(inner)
         self._stops = stops
 

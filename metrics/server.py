@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import cast
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -63,7 +64,8 @@ class MetricsServer:
             raise InvalidArgument(f"metrics address {self._host}:{self._port}: cannot listen: {e}") from e
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)
         self._thread.start()
-        host, port = self._httpd.server_address[:2]
+        # An INET or INET6 socket's address: (host, port[, flowinfo, scope_id]).
+        host, port = cast("tuple[str, int]", self._httpd.server_address[:2])
         log.info("serving metrics on http://%s:%d/metrics", host, port)
         return host, port
 

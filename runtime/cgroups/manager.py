@@ -20,7 +20,8 @@ CgroupVersion = Literal["v1", "v2"]
 
 
 class CgroupManager(Protocol):
-    version: CgroupVersion
+    @property
+    def version(self) -> CgroupVersion: ...  # read-only, so V1Manager's Literal["v1"] fits
 
     def create(self, path: str, resources: Resources) -> None:
         """Make the cgroup (and missing parents) and apply the limits; idempotent. On failure

@@ -6,7 +6,7 @@ kubelet's log reader can join them and a runaway writer cannot make one unbounde
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MAX_LINE = 16 * 1024
 PARTIAL, FULL = b"P", b"F"
@@ -14,7 +14,7 @@ PARTIAL, FULL = b"P", b"F"
 
 def timestamp(ns: int) -> bytes:
     seconds, nanos = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{nanos:09d}Z".encode()
 
 

@@ -5,9 +5,24 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypedDict
 
 from runtime.errors import InvalidArgument
 from runtime.image.digest import validate_digest
+
+
+class ImageConfigRecord(TypedDict):
+    """An ImageConfig as the image store keeps it (store.py)."""
+
+    user: str
+    env: list[str]
+    entrypoint: list[str]
+    cmd: list[str]
+    working_dir: str
+    volumes: list[str]
+    exposed_ports: list[str]
+    stop_signal: str
+    labels: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -24,14 +39,14 @@ class ImageConfig:
     stop_signal: str = ""
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ImageConfigRecord:
         return {"user": self.user, "env": list(self.env), "entrypoint": list(self.entrypoint),
                 "cmd": list(self.cmd), "working_dir": self.working_dir, "volumes": list(self.volumes),
                 "exposed_ports": list(self.exposed_ports), "stop_signal": self.stop_signal,
                 "labels": dict(self.labels)}
 
     @classmethod
-    def from_json(cls, d: Mapping) -> ImageConfig:
+    def from_json(cls, d: ImageConfigRecord) -> ImageConfig:
         return cls(user=d["user"], env=tuple(d["env"]), entrypoint=tuple(d["entrypoint"]),
                    cmd=tuple(d["cmd"]), working_dir=d["working_dir"], volumes=tuple(d["volumes"]),
                    exposed_ports=tuple(d["exposed_ports"]), stop_signal=d["stop_signal"],
@@ -83,26 +98,26 @@ def user_identity(user: str) -> tuple[int | None, str]:
         return None, name
 
 
-def _str(c: dict, key: str, what: str) -> str:
+def _str(c: dict[str, object], key: str, what: str) -> str:
     value = c.get(key) or ""
     if not isinstance(value, str):
         raise InvalidArgument(f"{what}: image config field {key!r} is not a string")
     return value
 
 
-def _strings(c: dict, key: str, what: str) -> tuple[str, ...]:
+def _strings(c: dict[str, object], key: str, what: str) -> tuple[str, ...]:
     value = c.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidArgument(f"{what}: image config field {key!r} is not a list of strings")
     return tuple(value)
 
 
-def _dict(c: dict, key: str, what: str) -> dict:
+def _dict(c: dict[str, object], key: str, what: str) -> dict[str, object]:
     value = c.get(key) or {}
     if not isinstance(value, dict):
         raise InvalidArgument(f"{what}: image config field {key!r} is not an object")
     return value
 
 
-def _keys(c: dict, key: str, what: str) -> tuple[str, ...]:
+def _keys(c: dict[str, object], key: str, what: str) -> tuple[str, ...]:
     return tuple(sorted(str(k) for k in _dict(c, key, what)))

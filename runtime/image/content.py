@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 from runtime.errors import Internal, InvalidArgument, NotFound, ResourceExhausted
-from runtime.store.checkpoint import fsync_dir
 from runtime.image.digest import hex_part, validate_digest
+from runtime.store.checkpoint import fsync_dir
 
 log = logging.getLogger(__name__)
 

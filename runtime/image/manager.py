@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.image.archive import read_archive
@@ -129,9 +130,11 @@ class ImageManager:
             raise NotFound(f'image "{ref}": not present')
         return self._snapshots.lowerdirs(image.chain_ids)
 
-    def config_document(self, image_id: str) -> dict:
+    def config_document(self, image_id: str) -> dict[str, Any]:
         """The full OCI image config of an image, for verbose ImageStatus."""
-        return json.loads(self._content.read(image_id, MAX_DOCUMENT))
+        # A JSON object: parse_config (config.py) checked that before the image was recorded.
+        document: dict[str, Any] = json.loads(self._content.read(image_id, MAX_DOCUMENT))
+        return document
 
     def fs_info(self) -> FsUsage:
         content_bytes, content_inodes = self._content.usage()

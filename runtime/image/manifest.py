@@ -110,7 +110,7 @@ def select_platform(index: Index, want: Platform, what: str) -> Descriptor:
     raise NotFound(f"{what}: no manifest for {want} in the index (available: {have})")
 
 
-def _list(doc: dict, key: str, what: str) -> list:
+def _list(doc: dict[str, object], key: str, what: str) -> list[object]:
     value = doc.get(key)
     if not isinstance(value, list):
         raise InvalidArgument(f"{what}: manifest field {key!r} is not a list")

@@ -10,8 +10,16 @@ import urllib.parse
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 
-from runtime.errors import (DeadlineExceeded, Internal, InvalidArgument, NotFound, PycridError,
-                            ResourceExhausted, Unauthenticated, Unavailable)
+from runtime.errors import (
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PycridError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
 from runtime.image.auth import Authorizer, Credentials
 from runtime.image.digest import sha256_digest
 from runtime.image.hosts import Endpoint, RegistryHost, endpoints

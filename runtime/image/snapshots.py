@@ -10,14 +10,14 @@ import json
 import logging
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from runtime.errors import NotFound
-from runtime.store.checkpoint import fsync_dir, write_json
 from runtime.fsusage import tree_usage
 from runtime.image.fstree import remove_tree
+from runtime.store.checkpoint import fsync_dir, write_json
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,14 @@ import dataclasses
 import json
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
 
 from runtime.errors import Internal
+from runtime.image.config import ImageConfig, ImageConfigRecord
 from runtime.store.checkpoint import write_json
-from runtime.image.config import ImageConfig
 
 _VERSION = 1
 
@@ -121,14 +122,27 @@ def _union(first: Iterable[str], second: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*first, *second]))
 
 
-def _to_json(image: Image) -> dict:
+class ImageRecord(TypedDict):
+    id: str
+    repo_tags: list[str]
+    repo_digests: list[str]
+    size: int
+    uid: int | None
+    username: str
+    pinned: bool
+    config: ImageConfigRecord
+    chain_ids: list[str]
+    blobs: list[str]
+
+
+def _to_json(image: Image) -> ImageRecord:
     return {"id": image.id, "repo_tags": list(image.repo_tags), "repo_digests": list(image.repo_digests),
             "size": image.size, "uid": image.uid, "username": image.username, "pinned": image.pinned,
             "config": image.config.to_json(), "chain_ids": list(image.chain_ids),
             "blobs": list(image.blobs)}
 
 
-def _from_json(d: dict) -> Image:
+def _from_json(d: ImageRecord) -> Image:
     return Image(id=d["id"], repo_tags=tuple(d["repo_tags"]), repo_digests=tuple(d["repo_digests"]),
                  size=d["size"], uid=d["uid"], username=d["username"], pinned=d["pinned"],
                  config=ImageConfig.from_json(d["config"]), chain_ids=tuple(d["chain_ids"]),

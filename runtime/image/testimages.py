@@ -80,12 +80,13 @@ class Blob:
     def digest(self) -> str:
         return sha256_digest(self.data)
 
-    def descriptor(self, platform: Platform | None = None) -> dict:
-        d: dict = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
+    def descriptor(self, platform: Platform | None = None) -> dict[str, object]:
+        d: dict[str, object] = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
         if platform:
-            d["platform"] = {"os": platform.os, "architecture": platform.architecture}
+            p = {"os": platform.os, "architecture": platform.architecture}
             if platform.variant:
-                d["platform"]["variant"] = platform.variant
+                p["variant"] = platform.variant
+            d["platform"] = p
         return d
 
 
@@ -100,7 +101,7 @@ class BuiltImage:
         return (self.config, *self.layers)
 
 
-def build_image(layers: Sequence[bytes], compression: str = "gzip", config: Mapping | None = None,
+def build_image(layers: Sequence[bytes], compression: str = "gzip", config: Mapping[str, object] | None = None,
                 diff_ids: Sequence[str] | None = None, manifest_type: str = OCI_MANIFEST) -> BuiltImage:
     """An image from uncompressed layer tars; ``diff_ids`` overrides the true ones (to lie)."""
     blobs = tuple(Blob(_LAYER_TYPES[compression], compress(t, compression)) for t in layers)

@@ -150,12 +150,16 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+# A recorded privileged operation: its name, the path it acted on, its other arguments.
+Call = tuple[str, str, *tuple[object, ...]]
+
+
 class RecordingFileOps:
     """Records privileged operations instead of doing them; a device node becomes an empty file
     so later steps (chmod, utime, replacement) still find something at its name."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple] = []
+        self.calls: list[Call] = []
         self._lock = threading.Lock()
 
     def lchown(self, dir_fd: int, name: str, uid: int, gid: int) -> None:
@@ -173,7 +177,7 @@ class RecordingFileOps:
         with self._lock:
             self.calls.append((op, path, *args))
 
-    def of(self, op: str) -> dict[str, tuple]:
+    def of(self, op: str) -> dict[str, tuple[object, ...]]:
         """The arguments of the last ``op`` per path."""
         with self._lock:
             return {c[1]: c[2:] for c in self.calls if c[0] == op}

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import select
 from collections.abc import Sequence
-from typing import Protocol, TypeVar, Union
+from typing import Protocol, TypeVar
 
 
 class HasFileno(Protocol):
     def fileno(self) -> int: ...
 
 
-T = TypeVar("T", bound=Union[int, HasFileno])
+T = TypeVar("T", bound=int | HasFileno)
 # What select() counts as readable: data, end of file (a closed writer is POLLHUP) and errors,
 # so the read that follows sees them.
 _READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL

@@ -14,7 +14,6 @@ from runtime.errors import Internal, InvalidArgument
 from runtime.linux.seccomp_default import RUNTIME_DEFAULT
 from runtime.linux.seccomp_profile import (
     OPERATORS,
-    Filter,
     Profile,
     ProfileKind,
     Rule,
@@ -22,6 +21,7 @@ from runtime.linux.seccomp_profile import (
     kernel_version,
     read_profile,
 )
+from runtime.linux.seccomp_profile import Filter as Filter  # re-exported: profile_for's result, load's input
 
 # platform.machine() -> (the profile's name for it, the Go name that "includes.arches" uses).
 _NATIVE = {"x86_64": ("SCMP_ARCH_X86_64", "amd64"), "aarch64": ("SCMP_ARCH_AARCH64", "arm64")}

@@ -8,6 +8,7 @@ import errno
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runtime.errors import InvalidArgument
 
@@ -116,7 +117,7 @@ def _action(name: object, errno_ret: object, where: str) -> Action:
     return Action(name, errno_ret)
 
 
-def _arg(raw: Mapping, where: str) -> ArgRule:
+def _arg(raw: Mapping[str, Any], where: str) -> ArgRule:
     index, op = raw.get("index"), raw.get("op")
     value, value_two = raw.get("value", 0), raw.get("valueTwo", 0)
     if not isinstance(index, int) or not 0 <= index <= 5:
@@ -148,7 +149,7 @@ def _condition(raw: object, where: str) -> Condition:
     return Condition(frozenset(raw.get("caps") or ()), frozenset(raw.get("arches") or ()), kernel)
 
 
-def _group(raw: Mapping, where: str) -> SyscallGroup:
+def _group(raw: Mapping[str, Any], where: str) -> SyscallGroup:
     names = raw.get("names") or ([raw["name"]] if raw.get("name") else [])
     if not names or not all(isinstance(n, str) for n in names):
         raise InvalidArgument(f"{where}: a syscall entry needs a list of names")

@@ -15,11 +15,11 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from runtime.linux import constants as k
 
-Call = tuple[str, tuple]
+Call = tuple[str, tuple[object, ...]]
 T = TypeVar("T")
 
 
@@ -46,7 +46,7 @@ class FakeSyscalls:
         The failing call is still recorded, so tests can see how far the code got."""
         self._failures.append(_Failure(name, errno, when, times))
 
-    def calls_to(self, name: str) -> list[tuple]:
+    def calls_to(self, name: str) -> list[tuple[object, ...]]:
         return [args for call_name, args in self.calls if call_name == name]
 
     def _record(self, name: str, *args: object) -> None:
@@ -159,4 +159,4 @@ def run_in_child(fn: Callable[[], T], timeout: float = 10.0) -> T:
     ok, value = pickle.loads(b"".join(chunks))
     if not ok:
         raise value
-    return value
+    return cast(T, value)  # the child pickled fn()'s result

@@ -69,7 +69,7 @@ def parse_network(data: bytes, source: str) -> NetworkConf:
 
 def choose_network(files: Sequence[tuple[str, bytes]]) -> ConfChoice:
     """The first valid network among (file path, content) pairs of one dir, in file-name order."""
-    errors = []
+    errors: list[str] = []
     for name, data in sorted(files):
         if not name.endswith(EXTENSIONS):
             continue
@@ -108,13 +108,13 @@ def _pick_version(doc: Mapping[str, Any], source: str) -> str:
     if versions is not None:
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise InvalidArgument(f"{source}: cniVersions is not a list of strings")
-        usable = [v for v in versions if v in SUPPORTED_VERSIONS]
+        usable: list[str] = [v for v in versions if v in SUPPORTED_VERSIONS]
         if not usable:
             raise InvalidArgument(f"{source}: none of cniVersions {versions} is supported "
                                   f"(pycrid speaks {', '.join(SUPPORTED_VERSIONS)})")
         return max(usable, key=version_tuple)
     version = doc.get("cniVersion", "0.1.0")
-    if version not in SUPPORTED_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
         raise InvalidArgument(f"{source}: cniVersion {version!r} is not supported "
                               f"(pycrid speaks {', '.join(SUPPORTED_VERSIONS)})")
     return version

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runtime.errors import Internal, ResourceExhausted
 from runtime.store import checkpoint
@@ -139,7 +140,8 @@ def _encode(table: LeaseTable) -> dict[str, object]:
             "last": dict(sorted(table.last.items()))}
 
 
-def _decode(record: Mapping[str, object], path: Path) -> LeaseTable:
+def _decode(record: Mapping[str, Any], path: Path) -> LeaseTable:
+    """``record``: what checkpoint.load read; a malformed one fails on its first wrong field."""
     try:
         leases = record["leases"]
         last = record["last"]

@@ -36,7 +36,8 @@ class ExecCall:
 
     @property
     def conf(self) -> dict[str, Any]:
-        return json.loads(self.stdin)
+        conf: dict[str, Any] = json.loads(self.stdin)  # pycrid sends a plugin its conf as a JSON object
+        return conf
 
 
 class FakeExec:

@@ -56,7 +56,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             ("pivot_root", lambda: pivot_root(spec.rootfs, syscalls)),
             ("finish_rootfs", lambda: finish_rootfs(spec, syscalls)),
         ]
-        for phase, step in steps:
+        for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
         phase = "user"
         identity = resolve_identity(spec)

@@ -89,7 +89,7 @@ class InitSpec:
         return asdict(self)
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> "InitSpec":
+    def from_dict(raw: dict[str, Any]) -> InitSpec:
         data = dict(raw)
         data["namespaces"] = Namespaces(**data.get("namespaces", {}))
         data["user"] = User(**{**data.get("user", {}),

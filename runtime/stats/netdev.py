@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from runtime.errors import NotFound
 from runtime.linux.seqfile import read_whole
@@ -19,7 +19,14 @@ from runtime.network.in_netns import run_in_netns
 from runtime.stats.sample import Interface
 
 T = TypeVar("T")
-InNetns = Callable[[str, Callable[[], T]], T]
+
+
+class InNetns(Protocol):
+    """Runs ``fn`` in the network namespace pinned at ``netns_path``; its result (run_in_netns)."""
+
+    def __call__(self, netns_path: str, fn: Callable[[], T], /) -> T: ...
+
+
 # cAdvisor leaves out loopback: it is the same in every pod and says nothing about traffic.
 _IGNORED = frozenset({"lo"})
 

@@ -122,9 +122,14 @@ def others_in_pod(pod_tasks: int | None, container_tasks: Sequence[int | None], 
     """Whether a pod cgroup may hold tasks besides its running containers' and its (one-threaded)
     pause's. The pids controller counts every task of the subtree: when those account for all of
     them, nobody else needs listing. Without the counts, anybody may be there."""
-    if pod_tasks is None or None in container_tasks:
+    if pod_tasks is None:
         return True
-    return pod_tasks != sum(container_tasks) + pauses
+    counted = pauses
+    for tasks in container_tasks:
+        if tasks is None:
+            return True
+        counted += tasks
+    return pod_tasks != counted
 
 
 def spec(r: Resources) -> Spec:

@@ -11,9 +11,18 @@ import enum
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
+
+
+@overload
+def encode(value: DataclassInstance) -> dict[str, Any]: ...
+@overload
+def encode(value: Any) -> Any: ...
 
 
 def encode(value: Any) -> Any:
