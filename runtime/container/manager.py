@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
@@ -302,9 +303,10 @@ def _name(config: ContainerConfig, sandbox: Sandbox) -> str:
     return container_name(config.name, s.name, s.namespace, s.uid, config.attempt)
 
 
-def _read_exit(path: str) -> dict | None:
+def _read_exit(path: str) -> dict[str, Any] | None:
     try:
-        return json.loads(Path(path).read_bytes())
+        record = json.loads(Path(path).read_bytes())
     except FileNotFoundError:
         return None
+    return record if isinstance(record, dict) else None
 

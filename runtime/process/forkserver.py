@@ -104,7 +104,8 @@ class Server:
         ours = os.stat(self.path).st_ino
         log.info("fork server %d (build %s) listening on %s", os.getpid(), build_id(), self.path)
         while self.running and not (self.linger and not has_children()):
-            for r in wait_readable([self.listener, self.wake_r, *self.conns], None):
+            waits: list[int | socket.socket] = [self.listener, self.wake_r, *self.conns]
+            for r in wait_readable(waits, None):
                 if r == self.wake_r:
                     os.read(self.wake_r, 4096)
                 elif r is self.listener:

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ class Watcher:
         watched = Watched(container_id, pid, exit_file, log)
         for fd, stream in pipes.items():
             os.set_blocking(fd, False)
-            splitter = LineSplitter(lambda tag, text, s=stream, w=watched: w.log.write(s, tag, text))
+            splitter = LineSplitter(partial(log.write, stream))
             if pending and pending.get(fd):
                 splitter.feed(pending[fd])
             watched.pipes[fd] = splitter

@@ -91,8 +91,8 @@ class PodMonitor:
             signal.signal(sig, signal.SIG_IGN)  # ended only by a shutdown request: it owns a pod
         inode = os.stat(self.path).st_ino
         while not (self.stopping and self._idle()):
-            waits = [self.listener, self.wake_r, *self.conns, *(p.report for p in self.pending),
-                     *self.watcher.fds()]
+            waits: list[int | socket.socket] = [self.listener, self.wake_r, *self.conns,
+                                                *(p.report for p in self.pending), *self.watcher.fds()]
             for r in wait_readable(waits, self._timeout()):
                 if r is self.listener:
                     self.conns.append(self.listener.accept()[0])
@@ -173,10 +173,11 @@ class PodMonitor:
         if self.stopping and op in ("pause", "start"):
             raise FailedPrecondition(f"sandbox {self.id} is stopping")
         if op == "pause":
-            return self._pause(conn, message["spec"])
+            self._pause(conn, message["spec"])
+            return None
         if op == "start":
-            return self._start(conn, InitSpec.from_dict(message["spec"]),
-                               float(message.get("timeout") or START_TIMEOUT))
+            self._start(conn, InitSpec.from_dict(message["spec"]), float(message.get("timeout") or START_TIMEOUT))
+            return None
         if op == "reopen":
             watched = self.watcher.find(str(message.get("id")))
             if watched is None or watched.status is not None:

@@ -9,9 +9,11 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
 from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.container.model import NamespaceMode
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
@@ -20,7 +22,7 @@ from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, sandbox_name
 from runtime.network.plugin import NetworkPlugin, PodNetwork
 from runtime.sandbox import files
-from runtime.sandbox.model import NamespaceMode, SandboxConfig, SandboxPaths
+from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
@@ -242,7 +244,7 @@ class SandboxManager:
         resolv = _read("/etc/resolv.conf") if files.is_empty(config.dns) else files.resolv_conf(config.dns)
         for path, text in ((paths.hostname, hostname + "\n"), (paths.hosts, hosts),
                            (paths.resolv_conf, resolv)):
-            write_atomic(_path(path), text.encode(), mode=0o644, durable=False)
+            write_atomic(Path(path), text.encode(), mode=0o644, durable=False)
 
 
 def _with_processes(sandbox: Sandbox, monitor: Started, pause: Started | None) -> Sandbox:
@@ -265,7 +267,3 @@ def _read(path: str) -> str:
     except OSError:
         return ""
 
-
-def _path(path: str):  # noqa: ANN202 - tiny adapter to checkpoint's Path API
-    from pathlib import Path
-    return Path(path)
