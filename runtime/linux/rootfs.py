@@ -8,14 +8,37 @@ stops at it (the semantics of openat2's RESOLVE_IN_ROOT).
 
 It is a check-then-use walk: it is safe against a rootfs that does not change while we use it (an
 unpacked image before the container starts), not against a container racing us from inside.
+``open_in_root`` has the kernel do the same walk (openat2 RESOLVE_IN_ROOT) and hands back an fd:
+what is then read or mounted is what was resolved, whatever the path names by then.
 """
 
 import os
 import stat
 
 from runtime.errors import InvalidArgument
+from runtime.linux import constants as k
+from runtime.linux.syscalls import Syscalls
 
 MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
+_RACED_RETRIES = 8
+
+
+def open_in_root(syscalls: Syscalls, root_fd: int, path: str, flags: int) -> int:
+    """An fd (close-on-exec) for ``path`` as seen by a process whose root is ``root_fd``.
+
+    Symlinks are followed, never out of the root; /proc magic links are refused (ELOOP): they jump
+    wherever their target is. The kernel answers EAGAIN when a rename elsewhere raced the walk of a
+    "..": it is tried again a few times."""
+    def attempt() -> int:
+        return syscalls.openat2(root_fd, path or "/", flags | os.O_CLOEXEC, 0,
+                                k.RESOLVE_IN_ROOT | k.RESOLVE_NO_MAGICLINKS)
+
+    for _ in range(_RACED_RETRIES - 1):
+        try:
+            return attempt()
+        except BlockingIOError:
+            continue
+    return attempt()
 
 
 def resolve_in_root(root: str, path: str) -> str:

@@ -4,6 +4,10 @@ It records every call as ``(name, args)`` in ``calls`` and touches nothing, so u
 that decides and then acts can assert on the exact kernel calls made, in order, without root.
 ``fail()`` makes a chosen call raise an ``OSError`` with a chosen errno, to test error paths.
 
+One call is recorded and then passed to the kernel: ``openat2`` only opens, needs no privilege, and
+its fds are what the code under test goes on to use (walking the real directories of a test's
+rootfs, with the kernel's own RESOLVE_IN_ROOT).
+
 ``run_in_child`` is for root tests that must change the kernel state of a process (namespaces,
 seccomp, capabilities) without changing the test runner's own.
 """
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from runtime.linux import constants as k
+from runtime.linux.syscalls import LinuxSyscalls
 
 Call = tuple[str, tuple]
 T = TypeVar("T")
@@ -37,6 +42,7 @@ class FakeSyscalls:
         self.capabilities = capabilities  # what capget returns; capset updates it
         self._failures: list[_Failure] = []
         self._next_fd = 1000
+        self._kernel: LinuxSyscalls | None = None
 
     def fail(
         self, name: str, errno: int, when: Callable[..., bool] | None = None, times: int | None = None
@@ -102,6 +108,12 @@ class FakeSyscalls:
 
     def mknod(self, path: str, mode: int, device: int) -> None:
         self._record("mknod", path, mode, device)
+
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+        self._record("openat2", dirfd, path, flags, mode, resolve)
+        if self._kernel is None:
+            self._kernel = LinuxSyscalls()
+        return self._kernel.openat2(dirfd, path, flags, mode, resolve)
 
     def pidfd_open(self, pid: int) -> int:
         self._record("pidfd_open", pid)

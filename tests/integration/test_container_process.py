@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import Internal
+from runtime.errors import Internal, PycridError
 from runtime.process.client import ForkServer, connect_or_start
 from runtime.process.initspec import InitSpec, Namespaces, User
 from tests.integration import hostroot
@@ -131,3 +131,18 @@ def test_an_etc_passwd_symlink_is_resolved_inside_the_container(server, tmp_path
                     lowerdirs=(str(image), str(lower)))
     with pytest.raises(Internal, match="hostonly.*not found"):
         server.spawn("container", spec.to_dict())
+
+
+def test_a_fifo_for_etc_passwd_fails_the_start_at_once(server, tmp_path, lower) -> None:
+    """A plain open() of a FIFO waits for a writer: the container would never start. The image's
+    accounts files are opened without blocking and refused unless regular (runtime/linux/imagefile.py)."""
+    image = tmp_path / "image-layer"
+    (image / "etc").mkdir(parents=True)
+    os.mkfifo(image / "etc" / "passwd")
+    spec = spec_for(tmp_path, lower, ("id",), user=User(username="guest"), lowerdirs=(str(image), str(lower)))
+    started = time.monotonic()
+    # init reports InvalidArgument by name; the starter may still pass it on as Internal.
+    with pytest.raises(PycridError, match="/etc/passwd in the container is a FIFO, not a regular file"):
+        server.spawn("container", spec.to_dict(), timeout=10)
+    assert time.monotonic() - started < 5
+    assert not os.path.exists(spec.exit_file)
