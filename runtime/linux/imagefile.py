@@ -19,7 +19,7 @@ import os
 import stat
 
 from runtime.errors import InvalidArgument
-from runtime.linux.rootfs import open_in_root
+from runtime.linux.rootfs import closing_fd, open_in_root, opened_root
 from runtime.linux.syscalls import Syscalls
 
 ACCOUNTS_LIMIT = 1 << 20  # /etc/passwd and /etc/group: the largest real ones are a few KiB
@@ -32,18 +32,16 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCH
 
 def read_image_file(syscalls: Syscalls, root: str, path: str, limit: int) -> bytes | None:
     """The contents of ``path`` inside ``root``; None if there is no such file."""
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = open_in_root(syscalls, root_fd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with opened_root(root) as root_fd:
+            fd = open_in_root(syscalls, root_fd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as e:
         if e.errno in _MISSING:
             return None
         if e.errno in _REFUSED:
             raise InvalidArgument(f"{path} in the container cannot be read: {e.strerror}") from e
         raise
-    finally:
-        os.close(root_fd)
-    try:
+    with closing_fd(fd):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _KINDS if test(info.st_mode)), "of another type")
@@ -51,8 +49,6 @@ def read_image_file(syscalls: Syscalls, root: str, path: str, limit: int) -> byt
         if info.st_size > limit:
             raise InvalidArgument(f"{path} in the container is {info.st_size} bytes, more than {limit}")
         data = _read_at_most(fd, limit + 1)
-    finally:
-        os.close(fd)
     if len(data) > limit:
         raise InvalidArgument(f"{path} in the container grew past {limit} bytes while read")
     return data

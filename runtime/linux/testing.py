@@ -6,7 +6,9 @@ that decides and then acts can assert on the exact kernel calls made, in order, 
 
 One call is recorded and then passed to the kernel: ``openat2`` only opens, needs no privilege, and
 its fds are what the code under test goes on to use (walking the real directories of a test's
-rootfs, with the kernel's own RESOLVE_IN_ROOT).
+rootfs, with the kernel's own RESOLVE_IN_ROOT). A path given as /proc/self/fd/N (how fds are
+mounted on) is also recorded as the place that fd named at the time of the call, in
+``resolved_calls`` (and ``calls_to(name, resolved=True)``); ``fail``'s predicates see those places.
 
 ``run_in_child`` is for root tests that must change the kernel state of a process (namespaces,
 seccomp, capabilities) without changing the test runner's own.
@@ -25,6 +27,7 @@ from runtime.linux import constants as k
 from runtime.linux.syscalls import LinuxSyscalls
 
 Call = tuple[str, tuple]
+_FD_DIR = "/proc/self/fd/"
 T = TypeVar("T")
 
 
@@ -39,6 +42,7 @@ class _Failure:
 class FakeSyscalls:
     def __init__(self, capabilities: tuple[int, int, int] = ((1 << 41) - 1, (1 << 41) - 1, 0)) -> None:
         self.calls: list[Call] = []
+        self.resolved_calls: list[Call] = []
         self.capabilities = capabilities  # what capget returns; capset updates it
         self._failures: list[_Failure] = []
         self._next_fd = 1000
@@ -52,15 +56,18 @@ class FakeSyscalls:
         The failing call is still recorded, so tests can see how far the code got."""
         self._failures.append(_Failure(name, errno, when, times))
 
-    def calls_to(self, name: str) -> list[tuple]:
-        return [args for call_name, args in self.calls if call_name == name]
+    def calls_to(self, name: str, resolved: bool = False) -> list[tuple]:
+        calls = self.resolved_calls if resolved else self.calls
+        return [args for call_name, args in calls if call_name == name]
 
     def _record(self, name: str, *args: object) -> None:
+        places = tuple(_place(a) for a in args)
         self.calls.append((name, args))
+        self.resolved_calls.append((name, places))
         for failure in self._failures:
             if failure.name != name or failure.times == 0:
                 continue
-            if failure.when is not None and not failure.when(*args):
+            if failure.when is not None and not failure.when(*places):
                 continue
             if failure.times is not None:
                 failure.times -= 1
@@ -126,6 +133,18 @@ class FakeSyscalls:
 
     def close_range(self, first: int, last: int = k.CLOSE_RANGE_MAX_FD, flags: int = 0) -> None:
         self._record("close_range", first, last, flags)
+
+
+def _place(arg: object) -> object:
+    """``arg``, or for a /proc/self/fd/N[/rest] path the path that fd names now (plus rest)."""
+    if not isinstance(arg, str) or not arg.startswith(_FD_DIR):
+        return arg
+    fd, _, rest = arg[len(_FD_DIR):].partition("/")
+    try:
+        where = os.readlink(_FD_DIR + fd)
+    except OSError:
+        return arg  # not an fd of ours: shown as given
+    return os.path.join(where, rest) if rest else where
 
 
 def run_in_child(fn: Callable[[], T], timeout: float = 10.0) -> T:
