@@ -22,7 +22,7 @@ from runtime.container.model import (
     SecurityContext,
 )
 from runtime.container.sysctls import validate_sysctls
-from runtime.container.users import check_id, split_image_user
+from runtime.container.users import check_id, parse_id, split_image_user
 from runtime.container.volumes import image_volumes, log_path
 from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.image.config import ImageConfig
@@ -162,8 +162,9 @@ def container_user(sec: SecurityContext, image_user: str,
         gid = check_id(sec.run_as_group, "gid") if sec.run_as_group is not None else None
         return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups)
     user, group = split_image_user(image_user)
-    uid = check_id(int(user), "image uid") if user.isdigit() else None
-    gid = check_id(int(group), "image gid") if group.isdigit() else None
+    uid, gid = parse_id(user), parse_id(group)
+    uid = check_id(uid, "image uid") if uid is not None else None
+    gid = check_id(gid, "image gid") if gid is not None else None
     return User(uid=uid, gid=gid, username="" if uid is not None else user,
                 group="" if gid is not None else group, additional_gids=groups)
 

@@ -5,18 +5,26 @@ Rules, as containerd and the kubelet apply them: a numeric uid is used as is, ev
 not list it (gid then defaults to the passwd entry's, or 0); a name must be in passwd; an explicit
 group (`user:group`) replaces the primary gid; the supplementary groups are the primary gid, the
 user's /etc/group memberships, then the CRI's supplemental_groups.
+
+Every id that reaches setresuid/setgroups is checked to be in 0..2^31-1, wherever it came from: the
+image's files are hostile input, and a uid of -1 (or 2^32-1) there means "unchanged" to the kernel,
+so the container would keep running as root (CVE-2024-40635).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from runtime.errors import InvalidArgument, NotFound
 
 MAX_ID = 2**31 - 1  # larger ids wrap to negative in the kernel's signed views (CVE-2024-40635)
+_DECIMAL = re.compile(r"-?[0-9]+", re.ASCII)  # a sign is kept so that "-1" is refused, not skipped
 
 
 @dataclass(frozen=True)
 class PasswdEntry:
+    """As written in the file: uid and gid may be out of range; resolve checks the ones it uses."""
+
     name: str
     uid: int
     gid: int
@@ -44,16 +52,22 @@ def check_id(value: int, what: str) -> int:
     return value
 
 
+def parse_id(text: str) -> int | None:
+    """The number an ASCII decimal (sign included) spells, unchecked; None for anything else (a name).
+
+    Not int(): it also takes " 7", "1_000" and non-ASCII digits, none of which is an id."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
+
+
 def parse_passwd(text: str) -> list[PasswdEntry]:
     entries = []
     for line in text.splitlines():
         parts = line.split(":")
         if len(parts) < 7 or line.startswith("#"):
             continue
-        try:
-            entries.append(PasswdEntry(parts[0], int(parts[2]), int(parts[3]), parts[5] or "/"))
-        except ValueError:
-            continue
+        uid, gid = parse_id(parts[2]), parse_id(parts[3])
+        if uid is not None and gid is not None:
+            entries.append(PasswdEntry(parts[0], uid, gid, parts[5] or "/"))
     return entries
 
 
@@ -63,22 +77,17 @@ def parse_group(text: str) -> list[GroupEntry]:
         parts = line.split(":")
         if len(parts) < 4 or line.startswith("#"):
             continue
-        try:
-            entries.append(GroupEntry(parts[0], int(parts[2]), tuple(m for m in parts[3].split(",") if m)))
-        except ValueError:
-            continue
+        gid = parse_id(parts[2])
+        if gid is not None:
+            entries.append(GroupEntry(parts[0], gid, tuple(m for m in parts[3].split(",") if m)))
     return entries
-
-
-def _numeric(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
 
 
 def resolve(user: str, group: str, passwd: list[PasswdEntry], groups: list[GroupEntry],
             supplemental: tuple[int, ...] = ()) -> Identity:
     """`user` is a name or uid ("" means root); `group` a name, gid or "" (the user's own)."""
     user = user or "0"
-    uid = _numeric(user)
+    uid = parse_id(user)
     if uid is not None:
         check_id(uid, "uid")
         entry = next((p for p in passwd if p.uid == uid), None)
@@ -86,21 +95,21 @@ def resolve(user: str, group: str, passwd: list[PasswdEntry], groups: list[Group
         entry = next((p for p in passwd if p.name == user), None)
         if entry is None:
             raise NotFound(f"user {user!r} not found in the container's /etc/passwd")
-        uid = entry.uid
-    gid = entry.gid if entry else 0
+        uid = check_id(entry.uid, f"user {entry.name!r} in /etc/passwd: uid")
+    gid = check_id(entry.gid, f"user {entry.name!r} in /etc/passwd: primary gid") if entry else 0
     if group:
-        number = _numeric(group)
+        number = parse_id(group)
         if number is not None:
             gid = check_id(number, "gid")
         else:
             match = next((g for g in groups if g.name == group), None)
             if match is None:
                 raise NotFound(f"group {group!r} not found in the container's /etc/group")
-            gid = match.gid
-    member_of = tuple(g.gid for g in groups if entry and entry.name in g.members)
+            gid = check_id(match.gid, f"group {match.name!r} in /etc/group: gid")
+    member_of = tuple(check_id(g.gid, f"group {g.name!r} in /etc/group: gid")
+                      for g in groups if entry and entry.name in g.members)
     # The primary gid is listed too, so dropping a group later cannot widen access (CVE-2023-25173).
-    extra = tuple(dict.fromkeys(check_id(g, "supplemental gid")
-                                for g in (check_id(gid, "gid"), *member_of, *supplemental)))
+    extra = tuple(dict.fromkeys((gid, *member_of, *(check_id(g, "supplemental gid") for g in supplemental))))
     return Identity(uid, gid, extra, entry.home if entry else "/")
 
 

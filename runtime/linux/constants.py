@@ -42,6 +42,10 @@ AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 
+# openat2(2) resolve flags.
+RESOLVE_NO_MAGICLINKS = 0x02  # no /proc/<pid>/fd/N, /proc/<pid>/root and the like (ELOOP)
+RESOLVE_IN_ROOT = 0x10  # "/" and ".." stop at the starting directory, as if it were the root
+
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
@@ -65,6 +69,7 @@ CLOSE_RANGE_MAX_FD = 0xFFFFFFFF
 # Syscalls glibc has no wrapper for. Numbers from 424 on are shared by all architectures.
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 SYS_CLOSE_RANGE = 436
+SYS_OPENAT2 = 437
 SYS_MOUNT_SETATTR = 442
 
 

@@ -1,8 +1,11 @@
 """The mounts of a container: the standard plan (pure data, containerd's defaults) and applying it
 inside a rootfs through the ``Syscalls`` seam.
 
-Every target is resolved with ``resolve_in_root`` first, so an image whose ``/proc`` or ``/dev`` is a
-symlink cannot make us mount over a host path.
+Every target (and every device node, masked or read-only path) is opened once inside the root
+(runtime/linux/rootfs.py) and mounted on by fd, so an image whose ``/proc`` or ``/dev`` is a
+symlink cannot make us mount over a host path, nor can a container that swaps a component of a
+shared volume for a symlink while we work (CVE-2021-30465). Before pivot_root, /proc is still
+the host's, where /proc/self/fd names our own fds.
 """
 
 import errno
@@ -14,7 +17,14 @@ from dataclasses import dataclass
 from runtime.errors import Internal
 from runtime.linux import constants as k
 from runtime.linux.proc import mount_points
-from runtime.linux.rootfs import resolve_in_root
+from runtime.linux.rootfs import (
+    closing_fd,
+    fd_path,
+    make_in_root,
+    open_in_root,
+    opened_root,
+    reopen_in_root,
+)
 from runtime.linux.syscalls import Syscalls
 
 NOSUID_NOEXEC_NODEV = k.MS_NOSUID | k.MS_NOEXEC | k.MS_NODEV
@@ -164,8 +174,9 @@ def _remount(syscalls: Syscalls, path: str, flags: int) -> None:
 
 
 def make_readonly(syscalls: Syscalls, path: str, recursive: bool) -> None:
-    """Make the mount at ``path`` read-only; with ``recursive``, every mount below it as well, in one
-    call with mount_setattr (Linux 5.12+) or else by remounting each one found in mountinfo."""
+    """Make the mount at ``path`` (an ``fd_path`` too) read-only; with ``recursive``, every mount
+    below it as well, in one call with mount_setattr (Linux 5.12+) or else by remounting each one
+    found in mountinfo."""
     if recursive:
         try:
             syscalls.mount_setattr(path, k.MOUNT_ATTR_RDONLY, recursive=True)
@@ -173,96 +184,115 @@ def make_readonly(syscalls: Syscalls, path: str, recursive: bool) -> None:
         except OSError as e:
             if e.errno != errno.ENOSYS:
                 raise
-        below = [p for p in mount_points() if p.startswith(path.rstrip("/") + "/")]
+        top = os.path.realpath(path)
+        below = [p for p in mount_points() if p.startswith(top.rstrip("/") + "/")]
     else:
         below = []
     for point in [path, *below]:
         _remount(syscalls, point, k.MS_RDONLY)
 
 
-def _make_target(path: str, is_file: bool) -> None:
-    if is_file:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        if not os.path.lexists(path):
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    else:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-
-
 def mount_one(syscalls: Syscalls, spec: MountSpec, rootfs: str) -> None:
-    target = resolve_in_root(rootfs, spec.target)
+    with opened_root(rootfs) as root_fd:
+        _mount(syscalls, root_fd, rootfs, spec)
+
+
+def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec) -> None:
     is_bind = bool(spec.flags & k.MS_BIND)
+    first_flags = spec.flags & (k.MS_BIND | k.MS_REC) if is_bind else spec.flags
+    # The kernel ignores other flags on the first bind; they need a remount.
+    remount_flags = spec.flags & ~(k.MS_BIND | k.MS_REC) if is_bind else 0
     try:
-        _make_target(target, is_file=is_bind and not os.path.isdir(spec.source or ""))
-        if is_bind:
-            # The kernel ignores other flags on the first bind; they need a remount.
-            syscalls.mount(spec.source, target, None, spec.flags & (k.MS_BIND | k.MS_REC))
-            if spec.flags & ~(k.MS_BIND | k.MS_REC):
-                _remount(syscalls, target, spec.flags & ~(k.MS_BIND | k.MS_REC))
-        else:
-            syscalls.mount(spec.source, target, spec.fstype, spec.flags, spec.data)
-        if spec.recursive_readonly:
-            make_readonly(syscalls, target, recursive=True)
-        if spec.propagation:
-            syscalls.mount(None, target, None, spec.propagation)
+        is_file = is_bind and not os.path.isdir(spec.source or "")
+        with closing_fd(make_in_root(syscalls, root_fd, spec.target, file=is_file)) as target_fd:
+            syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
+            if not (remount_flags or spec.recursive_readonly or spec.propagation):
+                return
+            # target_fd still names the directory underneath the new mount.
+            with closing_fd(reopen_in_root(syscalls, root_fd, target_fd)) as mounted:
+                if remount_flags:
+                    _remount(syscalls, fd_path(mounted), remount_flags)
+                if spec.recursive_readonly:
+                    make_readonly(syscalls, fd_path(mounted), recursive=True)
+                if spec.propagation:
+                    syscalls.mount(None, fd_path(mounted), None, spec.propagation)
     except OSError as e:
         raise Internal(f"mounting {spec.source} on {spec.target} in {rootfs}: {e}") from e
 
 
-def _create_device(syscalls: Syscalls, device: DeviceNode, rootfs: str, bind_host: bool) -> None:
-    path = resolve_in_root(rootfs, device.path)
+def _open_existing(syscalls: Syscalls, root_fd: int, path: str) -> int | None:
+    try:
+        return open_in_root(syscalls, root_fd, path, os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _create_device(syscalls: Syscalls, root_fd: int, rootfs: str, device: DeviceNode, bind_host: bool) -> None:
     if bind_host:
-        mount_one(syscalls, bind(device.path, device.path, recursive=False), rootfs)
+        _mount(syscalls, root_fd, rootfs, bind(device.path, device.path, recursive=False))
         return
     old_umask = os.umask(0)  # mknod's mode is filtered by the umask; devices need exactly theirs
     try:
-        syscalls.mknod(path, stat.S_IFCHR | device.mode, os.makedev(device.major, device.minor))
+        directory = open_in_root(syscalls, root_fd, os.path.dirname(device.path), os.O_PATH | os.O_DIRECTORY)
+        with closing_fd(directory):
+            syscalls.mknod(f"{fd_path(directory)}/{os.path.basename(device.path)}",
+                           stat.S_IFCHR | device.mode, os.makedev(device.major, device.minor))
     except OSError as e:
         raise Internal(f"creating device {device.path} in {rootfs}: {e}") from e
     finally:
         os.umask(old_umask)
 
 
-def mask_path(syscalls: Syscalls, rootfs: str, path: str) -> None:
-    """Hide ``path``: /dev/null over a file, an empty read-only tmpfs over a directory."""
-    target = resolve_in_root(rootfs, path)
+def _create_symlink(syscalls: Syscalls, root_fd: int, rootfs: str, path: str, text: str) -> None:
     try:
-        if not os.path.lexists(target):
+        directory = open_in_root(syscalls, root_fd, os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+        with closing_fd(directory):
+            os.symlink(text, os.path.basename(path), dir_fd=directory)
+    except FileExistsError:
+        pass  # the image or a bind already provides it
+    except OSError as e:
+        raise Internal(f"creating symlink {path} -> {text} in {rootfs}: {e}") from e
+
+
+def mask_path(syscalls: Syscalls, root_fd: int, rootfs: str, path: str) -> None:
+    """Hide ``path``: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    try:
+        fd = _open_existing(syscalls, root_fd, path)
+        if fd is None:
             return
-        if os.path.isdir(target):
-            syscalls.mount("tmpfs", target, "tmpfs", k.MS_RDONLY, None)
-        else:
-            syscalls.mount("/dev/null", target, None, k.MS_BIND, None)
+        with closing_fd(fd):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                syscalls.mount("tmpfs", fd_path(fd), "tmpfs", k.MS_RDONLY, None)
+            else:
+                syscalls.mount("/dev/null", fd_path(fd), None, k.MS_BIND, None)
     except OSError as e:
         raise Internal(f"masking {path} in {rootfs}: {e}") from e
 
 
-def readonly_path(syscalls: Syscalls, rootfs: str, path: str) -> None:
+def readonly_path(syscalls: Syscalls, root_fd: int, rootfs: str, path: str) -> None:
     """Make ``path`` read-only by binding it onto itself and remounting that bind read-only."""
-    target = resolve_in_root(rootfs, path)
     try:
-        if not os.path.lexists(target):
+        fd = _open_existing(syscalls, root_fd, path)
+        if fd is None:
             return
-        syscalls.mount(target, target, None, k.MS_BIND | k.MS_REC, None)
-        _remount(syscalls, target, k.MS_RDONLY)
+        with closing_fd(fd):
+            syscalls.mount(fd_path(fd), fd_path(fd), None, k.MS_BIND | k.MS_REC, None)
+            with closing_fd(reopen_in_root(syscalls, root_fd, fd)) as mounted:
+                _remount(syscalls, fd_path(mounted), k.MS_RDONLY)
     except OSError as e:
         raise Internal(f"making {path} read-only in {rootfs}: {e}") from e
 
 
 def apply_mount_plan(syscalls: Syscalls, plan: MountPlan, rootfs: str) -> None:
     """Carry out ``plan`` inside ``rootfs`` (before pivot_root; "/" after it)."""
-    for spec in plan.mounts:
-        mount_one(syscalls, spec, rootfs)
-    for device in plan.devices:
-        _create_device(syscalls, device, rootfs, plan.bind_devices)
-    for path, text in plan.symlinks:
-        try:
-            os.symlink(text, resolve_in_root(rootfs, path))
-        except FileExistsError:
-            pass  # the image or a bind already provides it
-        except OSError as e:
-            raise Internal(f"creating symlink {path} -> {text} in {rootfs}: {e}") from e
-    for path in plan.masked:
-        mask_path(syscalls, rootfs, path)
-    for path in plan.readonly:
-        readonly_path(syscalls, rootfs, path)
+    with opened_root(rootfs) as root_fd:
+        for spec in plan.mounts:
+            _mount(syscalls, root_fd, rootfs, spec)
+        for device in plan.devices:
+            _create_device(syscalls, root_fd, rootfs, device, plan.bind_devices)
+        for path, text in plan.symlinks:
+            _create_symlink(syscalls, root_fd, rootfs, path, text)
+        for path in plan.masked:
+            mask_path(syscalls, root_fd, rootfs, path)
+        for path in plan.readonly:
+            readonly_path(syscalls, root_fd, rootfs, path)

@@ -45,6 +45,10 @@ class Syscalls(Protocol):
 
     def mknod(self, path: str, mode: int, device: int) -> None: ...
 
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+        """A new fd for ``path`` from ``dirfd``, resolved as ``resolve`` (RESOLVE_*) allows."""
+        ...
+
     def pidfd_open(self, pid: int) -> int: ...
 
     def wait_pidfd(self, pidfd: int, options: int = os.WEXITED) -> os.waitid_result | None:
@@ -73,6 +77,10 @@ class _MountAttr(ctypes.Structure):
         ("propagation", ctypes.c_uint64),
         ("userns_fd", ctypes.c_uint64),
     ]
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 def _load_libc() -> ctypes.CDLL:
@@ -184,6 +192,17 @@ class LinuxSyscalls:
             os.mknod(path, mode, device)
         except OSError as e:
             raise OSError(e.errno, f"mknod {path} (mode={mode:#o}, device={device:#x}): {e.strerror}") from e
+
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+        how = _OpenHow(flags, mode, resolve)
+        ret = self._libc.syscall(
+            ctypes.c_long(k.SYS_OPENAT2),
+            ctypes.c_long(dirfd),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        )
+        return self._check(ret, f"openat2 {path!r} from fd {dirfd} (flags={flags:#o}, resolve={resolve:#x})")
 
     def pidfd_open(self, pid: int) -> int:
         try:

@@ -4,6 +4,12 @@ It records every call as ``(name, args)`` in ``calls`` and touches nothing, so u
 that decides and then acts can assert on the exact kernel calls made, in order, without root.
 ``fail()`` makes a chosen call raise an ``OSError`` with a chosen errno, to test error paths.
 
+One call is recorded and then passed to the kernel: ``openat2`` only opens, needs no privilege, and
+its fds are what the code under test goes on to use (walking the real directories of a test's
+rootfs, with the kernel's own RESOLVE_IN_ROOT). A path given as /proc/self/fd/N (how fds are
+mounted on) is also recorded as the place that fd named at the time of the call, in
+``resolved_calls`` (and ``calls_to(name, resolved=True)``); ``fail``'s predicates see those places.
+
 ``run_in_child`` is for root tests that must change the kernel state of a process (namespaces,
 seccomp, capabilities) without changing the test runner's own.
 """
@@ -18,8 +24,10 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from runtime.linux import constants as k
+from runtime.linux.syscalls import LinuxSyscalls
 
 Call = tuple[str, tuple[object, ...]]
+_FD_DIR = "/proc/self/fd/"
 T = TypeVar("T")
 
 
@@ -34,9 +42,11 @@ class _Failure:
 class FakeSyscalls:
     def __init__(self, capabilities: tuple[int, int, int] = ((1 << 41) - 1, (1 << 41) - 1, 0)) -> None:
         self.calls: list[Call] = []
+        self.resolved_calls: list[Call] = []
         self.capabilities = capabilities  # what capget returns; capset updates it
         self._failures: list[_Failure] = []
         self._next_fd = 1000
+        self._kernel: LinuxSyscalls | None = None
 
     def fail(
         self, name: str, errno: int, when: Callable[..., bool] | None = None, times: int | None = None
@@ -46,15 +56,18 @@ class FakeSyscalls:
         The failing call is still recorded, so tests can see how far the code got."""
         self._failures.append(_Failure(name, errno, when, times))
 
-    def calls_to(self, name: str) -> list[tuple[object, ...]]:
-        return [args for call_name, args in self.calls if call_name == name]
+    def calls_to(self, name: str, resolved: bool = False) -> list[tuple[object, ...]]:
+        calls = self.resolved_calls if resolved else self.calls
+        return [args for call_name, args in calls if call_name == name]
 
     def _record(self, name: str, *args: object) -> None:
+        places = tuple(_place(a) for a in args)
         self.calls.append((name, args))
+        self.resolved_calls.append((name, places))
         for failure in self._failures:
             if failure.name != name or failure.times == 0:
                 continue
-            if failure.when is not None and not failure.when(*args):
+            if failure.when is not None and not failure.when(*places):
                 continue
             if failure.times is not None:
                 failure.times -= 1
@@ -103,6 +116,12 @@ class FakeSyscalls:
     def mknod(self, path: str, mode: int, device: int) -> None:
         self._record("mknod", path, mode, device)
 
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+        self._record("openat2", dirfd, path, flags, mode, resolve)
+        if self._kernel is None:
+            self._kernel = LinuxSyscalls()
+        return self._kernel.openat2(dirfd, path, flags, mode, resolve)
+
     def pidfd_open(self, pid: int) -> int:
         self._record("pidfd_open", pid)
         self._next_fd += 1
@@ -114,6 +133,18 @@ class FakeSyscalls:
 
     def close_range(self, first: int, last: int = k.CLOSE_RANGE_MAX_FD, flags: int = 0) -> None:
         self._record("close_range", first, last, flags)
+
+
+def _place(arg: object) -> object:
+    """``arg``, or for a /proc/self/fd/N[/rest] path the path that fd names now (plus rest)."""
+    if not isinstance(arg, str) or not arg.startswith(_FD_DIR):
+        return arg
+    fd, _, rest = arg[len(_FD_DIR):].partition("/")
+    try:
+        where = os.readlink(_FD_DIR + fd)
+    except OSError:
+        return arg  # not an fd of ours: shown as given
+    return os.path.join(where, rest) if rest else where
 
 
 def run_in_child(fn: Callable[[], T], timeout: float = 10.0) -> T:

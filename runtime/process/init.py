@@ -17,9 +17,11 @@ from typing import NoReturn
 
 from runtime.cgroups.selfjoin import join_self
 from runtime.container.users import Identity, parse_group, parse_passwd, resolve
+from runtime.errors import PycridError
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
+from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
 from runtime.linux.mounts import DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind, container_mount_plan
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
@@ -59,7 +61,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
         phase = "user"
-        identity = resolve_identity(spec)
+        identity = resolve_identity(spec, syscalls)
         env = process_env(spec.env, identity)
         phase = "cwd"
         os.makedirs(spec.cwd or "/", exist_ok=True)
@@ -78,15 +80,23 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         close_stray_fds(sync.fileno(), syscalls)
         sync.send(protocol.READY)
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
-    except SetupError as e:
-        _fail(sync, e.phase, str(e))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
-        _fail(sync, phase, f"{type(e).__name__}: {e}")
+        _fail(sync, failure_report(phase, e))
 
 
-def _fail(sync: socket.socket, phase: str, message: str) -> NoReturn:
+def failure_report(phase: str, error: Exception) -> dict[str, str]:
+    """What init tells the starter when set-up fails at ``phase``. A domain error names its class, so
+    that the agent raises the same one (a hostile image is InvalidArgument, not Internal)."""
+    if isinstance(error, SetupError):
+        return {"error": str(error), "phase": error.phase}
+    if isinstance(error, PycridError):
+        return {"error": str(error), "phase": phase, "error_class": type(error).__name__}
+    return {"error": f"{type(error).__name__}: {error}", "phase": phase}
+
+
+def _fail(sync: socket.socket, report: dict[str, str]) -> NoReturn:
     try:
-        protocol.send(sync, {"error": message, "phase": phase})
+        protocol.send(sync, report)
     finally:
         os._exit(1)
 
@@ -163,14 +173,12 @@ def finish_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
         syscalls.mount(None, "/", None, k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY)
 
 
-def resolve_identity(spec: InitSpec) -> Identity:
-    """Reads the container's own passwd and group (we are inside its root now)."""
+def resolve_identity(spec: InitSpec, syscalls: Syscalls) -> Identity:
+    """Reads the container's own passwd and group (we are inside its root now), as the hostile
+    files they may be: runtime/linux/imagefile.py. A missing file has no entries."""
     def read(path: str) -> str:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return f.read(1 << 20)
-        except OSError:
-            return ""
+        data = read_image_file(syscalls, "/", path, ACCOUNTS_LIMIT)
+        return (data or b"").decode("utf-8", errors="replace")
     user = spec.user
     name = str(user.uid) if user.uid is not None else user.username
     group = str(user.gid) if user.gid is not None else user.group

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import Internal
+from runtime.errors import Internal, InvalidArgument
 from runtime.process.client import connect_or_start
 from runtime.process.initspec import InitSpec, Namespaces, User
 from runtime.process.monitorclient import MonitorFactory, PodMonitor
@@ -147,5 +147,19 @@ def test_an_etc_passwd_symlink_is_resolved_inside_the_container(server, tmp_path
     (image / "etc" / "passwd").symlink_to(host_file)
     spec = spec_for(tmp_path, lower, ("id",), user=User(username="hostonly"),
                     lowerdirs=(str(image), str(lower)))
-    with pytest.raises(Internal, match="hostonly.*not found"):
+    with pytest.raises(InvalidArgument, match="hostonly.*not found"):
         server.start(spec)
+
+
+def test_a_fifo_for_etc_passwd_fails_the_start_at_once(server, tmp_path, lower) -> None:
+    """A plain open() of a FIFO waits for a writer: the container would never start. The image's
+    accounts files are opened without blocking and refused unless regular (runtime/linux/imagefile.py)."""
+    image = tmp_path / "image-layer"
+    (image / "etc").mkdir(parents=True)
+    os.mkfifo(image / "etc" / "passwd")
+    spec = spec_for(tmp_path, lower, ("id",), user=User(username="guest"), lowerdirs=(str(image), str(lower)))
+    started = time.monotonic()
+    with pytest.raises(InvalidArgument, match="/etc/passwd in the container is a FIFO, not a regular file"):
+        server.start(spec)
+    assert time.monotonic() - started < 5
+    assert not os.path.exists(spec.exit_file)

@@ -11,7 +11,13 @@ import pytest
 
 from runtime.linux import constants as k
 from runtime.linux import proc
-from runtime.linux.mounts import apply_mount_plan, bind, container_mount_plan, mount_one
+from runtime.linux.mounts import (
+    MountSpec,
+    apply_mount_plan,
+    bind,
+    container_mount_plan,
+    mount_one,
+)
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.linux.testing import run_in_child
 
@@ -135,3 +141,58 @@ def test_bind_devices_in_place_of_mknod(tmp_path):
             return os.stat(f"{rootfs}/dev/urandom").st_rdev == os.makedev(1, 9), zero.read(4)
 
     assert in_container(container) == (True, b"\0\0\0\0")
+
+
+@pytest.mark.parametrize("link", ["absolute", "relative"])
+def test_a_symlinked_target_pointing_out_of_the_rootfs_is_mounted_inside_it(tmp_path, link):
+    rootfs, victim, volume = tmp_path / "rootfs", tmp_path / "host-victim", tmp_path / "volume"
+    for d in (rootfs, victim, volume):
+        d.mkdir()
+    (volume / "from-volume").write_text("")
+    (volume / "tmp").mkdir()
+    # /data -> the host's victim directory, if followed on the host.
+    os.symlink(str(victim) if link == "absolute" else "../" * 12 + str(victim).lstrip("/"), rootfs / "data")
+    inside = rootfs / str(victim).lstrip("/")
+
+    def container():
+        sc = LinuxSyscalls()
+        mount_one(sc, bind(str(volume), "/data", readonly=True), str(rootfs))
+        mount_one(sc, MountSpec("tmpfs", "/data/tmp", "tmpfs", 0, "size=1m"), str(rootfs))
+        points = proc.mount_points()
+        return {
+            "victim": ([p for p in points if p.startswith(str(victim))], sorted(os.listdir(victim))),
+            "inside": ([p for p in points if p.startswith(str(inside))], sorted(os.listdir(inside)),
+                       is_readonly(str(inside))),
+        }
+
+    assert in_container(container) == {
+        "victim": ([], []),
+        "inside": ([str(inside), f"{inside}/tmp"], ["from-volume", "tmp"], True),
+    }
+
+
+@pytest.mark.parametrize("target", ["/data", "/data/sub"])
+def test_a_target_swapped_for_a_symlink_before_the_mount_is_still_mounted_inside(tmp_path, target):
+    """CVE-2021-30465 with the real kernel: the directory on the target's path is swapped for a
+    symlink to a host directory after the target was resolved, right before mount(2)."""
+    rootfs, victim = tmp_path / "rootfs", tmp_path / "host-victim"
+    (rootfs / "data" / "sub").mkdir(parents=True)
+    (victim / "sub").mkdir(parents=True)
+    moved = rootfs / "data-moved" / target.removeprefix("/data").lstrip("/")
+
+    class SwapBeforeMount(LinuxSyscalls):
+        swapped = False
+
+        def mount(self, source, target, fstype, flags, data=None):
+            if not self.swapped:
+                self.swapped = True
+                os.rename(rootfs / "data", rootfs / "data-moved")
+                os.symlink(str(victim), rootfs / "data")
+            super().mount(source, target, fstype, flags, data)
+
+    def container():
+        mount_one(SwapBeforeMount(), MountSpec("tmpfs", target, "tmpfs", 0, "size=1m"), str(rootfs))
+        points = proc.mount_points()
+        return [p for p in points if p.startswith(str(victim))], [p for p in points if p.startswith(str(moved))]
+
+    assert in_container(container) == ([], [str(moved)])

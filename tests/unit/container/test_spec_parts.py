@@ -191,6 +191,7 @@ def test_image_volume_message_names_the_path() -> None:
     (SecurityContext(run_as_username="www", run_as_group=7), "", (), User(username="www", gid=7)),
     (SecurityContext(supplemental_groups=(3, 4)), "", (4, 5), User(additional_gids=(3, 4, 5))),
     (SecurityContext(run_as_user=2**31 - 1), "", (), User(uid=2**31 - 1)),
+    (SecurityContext(), "\u00b2:\u00b2", (), User(username="\u00b2", group="\u00b2")),  # a name
 ])
 def test_container_user(sec, image_user, sandbox_groups, want) -> None:
     assert container_user(sec, image_user, sandbox_groups) == want
@@ -203,6 +204,8 @@ def test_container_user(sec, image_user, sandbox_groups, want) -> None:
     (SecurityContext(run_as_user=0, run_as_group=2**31), "", (), "gid 2147483648"),
     (SecurityContext(), "2147483648", (), "image uid 2147483648"),
     (SecurityContext(), "1:4294967301", (), "image gid 4294967301"),
+    (SecurityContext(), "-1", (), "image uid -1"),  # a number, as runc reads it, not a user name
+    (SecurityContext(), "nginx:-1", (), "image gid -1"),
     (SecurityContext(supplemental_groups=(2**31,)), "", (), "supplemental gid 2147483648"),
     (SecurityContext(), "", (2**32 + 5,), "supplemental gid 4294967301"),
     (SecurityContext(run_as_group=1), "", (), "run_as_group 1: set without"),

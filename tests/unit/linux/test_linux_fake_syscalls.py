@@ -1,4 +1,5 @@
 import errno
+import os
 
 import pytest
 
@@ -48,3 +49,18 @@ def test_pivot_root_number_per_architecture():
     assert k.pivot_root_number("aarch64") == 41
     with pytest.raises(NotImplementedError):
         k.pivot_root_number("sparc")
+
+
+def test_fd_paths_are_also_recorded_as_the_places_they_named(tmp_path):
+    fake = FakeSyscalls()
+    fd = os.open(tmp_path, os.O_PATH)
+    try:
+        fake.fail("mknod", errno.EEXIST, when=lambda path, *_: path == f"{tmp_path}/null")
+        fake.mount(None, f"/proc/self/fd/{fd}", None, 0)
+        with pytest.raises(FileExistsError):
+            fake.mknod(f"/proc/self/fd/{fd}/null", 0, 0)
+    finally:
+        os.close(fd)
+    assert fake.calls_to("mount") == [(None, f"/proc/self/fd/{fd}", None, 0, None)]
+    assert fake.calls_to("mount", resolved=True) == [(None, str(tmp_path), None, 0, None)]
+    assert fake.calls_to("mknod", resolved=True) == [(f"{tmp_path}/null", 0, 0)]

@@ -85,7 +85,13 @@ def test_apply_standard_plan_records_kernel_calls_in_order(rootfs):
     fake = FakeSyscalls()
     apply_mount_plan(fake, container_mount_plan(), str(rootfs))
     r = str(rootfs)
-    mounts = fake.calls_to("mount")
+    # Every target is mounted on by fd; resolved=True shows the place each fd named at the call.
+    assert all(m[1].startswith("/proc/self/fd/") for m in fake.calls_to("mount"))
+    # ...and every fd was opened from the root's fd, resolved as if it were "/".
+    opened = fake.calls_to("openat2")
+    assert len({dirfd for dirfd, *_ in opened}) == 1
+    assert {resolve for *_, resolve in opened} == {k.RESOLVE_IN_ROOT | k.RESOLVE_NO_MAGICLINKS}
+    mounts = fake.calls_to("mount", resolved=True)
     assert mounts[:3] == [
         ("proc", f"{r}/proc", "proc", NNN, None),
         ("tmpfs", f"{r}/dev", "tmpfs", k.MS_NOSUID | k.MS_STRICTATIME, "mode=755,size=65536k"),
@@ -98,13 +104,14 @@ def test_apply_standard_plan_records_kernel_calls_in_order(rootfs):
     assert len(remount) == 1 and remount[0][3] & (k.MS_BIND | k.MS_RDONLY) == k.MS_BIND | k.MS_RDONLY
     # Masked paths that do not exist in this rootfs are skipped.
     assert not [m for m in mounts if m[1].endswith("/proc/keys")]
-    assert fake.calls_to("mknod")[0] == (f"{r}/dev/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    assert fake.calls_to("mknod", resolved=True)[0] == (f"{r}/dev/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    assert all(m[0].startswith("/proc/self/fd/") for m in fake.calls_to("mknod"))
     assert len(fake.calls_to("mknod")) == 6
     assert os.readlink(rootfs / "dev" / "ptmx") == "pts/ptmx"
     assert os.readlink(rootfs / "dev" / "stderr") == "/proc/self/fd/2"
     # Masking runs after every device node is in place.
     last_mknod = max(i for i, (name, _) in enumerate(fake.calls) if name == "mknod")
-    assert last_mknod < fake.calls.index(("mount", ("/dev/null", f"{r}/proc/kcore", None, k.MS_BIND, None)))
+    assert last_mknod < fake.resolved_calls.index(("mount", ("/dev/null", f"{r}/proc/kcore", None, k.MS_BIND, None)))
 
 
 def test_bind_devices_instead_of_mknod(rootfs):
@@ -112,7 +119,7 @@ def test_bind_devices_instead_of_mknod(rootfs):
     plan = MountPlan(mounts=(), bind_devices=True, symlinks=(), masked=(), readonly=())
     apply_mount_plan(fake, plan, str(rootfs))
     assert not fake.calls_to("mknod")
-    assert ("/dev/zero", f"{rootfs}/dev/zero", None, k.MS_BIND, None) in fake.calls_to("mount")
+    assert ("/dev/zero", f"{rootfs}/dev/zero", None, k.MS_BIND, None) in fake.calls_to("mount", resolved=True)
     assert (rootfs / "dev" / "zero").is_file()  # an empty file to bind onto
 
 
@@ -123,14 +130,14 @@ def test_hostile_rootfs_symlinks_stay_inside(rootfs, tmp_path):
     fake = FakeSyscalls()
     mount_one(fake, MountSpec("proc", "/proc", "proc", NNN), str(rootfs))
     mount_one(fake, bind("/srv/vol", "/data"), str(rootfs))
-    assert [m[1] for m in fake.calls_to("mount")] == [str(rootfs), f"{rootfs}{tmp_path}/outside"]
+    assert [m[1] for m in fake.calls_to("mount", resolved=True)] == [str(rootfs), f"{rootfs}{tmp_path}/outside"]
     assert not (tmp_path / "outside").exists()
 
 
 def test_bind_flags_need_a_remount_keeping_locked_flags(rootfs):
     fake = FakeSyscalls()
     mount_one(fake, bind(str(rootfs / "sys"), "/vol", readonly=True, flags=k.MS_NOSUID), str(rootfs))
-    first, second = fake.calls_to("mount")
+    first, second = fake.calls_to("mount", resolved=True)
     assert first == (str(rootfs / "sys"), f"{rootfs}/vol", None, k.MS_BIND | k.MS_REC, None)
     assert second[3] & (k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID) == (
         k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID
@@ -141,8 +148,8 @@ def test_propagation_and_recursive_readonly(rootfs):
     fake = FakeSyscalls()
     spec = bind("/srv", "/srv", recursive_readonly=True, propagation=k.MS_SLAVE | k.MS_REC)
     mount_one(fake, spec, str(rootfs))
-    assert fake.calls_to("mount_setattr") == [(f"{rootfs}/srv", k.MOUNT_ATTR_RDONLY, 0, 0, True)]
-    assert fake.calls_to("mount")[-1] == (None, f"{rootfs}/srv", None, k.MS_SLAVE | k.MS_REC, None)
+    assert fake.calls_to("mount_setattr", resolved=True) == [(f"{rootfs}/srv", k.MOUNT_ATTR_RDONLY, 0, 0, True)]
+    assert fake.calls_to("mount", resolved=True)[-1] == (None, f"{rootfs}/srv", None, k.MS_SLAVE | k.MS_REC, None)
 
 
 def test_recursive_readonly_falls_back_to_remounts_without_mount_setattr(tmp_path):
@@ -163,3 +170,48 @@ def test_mount_errors_name_the_mount(rootfs):
 def test_masked_and_readonly_defaults_match_containerd():
     assert len(DEFAULT_MASKED_PATHS) == 11 and "/proc/timer_stats" in DEFAULT_MASKED_PATHS
     assert "/proc/sysrq-trigger" in DEFAULT_READONLY_PATHS
+
+
+@pytest.mark.parametrize("target", ["/data", "/data/sub"])
+def test_a_component_swapped_for_a_symlink_after_resolution_does_not_move_the_mount(rootfs, tmp_path, target):
+    """CVE-2021-30465: a container sharing a volume swaps a directory on the target's path for a
+    symlink out of the rootfs between our resolving the target and mounting on it."""
+    victim = tmp_path / "host-victim"
+    (victim / "sub").mkdir(parents=True)
+    (rootfs / "data" / "sub").mkdir(parents=True)
+
+    class SwapBeforeMount(FakeSyscalls):
+        def __init__(self):
+            super().__init__()
+            self.landed = []
+
+        def mount(self, source, target, fstype, flags, data=None):
+            if not self.landed:  # the attacker wins the race right before the first mount
+                os.rename(rootfs / "data", rootfs / "data-moved")
+                os.symlink(str(victim), rootfs / "data")
+            self.landed.append(os.path.realpath(target))
+            super().mount(source, target, fstype, flags, data)
+
+    fake = SwapBeforeMount()
+    mount_one(fake, MountSpec("tmpfs", target, "tmpfs", NNN), str(rootfs))
+    assert fake.landed == [str(rootfs / "data-moved" / target.removeprefix("/data/").removeprefix("/data"))
+                           .rstrip("/")]
+
+
+def test_a_target_swapped_while_reopened_after_the_mount_fails_the_mount(rootfs):
+    """After mounting, the new mount is reached by resolving the path again; were the path
+    swapped for a symlink meanwhile, the flags must not be applied to wherever it now leads."""
+    (rootfs / "data").mkdir()
+    (rootfs / "elsewhere").mkdir()
+
+    class SwapOnReopen(FakeSyscalls):
+        def openat2(self, dirfd, path, flags, mode=0, resolve=0):
+            if path == "data" and self.calls_to("mount"):
+                os.rename(rootfs / "data", rootfs / "data-moved")
+                os.symlink("/elsewhere", rootfs / "data")
+            return super().openat2(dirfd, path, flags, mode, resolve)
+
+    fake = SwapOnReopen()
+    with pytest.raises(Internal, match="was moved"):
+        mount_one(fake, bind("/srv", "/data", readonly=True), str(rootfs))
+    assert len(fake.calls_to("mount")) == 1  # no remount anywhere
