@@ -1,6 +1,7 @@
-"""A pycrid killed with SIGKILL whose pod and container records are then torn in half: at the next
-start both records are quarantined, and the container's processes, the pod's pause, their cgroups,
-the pod's pinned namespaces and its veth are reclaimed by id."""
+"""A pycrid killed with SIGKILL whose pod (and container) records are then torn in half: at the next
+start the torn records are quarantined, and the container's processes, the pod's pause, their
+cgroups, the pod's pinned namespaces and its veth are reclaimed by id. A container whose record is
+whole goes with its quarantined pod."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.linux import proc
@@ -44,7 +46,9 @@ def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
     return alive
 
 
-def test_torn_records_are_quarantined_and_what_they_named_is_reclaimed(registry: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("torn", [("sandbox", "container"), ("sandbox",)], ids=["both", "pod-only"])
+def test_torn_records_are_quarantined_and_what_they_named_is_reclaimed(registry: str, tmp_path: Path,
+                                                                       torn: tuple[str, ...]) -> None:
     base, metrics = tmp_path / "pycrid", f"127.0.0.1:{free_port()}"
     daemon = start(base, registry, metrics_address=metrics)  # its config is kept for the restart
     try:
@@ -74,6 +78,8 @@ def test_torn_records_are_quarantined_and_what_they_named_is_reclaimed(registry:
         daemon.process.wait(10)
         records = {pod_id: daemon.root / "sandboxes" / f"{pod_id}.json",
                    container_id: daemon.root / "container-records" / f"{container_id}.json"}
+        if "container" not in torn:
+            del records[container_id]
         for record in records.values():
             tear(record)
         assert wait_gone(processes, timeout=0) == processes, "only pycrid serve was killed"
@@ -84,7 +90,7 @@ def test_torn_records_are_quarantined_and_what_they_named_is_reclaimed(registry:
             moved = list((record.parent / "quarantine").glob(f"{object_id}.*.json"))
             assert len(moved) == 1 and moved[0].stat().st_size > 0, moved
         log = daemon.log_path.read_text()
-        assert [log.count(f"{i}: unreadable record quarantined") for i in records] == [1, 1], log[-4000:]
+        assert [log.count(f"{i}: unreadable record quarantined") for i in records] == [1] * len(torn), log[-4000:]
         assert wait_gone(processes) == set()
         assert leaks.container_cgroups({container_id, pod_id}) == ()
         assert leaks.mounts_under(str(pod_dir)) == ()
@@ -95,7 +101,7 @@ def test_torn_records_are_quarantined_and_what_they_named_is_reclaimed(registry:
         assert leaks.bridge_ports(daemon.bridge) == ()
         assert crictl(daemon, "ps", "-a", "-q").stdout.split() == []
         assert crictl(daemon, "pods", "-q").stdout.split() == []
-        assert quarantined(metrics) == {"container": 1, "sandbox": 1}
+        assert quarantined(metrics) == {"container": int("container" in torn), "sandbox": 1}
     finally:
         left, ran = leaks.remove_everything(daemon)
     assert ran and left.empty(), f"pycrid left behind: {left}"
