@@ -95,7 +95,7 @@ class Reclaimer:
         for hook in self._pod_hooks:
             try:
                 hook(sandbox_id)
-            except Exception:  # noqa: BLE001 - one hook failing must not stop the rest of the cleanup
+            except Exception:  # one hook failing must not stop the rest of the cleanup
                 log.exception("sandbox %s: reclaiming with %s failed", sandbox_id[:12],
                               getattr(hook, "__qualname__", hook))
         return self._reclaim("sandbox", sandbox_id, sandbox_dirs(self._state, sandbox_id))

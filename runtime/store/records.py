@@ -62,8 +62,9 @@ class RecordStore(Generic[T]):
             record = self._from_dict(checkpoint.load(path))
         except Exception as e:  # noqa: BLE001 - one bad record must not stop recovery
             return str(e) or type(e).__name__
-        if getattr(record, "id", record_id) != record_id:
-            return f"it is the record of {getattr(record, 'id')!r}"
+        named = getattr(record, "id", record_id)  # records of objects carry their id
+        if named != record_id:
+            return f"it is the record of {named!r}"
         self._records[record_id] = record
         return ""
 
