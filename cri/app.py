@@ -34,6 +34,7 @@ from runtime.process.client import connect_or_start
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
+from runtime.reclaim import Reclaimer
 from runtime.sandbox.infra import InfraSource
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.processes import PodProcesses
@@ -76,8 +77,7 @@ def build(config: Config) -> Node:
                                                       lambda d: decode(Sandbox, d))
     container_store: RecordStore[Container] = RecordStore(root / "container-records", "container", encode,
                                                           lambda d: decode(Container, d))
-    sandbox_store.load_all()
-    container_store.load_all()
+    quarantined = {"sandbox": sandbox_store.load_all(), "container": container_store.load_all()}
     # Stats read the same few files of every cgroup on each scrape: keep them open.
     cgroups, driver = new_manager(files=HeldFiles()), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
@@ -97,13 +97,18 @@ def build(config: Config) -> Node:
     supervisor.start()
     sandboxes.recover()
     containers.recover()
+    # Unreadable records were moved aside: reclaim by id what they named. A quarantined pod's
+    # network goes with the reconcile below (it is not in the store); its containers go here.
+    Reclaimer(config.root, config.state, cgroups, syscalls, pod_hooks=(containers.remove_in_pod,)).reclaim(
+        quarantined["container"], quarantined["sandbox"])
     released = network.reconcile([s.id for s in sandboxes.list() if s.paths.netns and not s.stopped_at])
     if released:
         log.info("released the network of %d pods that no longer exist", len(released))
     recovery = time.monotonic() - started
     log.info("recovered %d sandboxes and %d containers in %.1f ms", len(sandbox_store.ids()),
              len(container_store.ids()), recovery * 1000)
-    own = OwnMetrics(stops, recovery, exited_before=[c.id for c in container_store.all() if c.finished_at])
+    own = OwnMetrics(stops, recovery, exited_before=[c.id for c in container_store.all() if c.finished_at],
+                     quarantined={kind: len(ids) for kind, ids in quarantined.items()})
     reader = StatsReader(cgroups, driver)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
                              helpers=supervisor.state)

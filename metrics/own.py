@@ -8,7 +8,7 @@ scrape time. All of it is exposed by the one collector (collector.py): no global
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import Metric
 
@@ -19,6 +19,7 @@ from runtime.version import VERSION
 # Seconds: RPCs range from a status read (sub-ms) to a pull or a stop with a grace period.
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 PULL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+RECORD_KINDS = ("container", "sandbox")
 
 
 class Histogram:
@@ -116,9 +117,13 @@ class StopRequests:
 
 class OwnMetrics:
     def __init__(self, stops: StopRequests | None = None, recovery_seconds: float | None = None,
-                 exited_before: Iterable[str] = ()) -> None:
+                 exited_before: Iterable[str] = (), quarantined: Mapping[str, int] | None = None) -> None:
+        """``quarantined``: how many records of each kind recovery moved aside as unreadable."""
         self.stops = stops or StopRequests()
         self.recovery_seconds = recovery_seconds
+        self._quarantined = Counters()
+        for kind in RECORD_KINDS:  # both series exist from the start, at 0 on a healthy node
+            self._quarantined.add((kind,), (quarantined or {}).get(kind, 0))
         self.rpc_durations = Histogram(RPC_BUCKETS)
         self.rpcs = Counters()
         self.pulls = Counters()
@@ -182,6 +187,9 @@ class OwnMetrics:
             yield _gauge("pycrid_recovery_duration_seconds",
                          "How long loading and reconciling sandboxes and containers took at start.",
                          {(): self.recovery_seconds})
+        yield self._quarantined.metric("pycrid_records_quarantined_total",
+                                       "Unreadable records moved aside at start (what they named was reclaimed), "
+                                       "by kind.", ("kind",))
         yield _gauge("pycrid_containers", "Containers known to pycrid, by state.",
                      _by(s.name.lower() for s in (c.state for c in containers)), ("state",),
                      keys=[(s.name.lower(),) for s in State])

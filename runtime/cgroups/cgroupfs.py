@@ -116,6 +116,17 @@ def subtree_dirs(path: str) -> Iterator[str]:
     yield path
 
 
+def find_named(hierarchy_root: str, names: Collection[str]) -> list[str]:
+    """Paths (as "/a/b", relative to the hierarchy) of the cgroups whose directory name is one of
+    ``names``; below a match is not searched, since whatever is there goes with it."""
+    found = []
+    for parent, dirs, _files in os.walk(hierarchy_root):
+        matched = [d for d in dirs if d in names]
+        found += ["/" + os.path.relpath(os.path.join(parent, d), hierarchy_root) for d in matched]
+        dirs[:] = [d for d in dirs if d not in names]
+    return found
+
+
 def remove_tree(path: str, timeout_s: float = REMOVE_TIMEOUT_S) -> None:
     """rmdir ``path`` and its descendants leaf-first. Missing is fine (idempotent).
 

@@ -52,6 +52,10 @@ class CgroupManager(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
+    def find(self, names: Collection[str]) -> list[str]:
+        """Sorted paths of every cgroup (in any hierarchy) whose own name is one of ``names``, for
+        reclaiming the cgroups of an object whose record is lost; not below a match."""
+
     def hierarchy_dirs(self, path: str) -> dict[str, str] | None:
         """v1: {hierarchy name: the cgroup's directory in it}, what a container sees under
         /sys/fs/cgroup; v2: None (the container mounts cgroup2 itself)."""

@@ -69,6 +69,13 @@ def parent_path(driver: CgroupDriver, cgroup_parent: str) -> str:
     return normalize_path(parent)
 
 
+def leaf_names(container_id: str) -> frozenset[str]:
+    """What the cgroup of a container (or a sandbox's own process) is called under either driver,
+    for finding it when its parent is not known any more."""
+    _check_name("container id", container_id)
+    return frozenset({container_id, f"{SCOPE_PREFIX}-{container_id}.scope"})
+
+
 def container_path(driver: CgroupDriver, cgroup_parent: str, container_id: str) -> str:
     """The cgroup of a container (or a sandbox's own process) under a CRI cgroup_parent."""
     _check_name("container id", container_id)

@@ -66,6 +66,10 @@ class FakeCgroupManager:
     def exists(self, path: str) -> bool:
         return normalize_path(path) in self.resources
 
+    def find(self, names: Collection[str]) -> list[str]:
+        matches = [p for p in self.resources if p.rsplit("/", 1)[-1] in names]
+        return sorted(p for p in matches if not any(p.startswith(m + "/") for m in matches))
+
     def hierarchy_dirs(self, path: str) -> dict[str, str] | None:
         return None
 

@@ -66,6 +66,10 @@ class V1Manager:
     def exists(self, path: str) -> bool:
         return any(os.path.isdir(d) for d in self._dirs(path))
 
+    def find(self, names: Collection[str]) -> list[str]:
+        # A cgroup half-made by a crash may be missing from some hierarchies: look in all.
+        return sorted({path for mount in self._unique for path in fs.find_named(mount, names)})
+
     def hierarchy_dirs(self, path: str) -> dict[str, str] | None:
         path = normalize_path(path)
         return {name: fs.cgroup_dir(mount, path) for name, mount in sorted(self._mounts.items())}

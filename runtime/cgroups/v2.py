@@ -49,6 +49,9 @@ class V2Manager:
     def exists(self, path: str) -> bool:
         return os.path.isdir(self._dir(path))
 
+    def find(self, names: Collection[str]) -> list[str]:
+        return sorted(fs.find_named(self.root, names))
+
     def hierarchy_dirs(self, path: str) -> dict[str, str] | None:
         return None
 

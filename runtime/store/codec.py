@@ -2,7 +2,8 @@
 
 Handles nested dataclasses, enums (by name), tuples, dicts, and `X | None`; anything else must
 already be JSON-ready. Unknown keys in stored data are an error: a record written by a newer
-pycrid is refused rather than half-read.
+pycrid is refused rather than half-read. So is data of the wrong JSON type (a string where a number
+or an object belongs): a damaged record fails here, at load, not later in whatever reads the field.
 """
 from __future__ import annotations
 
@@ -41,22 +42,38 @@ def decode(cls: type[T], data: Any) -> T:
     return typing.cast(T, _decode(cls, data))
 
 
+def _expect(data: Any, kinds: tuple[type, ...], hint: Any) -> None:
+    # bool is an int to isinstance, never to a record: true is not a pid.
+    if not isinstance(data, kinds) or (isinstance(data, bool) and bool not in kinds):
+        raise ValueError(f"expected {getattr(hint, '__name__', hint)}, got {type(data).__name__} {data!r:.40}")
+
+
+# What JSON gives for each scalar hint (a float field may hold a whole number).
+_SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), bool: (bool,), float: (float, int)}
+
+
 def _decode(hint: Any, data: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return None if data is None else _decode(options[0], data)
     if origin is tuple:
+        _expect(data, (list, tuple), hint)
         args = typing.get_args(hint)
         item = args[0] if args else Any
         return tuple(_decode(item, v) for v in data)
     if origin in (dict, Mapping) or hint in (dict, Mapping):
+        _expect(data, (Mapping,), hint)
         args = typing.get_args(hint)
         value_hint = args[1] if len(args) == 2 else Any
         return {k: _decode(value_hint, v) for k, v in data.items()}
+    if hint in _SCALARS:
+        _expect(data, _SCALARS[hint], hint)
+        return data
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint[data]
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        _expect(data, (Mapping,), hint)
         hints = typing.get_type_hints(hint)
         names = {f.name for f in dataclasses.fields(hint)}
         unknown = set(data) - names

@@ -2,11 +2,17 @@
 
 Changes go through `update(id, fn)`: fn maps the old record to a new one, which is persisted before
 it replaces the old one in memory, so memory never runs ahead of disk.
+
+A record that cannot be read at load is moved to ``quarantine/<id>.<unix time>.json`` (kept for a
+post-mortem, out of the way of every later start) and its id handed to the caller, whose job it is
+to reclaim what the object held.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -21,9 +27,10 @@ log = logging.getLogger(__name__)
 
 class RecordStore(Generic[T]):
     def __init__(self, directory: Path, kind: str, to_dict: Callable[[T], dict[str, Any]],
-                 from_dict: Callable[[dict[str, Any]], T]) -> None:
+                 from_dict: Callable[[dict[str, Any]], T], clock: Callable[[], float] = time.time) -> None:
         self._dir = directory
         self._kind = kind
+        self._clock = clock
         self._to_dict = to_dict
         self._from_dict = from_dict
         self._lock = threading.RLock()
@@ -31,18 +38,59 @@ class RecordStore(Generic[T]):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def load_all(self) -> list[str]:
-        """Reads every record on disk; unreadable ones are logged and skipped. Returns their ids."""
-        bad: list[str] = []
+        """Reads every record on disk and returns the ids of those it quarantined: torn, corrupt, of
+        another version, not of the record's shape, or naming another id than their file's.
+
+        Temporary files are what a write left when it was interrupted (checkpoint.write_atomic):
+        beside its record, an unfinished update of a record that is still whole, so it is dropped;
+        alone, the unfinished first write of an object, quarantined like a torn record."""
+        quarantined: list[str] = []
         with self._lock:
-            for path in sorted(self._dir.glob("*.json")):
-                if not is_id(path.stem):
+            for path in sorted(self._dir.iterdir()):
+                record_id = _record_id(path.name)
+                if record_id is None:
                     continue
-                try:
-                    self._records[path.stem] = self._from_dict(checkpoint.load(path))
-                except Exception:  # noqa: BLE001 - one corrupt record must not stop recovery
-                    log.exception("%s %s: unreadable record %s skipped", self._kind, path.stem, path)
-                    bad.append(path.stem)
-        return bad
+                why = self._drop_update(path, record_id) if path.name.endswith(".tmp") else self._load(path, record_id)
+                if why:
+                    self._quarantine(path, record_id, why)
+                    quarantined.append(record_id)
+        return quarantined
+
+    def _load(self, path: Path, record_id: str) -> str:
+        """Adds the record; what is wrong with it, if anything."""
+        try:
+            record = self._from_dict(checkpoint.load(path))
+        except Exception as e:  # noqa: BLE001 - one bad record must not stop recovery
+            return str(e) or type(e).__name__
+        named = getattr(record, "id", record_id)  # records of objects carry their id
+        if named != record_id:
+            return f"it is the record of {named!r}"
+        self._records[record_id] = record
+        return ""
+
+    def _drop_update(self, tmp: Path, record_id: str) -> str:
+        """Removes the temporary file of an interrupted update; one that has no record beside it is
+        an interrupted first write, to quarantine."""
+        if not (self._dir / f"{record_id}.json").exists():
+            return "its first write was interrupted before the rename"
+        log.info("%s %s: dropping %s, an update interrupted before the rename", self._kind, record_id, tmp.name)
+        tmp.unlink(missing_ok=True)
+        return ""
+
+    def _quarantine(self, path: Path, record_id: str, reason: str) -> None:
+        """Moves an unreadable record aside (rename: all or nothing); if even that fails, it stays
+        and is met again at the next start."""
+        target = self._dir / QUARANTINE / f"{record_id}.{int(self._clock())}.json"
+        try:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            os.rename(path, target)
+            checkpoint.fsync_dir(self._dir)
+            checkpoint.fsync_dir(target.parent)
+        except OSError as e:
+            log.error("%s %s: unreadable record %s (%s) could not be quarantined: %s",
+                      self._kind, record_id, path, reason, e)
+            return
+        log.warning("%s %s: unreadable record quarantined as %s: %s", self._kind, record_id, target, reason)
 
     def add(self, record_id: str, record: T) -> None:
         with self._lock:
@@ -85,3 +133,15 @@ class RecordStore(Generic[T]):
 
     def _path(self, record_id: str) -> Path:
         return self._dir / f"{check_id(record_id, self._kind)}.json"
+
+
+QUARANTINE = "quarantine"
+
+
+def _record_id(name: str) -> str | None:
+    """The id a record file (``<id>.json``) or its write's temporary file (``.<id>.json.tmp``)
+    belongs to; None for anything else."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:-4]
+    record_id = name.removesuffix(".json")
+    return record_id if name.endswith(".json") and is_id(record_id) else None

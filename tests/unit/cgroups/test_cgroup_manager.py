@@ -3,6 +3,7 @@ import signal
 import pytest
 
 from runtime.cgroups.manager import detect, new_manager
+from runtime.cgroups.paths import leaf_names
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
 from runtime.cgroups.testing import FakeCgroupManager
@@ -64,3 +65,19 @@ def test_the_fake_records_and_fails_on_request():
         fake.remove("/a")
     fake.remove("/a")
     assert not fake.exists("/a")
+
+
+def test_find_looks_everywhere_for_an_objects_cgroups(any_manager):
+    """An object's cgroups under any parent, under either driver's name; not another id's, nor
+    what is below a match."""
+    m, names = any_manager, leaf_names("c1")
+    for path in ("/pycrid/c1", "/kubepods/pod9/cri-pycrid-c1.scope", "/pycrid/c1/inner",
+                 "/pycrid/c10", "/pycrid/pod/c2"):
+        m.create(path, Resources())
+    assert m.find(names) == ["/kubepods/pod9/cri-pycrid-c1.scope", "/pycrid/c1"]
+    assert m.find(leaf_names("nothing")) == []
+
+
+def test_v1_find_sees_a_cgroup_missing_from_some_hierarchies(v1_tree, kills):
+    (v1_tree / "pids" / "pycrid" / "c1").mkdir(parents=True)  # a create cut short
+    assert V1Manager(str(v1_tree), kill=kills).find(leaf_names("c1")) == ["/pycrid/c1"]

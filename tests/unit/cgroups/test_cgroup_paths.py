@@ -4,6 +4,7 @@ from runtime.cgroups.paths import (
     CgroupDriver,
     container_path,
     expand_slice,
+    leaf_names,
     normalize_path,
     parent_path,
 )
@@ -102,3 +103,11 @@ def test_parent_path():
         "/kubepods.slice/kubepods-besteffort.slice"
     )
     assert CgroupDriver("systemd") is CgroupDriver.SYSTEMD
+
+
+@pytest.mark.parametrize("driver", list(CgroupDriver))
+def test_leaf_names_cover_what_either_driver_names_a_container(driver):
+    path = container_path(driver, "", "abc123")
+    assert path.rsplit("/", 1)[1] in leaf_names("abc123")
+    with pytest.raises(InvalidArgument):
+        leaf_names("../x")

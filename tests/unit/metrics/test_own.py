@@ -115,3 +115,12 @@ def test_stop_requests_are_forgotten_with_their_objects() -> None:
     assert stops.expected(replace(containers[0], id="x", sandbox_id="p"))
     stops.removed(sandbox_id="p")
     assert not stops.expected(replace(containers[0], id="x", sandbox_id="p"))
+
+
+def test_quarantined_records_are_counted_by_kind() -> None:
+    s = samples(OwnMetrics(quarantined={"sandbox": 1, "container": 2}))
+    assert s[("pycrid_records_quarantined_total", (("kind", "container"),))] == 2
+    assert s[("pycrid_records_quarantined_total", (("kind", "sandbox"),))] == 1
+    healthy = samples(OwnMetrics())
+    assert healthy[("pycrid_records_quarantined_total", (("kind", "container"),))] == 0
+    assert healthy[("pycrid_records_quarantined_total", (("kind", "sandbox"),))] == 0

@@ -37,3 +37,35 @@ def test_unknown_fields_are_refused() -> None:
     data["future"] = 1
     with pytest.raises(ValueError, match="future"):
         decode(DNS, data)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("container_port", "80"),  # a string where a number belongs
+    ("container_port", True),  # JSON true is not a number to a record
+    ("protocol", 6),
+    ("host_ip", None),  # not optional
+])
+def test_data_of_the_wrong_json_type_is_refused(field: str, value: object) -> None:
+    data = encode(PortMapping("TCP", 80, 8080))
+    data[field] = value
+    with pytest.raises(ValueError, match="expected"):
+        decode(PortMapping, data)
+
+
+@pytest.mark.parametrize("field, value", [("dns", "1.1.1.1"), ("port_mappings", {"protocol": "TCP"}),
+                                          ("labels", ["k", "v"])])
+def test_a_container_of_the_wrong_json_type_is_refused(field: str, value: object) -> None:
+    data = encode(SandboxConfig(name="p", uid="u", namespace="n"))
+    data[field] = value
+    with pytest.raises(ValueError, match="expected"):
+        decode(SandboxConfig, data)
+
+
+def test_a_float_field_takes_a_whole_number() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Rate:
+        per_second: float
+
+    assert decode(Rate, {"per_second": 2}) == Rate(2)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from runtime.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from runtime.ids import new_id, resolve
 from runtime.store import checkpoint
+from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
 
 
@@ -73,14 +76,88 @@ def test_a_failed_write_changes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     assert store(tmp_path).load_all() == [] and [p.name for p in tmp_path.iterdir()] == [f"{a}.json"]
 
 
-def test_corrupt_and_future_records_are_skipped_not_fatal(tmp_path: Path) -> None:
-    good, corrupt, future = new_id(), new_id(), new_id()
-    checkpoint.save(tmp_path / f"{good}.json", {"name": "g", "state": "created"})
-    (tmp_path / f"{corrupt}.json").write_text('{"version": 1, "na')
-    (tmp_path / f"{future}.json").write_text('{"version": 2, "name": "f"}')
-    s = store(tmp_path)
-    assert sorted(s.load_all()) == sorted([corrupt, future])
-    assert s.ids() == [good]
+@dataclass(frozen=True)
+class Named:
+    id: str
+    size: int
+
+
+NOW = 1_700_000_000
+
+
+def named_store(path: Path) -> RecordStore[Named]:
+    return RecordStore(path, "named", encode, lambda d: decode(Named, d), clock=lambda: NOW + 0.7)
+
+
+def bad_records(directory: Path) -> dict[str, bytes]:
+    """One unreadable record of each kind, by id: what it holds on disk."""
+    whole = json.dumps({"version": 1, "id": "x" * 64, "size": 12345678}).encode()
+    ids = [new_id() for _ in range(8)]
+    contents = {
+        ids[0]: b"\x00\x00\x00\x00 not json",  # garbage
+        ids[1]: whole[: len(whole) // 2],  # torn: half of a record
+        ids[2]: b"",  # a crash before the data reached the disk
+        ids[3]: json.dumps({"version": 2, "id": ids[3], "size": 1}).encode(),  # another version
+        ids[4]: json.dumps({"version": 1, "id": ids[4], "size": "big"}).encode(),  # wrong field type
+        ids[5]: json.dumps({"version": 1, "id": ids[5]}).encode(),  # a field missing
+        ids[6]: json.dumps([1, {"version": 1}]).encode(),  # not an object
+        ids[7]: json.dumps({"version": 1, "id": ids[0], "size": 1}).encode(),  # another object's record
+    }
+    for record_id, data in contents.items():
+        (directory / f"{record_id}.json").write_bytes(data)
+    return contents
+
+
+def test_unreadable_records_are_quarantined_and_the_good_ones_load(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    good = [new_id(), new_id()]
+    for record_id in good:
+        checkpoint.save(tmp_path / f"{record_id}.json", {"id": record_id, "size": 1})
+    bad = bad_records(tmp_path)
+    s = named_store(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert sorted(s.load_all()) == sorted(bad)
+    assert sorted(s.ids()) == sorted(good)
+    quarantine = tmp_path / "quarantine"
+    assert stat.S_IMODE(quarantine.stat().st_mode) == 0o700
+    assert {p.name: p.read_bytes() for p in quarantine.iterdir()} == \
+        {f"{record_id}.{NOW}.json": data for record_id, data in bad.items()}
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(f"{g}.json" for g in good)
+    # Logged once each, with what was wrong.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(bad) and all("quarantined" in w for w in warnings)
+    ids = list(bad)
+    reasons = {i: next(w for w in warnings if i in w.split(":")[0]) for i in ids}
+    assert "unsupported record version 2" in reasons[ids[3]]
+    assert "expected int, got str" in reasons[ids[4]]
+    assert "size" in reasons[ids[5]]
+    assert "not a JSON object" in reasons[ids[6]]
+    assert f"record of {ids[0]!r}" in reasons[ids[7]]
+    # The next start meets only the good ones.
+    again = named_store(tmp_path)
+    assert again.load_all() == [] and sorted(again.ids()) == sorted(good)
+
+
+def test_interrupted_writes(tmp_path: Path) -> None:
+    updated, first = new_id(), new_id()
+    checkpoint.save(tmp_path / f"{updated}.json", {"id": updated, "size": 1})
+    (tmp_path / f".{updated}.json.tmp").write_text('{"version": 1, "id": "')  # an update cut short
+    (tmp_path / f".{first}.json.tmp").write_text('{"version": 1, "id": "')  # a first write cut short
+    (tmp_path / ".notes.tmp").write_text("not ours")
+    s = named_store(tmp_path)
+    assert s.load_all() == [first]
+    assert s.get(updated) == Named(updated, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".notes.tmp", f"{updated}.json", "quarantine"])
+    assert [p.name for p in (tmp_path / "quarantine").iterdir()] == [f"{first}.{NOW}.json"]
+
+
+def test_a_record_that_cannot_be_moved_aside_is_still_reported(tmp_path: Path) -> None:
+    bad = new_id()
+    (tmp_path / f"{bad}.json").write_text("{")
+    (tmp_path / "quarantine").write_text("a file where the directory should be")
+    s = named_store(tmp_path)
+    assert s.load_all() == [bad]
+    assert s.ids() == [] and (tmp_path / f"{bad}.json").read_text() == "{"
 
 
 def test_prefix_resolution() -> None:
