@@ -87,7 +87,7 @@ def build(config: Config) -> Node:
     supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0].helper_died(key))
     forkserver.recover = supervisor.wait_forkserver
     processes = PodProcesses(MonitorFactory(forkserver), supervisor, cgroups,
-                             InfraSource(images, config.sandbox_image))
+                             InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
                          config.root, config.state, time.time_ns), stops)
@@ -99,7 +99,8 @@ def build(config: Config) -> Node:
     containers.recover()
     # Unreadable records were moved aside: reclaim by id what they named. A quarantined pod's
     # network goes with the reconcile below (it is not in the store); its containers go here.
-    Reclaimer(config.root, config.state, cgroups, syscalls, pod_hooks=(containers.remove_in_pod,)).reclaim(
+    Reclaimer(config.root, config.state, cgroups, syscalls,
+              pod_hooks=(containers.remove_in_pod, processes.end_unrecorded)).reclaim(
         quarantined["container"], quarantined["sandbox"])
     released = network.reconcile([s.id for s in sandboxes.list() if s.paths.netns and not s.stopped_at])
     if released:

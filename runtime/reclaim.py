@@ -136,7 +136,7 @@ def _remove_dir(path: str) -> bool:
     if not os.path.lexists(path):
         return False
 
-    def failed(_function: object, entry: str, exc_info: tuple) -> None:
+    def failed(_function: object, entry: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
         if not isinstance(exc_info[1], FileNotFoundError):  # gone already is what we want
             raise Internal(f"removing {path}: {entry}: {exc_info[1]}") from exc_info[1]
 

@@ -15,7 +15,8 @@ from typing import Protocol
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.resources import Resources
 from runtime.errors import PycridError, Unavailable
-from runtime.linux.pidfd import open_pidfd, send_signal
+from runtime.linux.pidfd import open_pidfd, send_signal, wait_gone
+from runtime.linux.proc import start_time
 from runtime.linux.poll import wait_readable
 from runtime.process.build import build_id
 from runtime.process.monitorclient import MonitorClient, Monitors
@@ -50,8 +51,10 @@ class Watches(Protocol):
 
 
 class PodProcesses:
-    def __init__(self, monitors: Monitors, supervisor: Watches, cgroups: CgroupManager, infra: InfraSource) -> None:
+    def __init__(self, monitors: Monitors, supervisor: Watches, cgroups: CgroupManager, infra: InfraSource,
+                 run_dir: str) -> None:
         self._monitors = monitors
+        self._run_dir = run_dir  # where each pod's run dir (and its monitor's socket) is
         self._supervisor = supervisor
         self._cgroups = cgroups
         self._infra = infra
@@ -123,6 +126,19 @@ class PodProcesses:
             if not sandbox.pause_pid:  # a failed set-up may have started one it never recorded
                 self._cgroups.kill_all(sandbox.cgroup, signal.SIGKILL)
             self._cgroups.remove(sandbox.cgroup)  # waits while a killed pause exits
+
+    def end_unrecorded(self, sandbox_id: str) -> None:
+        """Ends the monitor of a pod whose record was lost (quarantined), found by its socket in
+        the pod's run dir; it kills whatever of the pod it still runs."""
+        monitor = self._monitors.connect(sandbox_id, os.path.join(self._run_dir, sandbox_id))
+        try:
+            pid = int(monitor.ping()["pid"])
+            started = start_time(pid) or 0
+            monitor.shutdown()
+        except PycridError:
+            return  # no monitor (it died, or never started)
+        if not wait_gone(pid, started, EXIT_WAIT):
+            send_signal(pid, started)
 
     def kill_pause(self, sandbox: Sandbox) -> None:
         self._supervisor.unwatch(pause_key(sandbox.id))

@@ -43,7 +43,8 @@ class NoInfraImage:
 def parts(tmp_path: Path):
     store: RecordStore[Sandbox] = RecordStore(tmp_path / "records", "sandbox", encode, lambda d: decode(Sandbox, d))
     monitors, network, cgroups = FakeMonitors(), FakeNetworkPlugin(), FakeCgroupManager()
-    processes = PodProcesses(monitors, FakeWatches(), cgroups, NoInfraImage())  # type: ignore[arg-type]
+    processes = PodProcesses(monitors, FakeWatches(), cgroups, NoInfraImage(),  # type: ignore[arg-type]
+                             str(tmp_path / "run" / "sandboxes"))
     manager = SandboxManager(store, processes, network, FakeSyscalls(), str(tmp_path / "run"), NoContainers(),
                              KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1)
     yield manager, store, monitors, network, cgroups
