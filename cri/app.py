@@ -109,6 +109,7 @@ def build(config: Config) -> Node:
     log.info("recovered %d sandboxes and %d containers in %.1f ms", len(sandbox_store.ids()),
              len(container_store.ids()), recovery * 1000)
     own = OwnMetrics(stops, recovery, exited_before=[c.id for c in container_store.all() if c.finished_at],
+                     helpers=supervisor.state,
                      quarantined={kind: len(ids) for kind, ids in quarantined.items()})
     reader = StatsReader(cgroups, driver)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,

@@ -8,11 +8,13 @@ scrape time. All of it is exposed by the one collector (collector.py): no global
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import Metric
 
 from runtime.container.record import Container, State
+from runtime.process.monitor import read_dropped
+from runtime.process.supervisor import HELPER_KINDS, HelperState
 from runtime.sandbox.record import Sandbox
 from runtime.version import VERSION
 
@@ -117,9 +119,12 @@ class StopRequests:
 
 class OwnMetrics:
     def __init__(self, stops: StopRequests | None = None, recovery_seconds: float | None = None,
-                 exited_before: Iterable[str] = (), quarantined: Mapping[str, int] | None = None) -> None:
-        """``quarantined``: how many records of each kind recovery moved aside as unreadable."""
+                 exited_before: Iterable[str] = (), quarantined: Mapping[str, int] | None = None,
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
+        """``quarantined``: how many records of each kind recovery moved aside as unreadable;
+        ``helpers``: the state of the helper processes, read at scrape time."""
         self.stops = stops or StopRequests()
+        self.helpers = helpers
         self.recovery_seconds = recovery_seconds
         self._quarantined = Counters()
         for kind in RECORD_KINDS:  # both series exist from the start, at 0 on a healthy node
@@ -187,6 +192,15 @@ class OwnMetrics:
             yield _gauge("pycrid_recovery_duration_seconds",
                          "How long loading and reconciling sandboxes and containers took at start.",
                          {(): self.recovery_seconds})
+        helpers = self.helpers()
+        yield _gauge("pycrid_helper_up", "1 while the helper answers: the fork server, which new pods and pulls "
+                     "need (it is restarted at once when it dies).", {("forkserver",): float(helpers.up)}, ("helper",))
+        deaths = Metric("pycrid_helper_deaths", "Helper processes that died: the fork server (restarted), a pod's "
+                        "monitor or pause (that pod fails, no other).", "counter")
+        for kind, count in (dict.fromkeys(HELPER_KINDS, 0) | dict(helpers.deaths)).items():
+            deaths.add_sample("pycrid_helper_deaths_total", {"helper": kind}, count)
+        yield deaths
+        yield _log_drops(containers)
         yield self._quarantined.metric("pycrid_records_quarantined_total",
                                        "Unreadable records moved aside at start (what they named was reclaimed), "
                                        "by kind.", ("kind",))
@@ -212,6 +226,19 @@ class OwnMetrics:
         yield self._unexpected.metric("pycrid_container_unexpected_exits_total",
                                       "Containers that ended on their own with an error or an OOM kill, "
                                       "without a StopContainer, RemoveContainer or StopPodSandbox for them.")
+
+
+def _log_drops(containers: Sequence[Container]) -> Metric:
+    """Read from each container's run dir (the pod monitor counts there); a series only for
+    containers that lost lines."""
+    m = Metric("pycrid_container_log_dropped_lines", "Log lines of a container lost because its log file "
+               "could not be written (a full disk); the container ran on.", "counter")
+    for c in containers:
+        lines = read_dropped(c.spec.state_dir)[0] if c.spec.state_dir else 0
+        if lines:
+            m.add_sample("pycrid_container_log_dropped_lines_total", {"container_id": c.id, "container": c.config.name},
+                         lines)
+    return m
 
 
 def _by(values: Iterable[str]) -> dict[tuple[str, ...], float]:

@@ -43,13 +43,16 @@ class Children:
         self._helpers: set[int] = set()
         self._early: dict[int, tuple[int, float]] = {}  # pid → (wait status, when reaped)
 
-    def fork(self, run: Callable[[], int], keep: Iterable[int]) -> int:
-        """Runs ``run()`` in a child that holds only stdio and ``keep``; its exit is not reported."""
+    def fork(self, name: bytes, run: Callable[[], int], keep: Iterable[int]) -> int:
+        """Runs ``run()`` in a child named ``name`` (its comm) that holds only stdio and ``keep``;
+        its exit is not reported."""
         keep = tuple(keep)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                with open("/proc/self/comm", "wb") as comm:
+                    comm.write(name[:15])
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)

@@ -195,7 +195,7 @@ class PodMonitor:
         if self.pause_pid or any(p.kind == "pause" for p in self.pending):
             raise AlreadyExists(f"sandbox {self.id} has a pause process")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        pid = self.children.fork(lambda: run_pause(spec, theirs), keep=(theirs.fileno(),))
+        pid = self.children.fork(b"pycrid-pause", lambda: run_pause(spec, theirs), keep=(theirs.fileno(),))
         theirs.close()
         self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
 
@@ -217,7 +217,7 @@ class PodMonitor:
         stdio = (null, out_w, err_w)
         keep = (theirs.fileno(), *stdio, *((namespace,) if isinstance(namespace, int) else ()))
         try:
-            pid = self.children.fork(lambda: run_starter(spec, namespace, stdio, theirs), keep=keep)
+            pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs), keep=keep)
         finally:
             for fd in (*stdio, *((owned,) if owned >= 0 else ())):
                 os.close(fd)
@@ -253,7 +253,7 @@ class PodMonitor:
             report = socket.socket(fileno=fds[0])
             stdio = (fds[1], fds[2], fds[3])
             try:
-                pid = self.children.fork(lambda: run_exec(spec, namespaces, report, stdio),
+                pid = self.children.fork(b"pycrid-exec", lambda: run_exec(spec, namespaces, report, stdio),
                                          keep=(*fds, *namespaces.values()))
             finally:
                 for fd in namespaces.values():

@@ -22,15 +22,16 @@ from runtime.process import client
 from runtime.process.client import ForkServer
 
 RETRY_SECONDS = 1.0  # between attempts to start a fork server that failed to start
+HELPER_KINDS = ("forkserver", "monitor", "pause")
 log = logging.getLogger(__name__)
 Died = Callable[[str], None]  # called with the key a watched helper was registered under
 
 
 @dataclass(frozen=True)
 class HelperState:
-    up: bool
+    up: bool  # the fork server answers
     message: str = ""
-    restarts: int = 0
+    deaths: tuple[tuple[str, int], ...] = ()  # (helper kind, deaths seen) for each kind
 
 
 class Supervisor:
@@ -47,7 +48,7 @@ class Supervisor:
         self._forkserver_fd = -1
         self._down_since = 0.0
         self._down_reason = ""
-        self.restarts: dict[str, int] = {"forkserver": 0, "monitor": 0}
+        self._deaths = dict.fromkeys(HELPER_KINDS, 0)
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
@@ -87,10 +88,11 @@ class Supervisor:
 
     def state(self) -> HelperState:
         with self._lock:
+            deaths = tuple(self._deaths.items())
             if self._forkserver_fd >= 0:
-                return HelperState(True, restarts=self.restarts["forkserver"])
+                return HelperState(True, deaths=deaths)
             return HelperState(False, f"the fork server is down since {time.ctime(self._down_since)}: "
-                                      f"{self._down_reason}", self.restarts["forkserver"])
+                                      f"{self._down_reason}", deaths)
 
     def wait_forkserver(self, timeout: float = 3.0) -> bool:
         """After a request found the fork server gone: whether a new one answers within
@@ -142,8 +144,9 @@ class Supervisor:
             del self._keys[key]
         os.close(fd)
         log.warning("helper %s died", key)
-        if key.startswith("monitor:"):
-            self.restarts["monitor"] += 1
+        kind = key.partition(":")[0]
+        with self._lock:
+            self._deaths[kind] = self._deaths.get(kind, 0) + 1
         try:
             self._on_death(key)
         except Exception:  # noqa: BLE001 - the watch must go on for every other helper
@@ -154,6 +157,7 @@ class Supervisor:
             os.close(self._forkserver_fd)
             self._forkserver_fd = -1
             self._down_since, self._down_reason = time.time(), "it exited"
+            self._deaths["forkserver"] += 1
         if self.forkserver.process is not None:
             self.forkserver.process.poll()  # ours: reap it
         log.warning("the fork server died; starting a new one")
@@ -171,5 +175,4 @@ class Supervisor:
         with self._lock:
             self.forkserver.process = fresh.process
             self._forkserver_fd = fd
-            self.restarts["forkserver"] += 1
         log.info("fork server restarted as pid %d", pid)

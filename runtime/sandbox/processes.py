@@ -16,8 +16,8 @@ from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.resources import Resources
 from runtime.errors import PycridError, Unavailable
 from runtime.linux.pidfd import open_pidfd, send_signal, wait_gone
-from runtime.linux.proc import start_time
 from runtime.linux.poll import wait_readable
+from runtime.linux.proc import start_time
 from runtime.process.build import build_id
 from runtime.process.monitorclient import MonitorClient, Monitors
 from runtime.sandbox.infra import InfraSource

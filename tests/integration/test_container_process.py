@@ -2,22 +2,17 @@
 logs, exit."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from runtime.errors import Internal, InvalidArgument
-from runtime.process.client import connect_or_start
-from runtime.process.initspec import InitSpec, Namespaces, User
-from runtime.process.monitorclient import MonitorFactory, PodMonitor
-from runtime.sandbox.namespaces import PinSpec
+from runtime.process.initspec import Namespaces, User
 from tests.integration import hostroot
-from tests.reaping import lasting_zombies
+from tests.integration.podharness import PodHarness, log_lines, wait_exit
 
 
 @pytest.fixture(scope="module")
@@ -25,59 +20,18 @@ def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return hostroot.make(tmp_path_factory.mktemp("hostroot"))
 
 
-class Starter:
-    """A pod monitor (with no namespaces of its own to pin) that starts the tests' containers."""
-
-    def __init__(self, monitor: PodMonitor) -> None:
-        self.monitor = monitor
-
-    def start(self, spec: InitSpec) -> int:
-        return self.monitor.start(spec, timeout=30)[0]
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Starter]:
-    fs = connect_or_start(str(tmp_path / "fork.sock"), str(tmp_path / "fork.log"))
-    run_dir = tmp_path / "pod"
-    run_dir.mkdir()
+def server(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
+    harness = PodHarness(tmp_path, lower)
     try:
-        MonitorFactory(fs).spawn("p1", str(run_dir), PinSpec("p1", {}))
-        yield Starter(PodMonitor("p1", str(run_dir / "monitor.sock")))
+        yield harness
     finally:
-        pid = fs.ping()
-        PodMonitor("p1", str(run_dir / "monitor.sock")).shutdown()
-        zombies = lasting_zombies(pid)
-        fs.shutdown()  # before the assertion: a failing check must not leave the server running
+        zombies = harness.close()  # before the assertion: a failing check must not leave it running
     assert zombies == ()
 
 
-def spec_for(tmp_path: Path, lower: Path, args: tuple[str, ...], **changes) -> InitSpec:
-    base = tmp_path / "ctr"
-    for d in ("upper", "work", "rootfs", "logs"):
-        (base / d).mkdir(parents=True, exist_ok=True)
-    spec = InitSpec(id="c1", args=args, env=("GREETING=hi",), cwd="/", lowerdirs=(str(lower),),
-                    upperdir=str(base / "upper"), workdir=str(base / "work"), rootfs=str(base / "rootfs"),
-                    hostname="testbox", log_path=str(base / "logs" / "c1.log"),
-                    exit_file=str(base / "exit.json"), seccomp="RuntimeDefault",
-                    capabilities=("CAP_CHOWN", "CAP_KILL"), no_new_privs=True)
-    return replace(spec, **changes)
-
-
-def wait_exit(spec: InitSpec, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(spec.exit_file):
-        assert time.monotonic() < deadline, "container did not exit"
-        time.sleep(0.02)
-    return json.loads(Path(spec.exit_file).read_text())
-
-
-def log_lines(spec: InitSpec) -> list[tuple[str, str, str]]:
-    lines = Path(spec.log_path).read_text().splitlines()
-    return [tuple(line.split(" ", 3)[1:]) for line in lines]  # type: ignore[misc]
-
-
 def test_runs_in_its_namespaces_and_records_output_and_exit(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("sh", "-c", "echo out; echo err >&2; hostname; echo $GREETING; "
+    spec = server.spec("c1", ("sh", "-c", "echo out; echo err >&2; hostname; echo $GREETING; "
                                       "cat /proc/self/status | grep -E '^(NoNewPrivs|CapEff|Seccomp):'; "
                                       "ls /proc/1/exe >/dev/null && readlink /proc/1/exe; exit 3"))
     pid = server.start(spec)
@@ -94,42 +48,42 @@ def test_runs_in_its_namespaces_and_records_output_and_exit(server, tmp_path, lo
 
 
 def test_user_and_groups_from_the_containers_passwd(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("id",), user=User(username="guest"))
+    spec = server.spec("c1", ("id",), user=User(username="guest"))
     server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
     assert log_lines(spec) == [("stdout", "F", "uid=1234(guest) gid=1234(guest) groups=1234(guest),5000(extra)")]
 
 
 def test_a_signal_is_recorded_as_128_plus_signal(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("sleep", "30"))
+    spec = server.spec("c1", ("sleep", "30"))
     os.kill(server.start(spec), 9)
     exit_record = wait_exit(spec)
     assert (exit_record["exit_code"], exit_record["signal"]) == (137, 9)
 
 
 def test_a_missing_executable_fails_the_start_with_the_reason(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("no-such-binary",))
+    spec = server.spec("c1", ("no-such-binary",))
     with pytest.raises(Internal, match="no-such-binary.*not found"):
         server.start(spec)
     assert not os.path.exists(spec.exit_file)
 
 
 def test_no_fds_leak_into_the_container(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("ls", "/proc/self/fd"))
+    spec = server.spec("c1", ("ls", "/proc/self/fd"))
     server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
     assert sorted(t for _, _, t in log_lines(spec)) == ["0", "1", "2", "3"]  # 3 is ls's own dir fd
 
 
 def test_read_only_rootfs(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("sh", "-c", "echo x > /file"), readonly_rootfs=True)
+    spec = server.spec("c1", ("sh", "-c", "echo x > /file"), readonly_rootfs=True)
     server.start(spec)
     assert wait_exit(spec)["exit_code"] != 0
     assert "Read-only file system" in Path(spec.log_path).read_text()
 
 
 def test_host_namespaces_are_kept(server, tmp_path, lower) -> None:
-    spec = spec_for(tmp_path, lower, ("readlink", "/proc/self/ns/net"),
+    spec = server.spec("c1", ("readlink", "/proc/self/ns/net"),
                     namespaces=Namespaces(net="host", ipc="host", uts="host"), hostname="")
     server.start(spec)
     assert wait_exit(spec)["exit_code"] == 0
@@ -145,7 +99,7 @@ def test_an_etc_passwd_symlink_is_resolved_inside_the_container(server, tmp_path
     image = tmp_path / "image-layer"
     (image / "etc").mkdir(parents=True)
     (image / "etc" / "passwd").symlink_to(host_file)
-    spec = spec_for(tmp_path, lower, ("id",), user=User(username="hostonly"),
+    spec = server.spec("c1", ("id",), user=User(username="hostonly"),
                     lowerdirs=(str(image), str(lower)))
     with pytest.raises(InvalidArgument, match="hostonly.*not found"):
         server.start(spec)
@@ -157,7 +111,7 @@ def test_a_fifo_for_etc_passwd_fails_the_start_at_once(server, tmp_path, lower) 
     image = tmp_path / "image-layer"
     (image / "etc").mkdir(parents=True)
     os.mkfifo(image / "etc" / "passwd")
-    spec = spec_for(tmp_path, lower, ("id",), user=User(username="guest"), lowerdirs=(str(image), str(lower)))
+    spec = server.spec("c1", ("id",), user=User(username="guest"), lowerdirs=(str(image), str(lower)))
     started = time.monotonic()
     with pytest.raises(InvalidArgument, match="/etc/passwd in the container is a FIFO, not a regular file"):
         server.start(spec)

@@ -1,0 +1,164 @@
+"""The pod monitor for real: what it owns (the pause's PID namespace, the pod's containers, their
+logs and exits) and what it survives (a stuck start, a log it cannot write, a re-exec into new
+code, the death of the fork server)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal
+from runtime.linux import proc
+from runtime.process.client import start
+from runtime.process.execspec import ExecSpec
+from runtime.process.initspec import POD, Namespaces
+from runtime.process.monitor import read_dropped
+from tests.integration import hostroot
+from tests.integration.podharness import PodHarness, log_lines, wait_exit
+
+TICKER = ("sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
+
+
+@pytest.fixture(scope="module")
+def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hostroot.make(tmp_path_factory.mktemp("hostroot"))
+
+
+@pytest.fixture
+def pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
+    harness = PodHarness(tmp_path, lower)
+    try:
+        yield harness
+    finally:
+        zombies = harness.close()
+    assert zombies == ()
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def descendants(pid: int) -> list[str]:
+    return [f"{p.pid} {p.comm}" for p in proc.descendants(pid)]
+
+
+def test_a_start_that_overruns_its_deadline_is_killed_with_all_it_started(pod: PodHarness, tmp_path: Path) -> None:
+    """init blocks reading a Localhost seccomp profile that is a FIFO: the monitor kills the
+    starter's process group (init included) at the deadline and answers DeadlineExceeded."""
+    fifo = tmp_path / "profile.json"
+    os.mkfifo(fifo)
+    spec = pod.spec("stuck", ("true",), seccomp="Localhost", seccomp_profile=str(fifo))
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="stuck.*deadline"):
+        pod.start(spec, timeout=1.0)
+    assert time.monotonic() - started < 3
+    assert wait_until(lambda: descendants(pod.monitor_pid) == []), descendants(pod.monitor_pid)
+    assert pod.monitor.ping()["containers"] == {}
+    assert not os.path.exists(spec.exit_file)
+
+
+def test_containers_join_the_pause_pid_namespace_held_by_descriptor(pod: PodHarness, tmp_path: Path) -> None:
+    root = tmp_path / "pause-root"
+    root.mkdir()
+    pause_pid, _ = pod.monitor.start_pause({"id": "p1", "root": str(root), "namespaces": {}})
+    spec = pod.spec("c1", ("sh", "-c", "cat /proc/1/comm; echo $$"), namespaces=Namespaces(pid=POD))
+    pod.start(spec)
+    assert wait_exit(spec)["exit_code"] == 0
+    (comm, own_pid) = [text for _, _, text in log_lines(spec)]
+    assert comm == "pycrid-pause" and int(own_pid) > 1  # PID 1 there is the pod's pause
+    # A dead pause makes the namespace unusable; the monitor refuses instead of guessing a pid.
+    os.kill(pause_pid, signal.SIGKILL)
+    assert wait_until(lambda: not pod.monitor.ping()["pause_alive"])
+    with pytest.raises(FailedPrecondition, match="pause process .* is gone"):
+        pod.start(pod.spec("c2", ("true",), namespaces=Namespaces(pid=POD)))
+
+
+def test_exec_reaches_only_running_containers_of_its_own_pod(pod: PodHarness) -> None:
+    spec = ExecSpec(id="not-here", target_pid=os.getpid(), args=("true",), env=(), cwd="/", uid=0, gid=0,
+                    groups=(), capabilities=(), ambient_capabilities=(), no_new_privs=True, seccomp="Unconfined",
+                    seccomp_profile="", cgroup="")
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        with pytest.raises(FailedPrecondition, match="not-here is not running"):
+            pod.monitor.exec(spec, (null, null, null))
+    finally:
+        os.close(null)
+
+
+def test_a_log_that_cannot_be_written_costs_only_its_lines(pod: PodHarness, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tiny", str(full)], check=True)
+    try:
+        noisy = pod.spec("noisy", ("sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line $i padding padding; "
+                                   "i=$((i+1)); done; exit 7"), log_path=str(full / "noisy.log"))
+        quiet = pod.spec("quiet", ("sh", "-c", "sleep 0.3; echo still here"))
+        pod.start(noisy)
+        pod.start(quiet)
+        assert wait_exit(noisy)["exit_code"] == 7, "a full log disk must not stop or kill the container"
+        assert wait_exit(quiet)["exit_code"] == 0
+        assert log_lines(quiet) == [("stdout", "F", "still here")]
+        lines, size = read_dropped(noisy.state_dir)
+        assert lines > 0 and size > lines, (lines, size)
+        kept = len(log_lines(noisy))
+        assert kept > 0 and kept + lines == 3000
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+
+
+def test_a_failed_reopen_keeps_writing_the_old_file(pod: PodHarness, tmp_path: Path) -> None:
+    spec = pod.spec("ticker", TICKER)
+    pid = pod.start(spec)
+    rotated = tmp_path / "rotated.log"
+    os.rename(spec.log_path, rotated)
+    os.rmdir(os.path.dirname(spec.log_path))  # the directory is gone: a new file cannot be made
+    with pytest.raises(Internal, match="still writing to the old file"):
+        pod.monitor.reopen_log("ticker")
+    size = rotated.stat().st_size
+    assert wait_until(lambda: rotated.stat().st_size > size), "the container's output was lost"
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(spec)["signal"] == 9
+
+
+def test_a_reexec_into_new_code_keeps_pid_containers_logs_and_exits(pod: PodHarness) -> None:
+    spec = pod.spec("ticker", TICKER)
+    pid = pod.start(spec)
+    assert wait_until(lambda: len(log_lines(spec)) >= 2)
+    pod.monitor.upgrade()
+    assert wait_until(lambda: pod.monitor.ping()["pid"] == pod.monitor_pid, timeout=10)
+    cmdline = Path(f"/proc/{pod.monitor_pid}/cmdline").read_bytes().split(b"\0")
+    assert b"runtime.process.podmonitor" in cmdline and b"--resume" in cmdline, cmdline
+    assert pod.monitor.ping()["containers"] == {"ticker": pid}
+    count = len(log_lines(spec))
+    assert wait_until(lambda: len(log_lines(spec)) > count + 2), "logs stopped across the re-exec"
+    ticks = [int(text.split()[1]) for _, _, text in log_lines(spec)]
+    assert ticks == list(range(len(ticks))), "a line was lost or split across the re-exec"
+    os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: no default action for SIGTERM
+    assert wait_exit(spec)["exit_code"] == 137
+    again = pod.spec("after", ("sh", "-c", "echo new code"))
+    pod.start(again)
+    assert wait_exit(again)["exit_code"] == 0 and log_lines(again) == [("stdout", "F", "new code")]
+
+
+def test_the_fork_server_dying_costs_the_pod_nothing(pod: PodHarness) -> None:
+    spec = pod.spec("ticker", TICKER)
+    pid = pod.start(spec)
+    server = pod.forkserver.ping()
+    os.kill(server, signal.SIGKILL)
+    assert wait_until(lambda: (s := proc.read_stat(server)) is None or s.state == "Z")
+    count = len(log_lines(spec))
+    assert wait_until(lambda: len(log_lines(spec)) > count + 2), "logs stopped with the fork server"
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(spec)["signal"] == 9
+    # A new fork server for the harness to shut down; the monitor is PID 1's child now.
+    pod.forkserver = start(pod.forkserver.path, str(pod.base / "fork.log"))
