@@ -37,7 +37,8 @@ class SandboxRpcs:
         response = pb.PodSandboxStatusResponse(status=sandbox_status(sandbox), timestamp=time.time_ns())
         if request.verbose:
             response.info["info"] = json.dumps({"id": sandbox.id, "config": encode(sandbox.config),
-                                                "paths": encode(sandbox.paths), "pausePid": sandbox.pause_pid})
+                                                "paths": encode(sandbox.paths), "pausePid": sandbox.pause_pid,
+                                                "monitorPid": sandbox.monitor_pid, "failure": sandbox.failure})
         return response
 
     def ListPodSandbox(self, request: pb.ListPodSandboxRequest) -> pb.ListPodSandboxResponse:

@@ -274,6 +274,7 @@ class PodMonitor:
         if "error" in message:
             for fd in fds:
                 os.close(fd)
+            self.children.kill_group(p.pid)  # whatever it forked and left behind (a stuck init)
             self._answer(p, message)
             return
         if p.kind == "pause":
