@@ -42,7 +42,8 @@ DOCUMENTED: dict[str, frozenset[str]] = {
     "ListPodSandbox": frozenset(), "StreamPodSandboxes": frozenset(),
     "ListContainers": frozenset(), "StreamContainers": frozenset(),
     "ListContainerStats": frozenset(), "ListPodSandboxStats": frozenset(),
-    "ListImages": frozenset(), "ImageFsInfo": frozenset(),
+    "ImageFsInfo": frozenset(),
+    "ListImages": frozenset({"INVALID_ARGUMENT"}),  # its filter is an image reference, which can be malformed
     "RunPodSandbox": _MAKE,
     "StopPodSandbox": _REMOVAL, "RemovePodSandbox": _REMOVAL,
     "StopContainer": _REMOVAL, "RemoveContainer": _REMOVAL,
