@@ -23,7 +23,7 @@ from tests.stress.agent import Agent
 from tests.stress.budget import Budget
 from tests.stress.chaos import Chaos, schedule
 from tests.stress.cri_client import CriClient
-from tests.stress.pycrid_processes import Census, forkserver_pid
+from tests.stress.pycrid_processes import Census, cgroup_members, forkserver_pid
 from tests.stress.scrub import scrub
 from tests.stress.sequence import Sequence
 from tests.stress.tally import Summary, Tally, Violation
@@ -139,13 +139,13 @@ def _clean_up(agent: Agent, census: Census, tally: Tally, ctx: configs.Context) 
     daemon = agent.daemon
     census.take(forkserver_pid(daemon.state))
     ids = set(re.findall(r"[0-9a-f]{64}", daemon.log_path.read_text()))
-    left: Leftovers | None = None
     try:
         left, _ = leaks.remove_everything(daemon)
-    except Exception as e:  # noqa: BLE001 - reported, then the scrub below still runs
+    except Exception as e:  # noqa: BLE001 - reported, then what is left is found and scrubbed
         said = getattr(e, "stderr", "") or ""
         tally.flag(Violation(f"removing everything through the CRI failed: {type(e).__name__}: {e} {said}"[:3000],
                              "clean-up"))
+        left = _leftovers(agent.base, daemon.bridge, ids)
         if daemon.process.poll() is None:
             daemon.stop()
         if forkserver_pid(daemon.state) is not None:
@@ -157,11 +157,17 @@ def _clean_up(agent: Agent, census: Census, tally: Tally, ctx: configs.Context) 
     for path in stray:
         tally.flag(Violation(f"a container log was written outside its pod's log directory: {path}", "log paths"))
     leaked = [f"process outside any live fork server: {p}" for p in census.survivors()]
-    if left is not None:
-        leaked += [f"{what}: {item}" for what, items in (
-            ("mount", left.mounts), ("process", left.processes), ("zombie", left.zombies),
-            ("cgroup", left.cgroups), ("veth", left.veths), ("nft rule", left.rules)) for item in items]
-    else:
-        leaked += [f"mount: {m}" for m in leaks.mounts_under(str(agent.base))]
+    leaked += [f"process in a leftover cgroup: {p}" for p in cgroup_members(left.cgroups)]
+    leaked += [f"{what}: {item}" for what, items in (
+        ("mount", left.mounts), ("process", left.processes), ("zombie", left.zombies),
+        ("cgroup", left.cgroups), ("veth", left.veths), ("nft rule", left.rules)) for item in items]
     scrub(agent.base, daemon.bridge, ids, left, census.survivor_pids(), stray)
     return leaked
+
+
+def _leftovers(base: Path, bridge: str, ids: set[str]) -> Leftovers:
+    """What leaks.remove_everything would have found, when it could not finish: the pods are still
+    there, so every mount, cgroup, veth and rule of this pycrid is listed."""
+    return Leftovers(mounts=leaks.mounts_under(str(base)), processes=(), zombies=(),
+                     cgroups=leaks.container_cgroups(ids), veths=leaks.bridge_ports(bridge),
+                     rules=leaks.pod_rules(bridge))

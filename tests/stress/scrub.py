@@ -25,9 +25,9 @@ def kill_all(pids: list[int]) -> None:
         time.sleep(0.05)  # orphans are reaped by PID 1 (every ~2 s here); zombies hold nothing
 
 
-def scrub(base: Path, bridge: str, ids: set[str], left: Leftovers | None, survivors: list[int],
+def scrub(base: Path, bridge: str, ids: set[str], left: Leftovers, survivors: list[int],
           stray_files: list[Path]) -> None:
-    cgroups = sorted(set(container_cgroups(ids) + (left.cgroups if left else ())), key=len, reverse=True)
+    cgroups = sorted(set(container_cgroups(ids) + left.cgroups), key=len, reverse=True)
     kill_all(sorted(set(survivors) | set(cgroup_members(cgroups))))
     for mount in sorted(mounts_under(str(base)), key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
@@ -36,7 +36,7 @@ def scrub(base: Path, bridge: str, ids: set[str], left: Leftovers | None, surviv
             os.rmdir(cgroup)
         except OSError:
             pass
-    for veth in left.veths if left else ():
+    for veth in left.veths:
         subprocess.run(["ip", "link", "delete", veth], capture_output=True, check=False)
     remove_bridge(bridge)
     for path in stray_files:
