@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if summary.ok() and a.base is None:
         shutil.rmtree(base, ignore_errors=True)
     else:
-        print(f"work dir (pycrid log, registry): {base}")
+        (base / "violations.txt").write_text(summary.violations_text())
+        print(f"every violation: {base / 'violations.txt'}; pycrid's log: {base / 'pycrid' / 'pycrid.log'}")
     return 0 if summary.ok() else 1
 
 

@@ -9,7 +9,6 @@ pycrid apply one anyway, the shared machine is left as it was.
 from __future__ import annotations
 
 import random
-import secrets
 from typing import Any
 
 from cri.api.v1 import api_pb2 as pb
@@ -49,7 +48,7 @@ class HostileCalls:
         pick = self.rng.randrange(9)
         other = self.world.pod(self.rng) if method in _BY_CONTAINER else self.world.container(self.rng)
         known = self.world.container(self.rng) if method in _BY_CONTAINER else self.world.pod(self.rng)
-        value = ("", "abc", "0" * 64, secrets.token_hex(32), "../../../etc/passwd", "x" * HUGE,
+        value = ("", "abc", "0" * 64, f"{self.rng.getrandbits(256):064x}", "../../../etc/passwd", "x" * HUGE,
                  "\u00fc\u00df\u2603", other.id if other else "f00", known.id[:5] if known else "f")[pick]
         return Call(method, _REQUESTS[method](value), (value[:64],), False)
 
@@ -96,7 +95,8 @@ class HostileCalls:
     def create_container(self) -> Call:
         pod = self.world.pod(self.rng)
         if pod is None or self.rng.random() < 0.1:
-            pod = Pod(self.rng.choice(("", secrets.token_hex(32), "nosuch")), "", False, pb.PodSandboxConfig())
+            made_up = self.rng.choice(("", f"{self.rng.getrandbits(256):064x}", "nosuch"))
+            pod = Pod(made_up, "", False, pb.PodSandboxConfig())
         name = self.valid.fresh_name("x")
         config = configs.container_config(name, ("sleep", "3600"), pod.shared_pid)
         sc, res = config.linux.security_context, config.linux.resources

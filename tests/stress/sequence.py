@@ -1,10 +1,11 @@
 """A worker's seeded random sequence of calls: a weighted mix of valid and hostile calls, plus the
 follow-ups successful calls ask for (StartContainer after CreateContainer).
 
-A seed fixes each worker's random choices (which kind of call, which hostile value, which command),
-so the k-th call of worker w under seed s is drawn the same way on every run. What it lands on
-is not reproducible: the objects that exist, which calls succeed (and so which follow-ups come)
-and all timing depend on the scheduler and on the chaos.
+The i-th call a worker draws (follow-ups are not drawn) takes its random choices (which kind of
+call, which hostile value, which command) from its own RNG, seeded with (seed, worker, i): what
+one draw consumed never shifts the next, so under one seed the i-th draw of worker w is made the
+same way on every run. What it lands on is not reproducible: the objects that exist, which calls
+succeed (and so which follow-ups come) and all timing depend on the scheduler and on the chaos.
 """
 from __future__ import annotations
 
@@ -38,19 +39,22 @@ def _mix(valid: ValidCalls, hostile: HostileCalls, world: World
 
 class Sequence:
     def __init__(self, seed: int, worker: int, world: World, ctx: configs.Context) -> None:
-        self.worker = worker
-        self.rng = random.Random(f"{seed}:{worker}")
-        valid = ValidCalls(world, ctx, self.rng, worker)
-        self._good, self._good_w, self._bad, self._bad_w = _mix(valid, HostileCalls(world, ctx, self.rng, valid),
-                                                                world)
+        self.seed, self.worker = seed, worker
+        self.drawn = 0
+        self._valid = ValidCalls(world, ctx, random.Random(), worker)
+        self._hostile = HostileCalls(world, ctx, random.Random(), self._valid)
+        self._good, self._good_w, self._bad, self._bad_w = _mix(self._valid, self._hostile, world)
         self._follow_ups: deque[Call] = deque()
 
     def next(self) -> Call:
         if self._follow_ups:
             return self._follow_ups.popleft()
+        rng = random.Random(f"{self.seed}:{self.worker}:{self.drawn}")
+        self.drawn += 1
+        self._valid.rng = self._hostile.rng = rng
         while True:
-            hostile = self.rng.random() < HOSTILE_SHARE
-            make = self.rng.choices(*((self._bad, self._bad_w) if hostile else (self._good, self._good_w)))[0]
+            hostile = rng.random() < HOSTILE_SHARE
+            make = rng.choices(*((self._bad, self._bad_w) if hostile else (self._good, self._good_w)))[0]
             call = make()
             if call is not None:
                 return call

@@ -90,6 +90,10 @@ class Summary:
     def ok(self) -> bool:
         return not (self.tally.violations or self.leaks or self.incomplete)
 
+    def violations_text(self) -> str:
+        """Every violation, not one per kind."""
+        return "\n".join(str(v) for v in self.tally.violations) + "\n"
+
     def text(self) -> str:
         t = self.tally
         lines = [(f"chaos: seed {self.seed}, {self.threads} threads, {t.calls()} calls "
