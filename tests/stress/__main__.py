@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.stress.chaos import TARGETS
 from tests.stress.driver import STRAGGLER_SECONDS, Options, run
+from tests.stress.sequence import HOSTILE_SHARE
 
 CLEAN_UP_SECONDS = 300  # invariants, removal of every pod, leak checks
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, help="kills in the run (default: one per 500 calls, at least 2)")
     p.add_argument("--kill", default="agent",
                    help=f"comma-separated kill targets from {','.join(TARGETS)}; '' for none (default agent)")
+    p.add_argument("--hostile", type=float, default=HOSTILE_SHARE,
+                   help=f"share of calls with invalid or hostile arguments (default {HOSTILE_SHARE})")
     p.add_argument("--helper-recovery", type=float, default=5.0,
                    help="seconds a killed helper's dependants may answer UNAVAILABLE (default 5)")
     p.add_argument("--timeout", type=float, default=1800.0, help="no new calls after this many seconds")
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.dump_traceback_later(a.timeout + 2 * STRAGGLER_SECONDS + CLEAN_UP_SECONDS, exit=True)
     summary = run(Options(base=base, calls=a.calls, threads=a.threads, seed=a.seed,
                           kills=a.kills if a.kills is not None else max(2, a.calls // 500), targets=targets,
-                          helper_recovery=a.helper_recovery, timeout=a.timeout))
+                          hostile_share=a.hostile, helper_recovery=a.helper_recovery, timeout=a.timeout))
     faulthandler.cancel_dump_traceback_later()
     print(summary.text())
     if summary.ok() and a.base is None:

@@ -25,7 +25,7 @@ from tests.stress.chaos import Chaos, schedule
 from tests.stress.cri_client import CriClient
 from tests.stress.pycrid_processes import Census, cgroup_members, forkserver_pid
 from tests.stress.scrub import scrub
-from tests.stress.sequence import Sequence
+from tests.stress.sequence import HOSTILE_SHARE, Sequence
 from tests.stress.tally import Summary, Tally, Violation
 from tests.stress.world import World
 
@@ -42,6 +42,7 @@ class Options:
     seed: int = 1
     kills: int = 3
     targets: tuple[str, ...] = ("agent",)
+    hostile_share: float = HOSTILE_SHARE  # of the drawn calls, the rest have valid arguments
     helper_recovery: float = 5.0  # how long a killed helper's dependants may answer UNAVAILABLE
     timeout: float = 600.0  # no new calls after this many seconds
     max_pods: int = 12
@@ -70,7 +71,7 @@ def _run(o: Options, agent: Agent, registry: str) -> Summary:
     budget, tally, census = Budget(o.calls), Tally(o.seed), Census()
     chaos = Chaos(o.seed, schedule(o.seed, o.calls, o.kills, o.targets), agent, budget, census, o.helper_recovery)
     workers = [threading.Thread(target=_work, name=f"worker-{w}", daemon=True,
-                                args=(w, o.seed, world, ctx, client, budget, agent, tally))
+                                args=(Sequence(o.seed, w, world, ctx, o.hostile_share), client, budget, agent, tally))
                for w in range(o.threads)]
     chaos.start()
     for w in workers:
@@ -86,9 +87,8 @@ def _run(o: Options, agent: Agent, registry: str) -> Summary:
                    leaked, incomplete)
 
 
-def _work(worker: int, seed: int, world: World, ctx: configs.Context, client: CriClient, budget: Budget,
-          agent: Agent, tally: Tally) -> None:
-    sequence, n = Sequence(seed, worker, world, ctx), 0
+def _work(sequence: Sequence, client: CriClient, budget: Budget, agent: Agent, tally: Tally) -> None:
+    worker, n = sequence.worker, 0
     try:
         while budget.take() is not None:
             call = sequence.next()
@@ -100,7 +100,8 @@ def _work(worker: int, seed: int, world: World, ctx: configs.Context, client: Cr
             elif reply.answer.code == "UNAVAILABLE" and not agent.up.is_set():
                 agent.up.wait(30)  # do not burn the budget on calls to a socket nobody serves
     except Exception as e:  # noqa: BLE001 - a harness bug must fail the run, not vanish in a thread
-        tally.flag(Violation(f"harness error: {type(e).__name__}: {e}", f"seed {seed} worker {worker} call #{n}"))
+        tally.flag(Violation(f"harness error: {type(e).__name__}: {e}",
+                             f"seed {sequence.seed} worker {worker} call #{n}"))
 
 
 def _join(workers: list[threading.Thread], deadline: float, budget: Budget, tally: Tally) -> str:

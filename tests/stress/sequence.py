@@ -20,7 +20,7 @@ from tests.stress.hostile_calls import HostileCalls
 from tests.stress.valid_calls import ValidCalls
 from tests.stress.world import World
 
-HOSTILE_SHARE = 0.3
+HOSTILE_SHARE = 0.3  # of the drawn calls
 
 
 def _mix(valid: ValidCalls, hostile: HostileCalls, world: World
@@ -38,8 +38,9 @@ def _mix(valid: ValidCalls, hostile: HostileCalls, world: World
 
 
 class Sequence:
-    def __init__(self, seed: int, worker: int, world: World, ctx: configs.Context) -> None:
-        self.seed, self.worker = seed, worker
+    def __init__(self, seed: int, worker: int, world: World, ctx: configs.Context,
+                 hostile_share: float = HOSTILE_SHARE) -> None:
+        self.seed, self.worker, self.hostile_share = seed, worker, hostile_share
         self.drawn = 0
         self._valid = ValidCalls(world, ctx, random.Random(), worker)
         self._hostile = HostileCalls(world, ctx, random.Random(), self._valid)
@@ -53,7 +54,7 @@ class Sequence:
         self.drawn += 1
         self._valid.rng = self._hostile.rng = rng
         while True:
-            hostile = rng.random() < HOSTILE_SHARE
+            hostile = rng.random() < self.hostile_share
             make = rng.choices(*((self._bad, self._bad_w) if hostile else (self._good, self._good_w)))[0]
             call = make()
             if call is not None:

@@ -13,7 +13,7 @@ from tests.stress.world import World
 def draws(tmp_path: Path, seed: int, n: int = 60, answer_creates: bool = False) -> list[str]:
     world = World(max_pods=4, max_containers_per_pod=2)
     sequence = Sequence(seed, 0, world, Context(tmp_path / "logs", "127.0.0.1:5000", ("vm.swappiness", "60")))
-    drawn = []
+    drawn: list[str] = []
     while len(drawn) < n:
         call = sequence.next()
         if call.method == "StartContainer" and answer_creates:
