@@ -127,6 +127,8 @@ def _check_invariants(agent: Agent, client: CriClient, tally: Tally, ctx: config
     elif forkserver_pid(agent.daemon.state) is None:
         tally.flag(Violation("the fork server is dead at the end of the run and the agent did not replace it",
                              "fork server"))
+        if invariants.runtime_ready(client, within=1.0) is None:
+            tally.flag(Violation("Status reports RuntimeReady true while the fork server is dead", "runtime ready"))
         agent.restart()  # today only the agent's start-up starts one; the clean-up needs it
     not_ready = invariants.runtime_ready(client)
     if not_ready:
