@@ -10,8 +10,8 @@ import pytest
 
 from tests.e2e import leaks, workloads
 from tests.e2e.daemon import REPO, Daemon, crictl, start
+from tests.e2e.registry import local_registry
 from tests.e2e.workloads import Pods
-from tests.ports import free_port
 
 TALLY_FILE = REPO / "_out" / "critest-tally.txt"
 
@@ -49,15 +49,8 @@ def test_bridges() -> set[str]:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local docker-registry holding the test images, for pycrid to mirror the public hosts to."""
-    base = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    hack = REPO / "hack"
-    subprocess.run([hack / "registry.sh", "start", base, str(port)], check=True)
-    try:
-        subprocess.run([hack / "images.sh", "push", f"127.0.0.1:{port}"], check=True)
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([hack / "registry.sh", "stop", base], check=True)
+    with local_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")
