@@ -20,6 +20,7 @@ from cri.errors import status_of
 from runtime.errors import PycridError
 
 log = logging.getLogger("pycrid.rpc")
+MAX_MESSAGE = 2048
 Observer = Callable[[str, str, float], None]
 
 
@@ -60,10 +61,19 @@ def _abort(context: grpc.ServicerContext, rpc: str, exc: BaseException, started:
     code = status_of(exc)
     observe(rpc, code.name, time.monotonic() - started)
     if isinstance(exc, PycridError):
-        log.info("rpc=%s code=%s duration_ms=%.1f error=%r", rpc, code.name, _ms(started), str(exc))
-        context.abort(code, f"{rpc}: {exc}")
+        log.info("rpc=%s code=%s duration_ms=%.1f error=%r", rpc, code.name, _ms(started), bounded(str(exc)))
+        context.abort(code, bounded(f"{rpc}: {exc}"))
     log.exception("rpc=%s code=INTERNAL duration_ms=%.1f unexpected error", rpc, _ms(started))
-    context.abort(code, f"{rpc}: internal error: {type(exc).__name__}: {exc}")
+    context.abort(code, bounded(f"{rpc}: internal error: {type(exc).__name__}: {exc}"))
+
+
+def bounded(message: str) -> str:
+    """A status message of at most MAX_MESSAGE characters: one that repeats a huge argument (a
+    1 MiB id) would exceed the client's metadata limit (16 KiB after percent-encoding, up to 3
+    bytes per character) and reach it as a transport error instead of our status."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE - 40]}… ({len(message)} characters in all)"
 
 
 def _wrap_unary(rpc: str, impl: Callable[[Any], Any],

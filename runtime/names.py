@@ -19,9 +19,12 @@ class NameRegistry:
         if holder != owner:
             raise AlreadyExists(f"{self._kind} name {name!r} is reserved for {holder}")
 
-    def release(self, name: str) -> None:
+    def release(self, name: str, owner: str | None = None) -> None:
+        """Frees ``name``; with ``owner``, only if that object still holds it (a racing remove
+        must not free the name of the object that took it since)."""
         with self._lock:
-            self._owner.pop(name, None)
+            if owner is None or self._owner.get(name) == owner:
+                self._owner.pop(name, None)
 
 
 def sandbox_name(name: str, namespace: str, uid: str, attempt: int) -> str:

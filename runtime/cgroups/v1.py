@@ -15,7 +15,7 @@ from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import FileWrite, Resources, controller_of, v1_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed, parse_limit
 from runtime.cgroups.stats_reader import read_v1_stats
-from runtime.errors import FailedPrecondition, NotFound
+from runtime.errors import FailedPrecondition, NotFound, PycridError
 
 HIERARCHIES = (
     "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "hugetlb",
@@ -161,14 +161,17 @@ class V1Manager:
             fs.signal_pids(self.pids(path), sig, self._kill)
             return
         d = fs.cgroup_dir(freezer, path)
-        if not os.path.isdir(d):
-            return
-        fs.write(d, "freezer.state", "FROZEN")
         try:
-            self._wait_frozen(d)
-            fs.signal_pids(fs.subtree_pids(d), sig, self._kill)
-        finally:
-            fs.write(d, "freezer.state", "THAWED")
+            fs.write(d, "freezer.state", "FROZEN")
+            try:
+                self._wait_frozen(d)
+                fs.signal_pids(fs.subtree_pids(d), sig, self._kill)
+            finally:
+                fs.write(d, "freezer.state", "THAWED")
+        except PycridError:
+            if os.path.isdir(d):
+                raise
+            # Gone (or never made): removed meanwhile by a racing Remove, nothing left to signal.
 
     def _wait_frozen(self, d: str) -> None:
         # A task in uninterruptible sleep can hold FREEZING for long; signalling anyway is safe

@@ -9,6 +9,12 @@ from collections.abc import Iterable, Sequence
 
 from runtime.errors import InvalidArgument
 
+# The kernel's execve limits: one string of at most MAX_ARG_STRLEN bytes (32 pages, NUL included),
+# and all of argv and envp within ARG_MAX (a quarter of the 8 MiB default stack). Larger would fail
+# at exec, after the whole set-up; refused up front instead, naming the container.
+MAX_STRING = 128 * 1024 - 1
+MAX_TOTAL = 1024 * 1024
+
 
 def merge_command(command: Sequence[str], args: Sequence[str], entrypoint: Sequence[str],
                   cmd: Sequence[str]) -> tuple[str, ...]:
@@ -53,3 +59,17 @@ def merge_env(image_env: Iterable[str], config_envs: Iterable[tuple[str, str]]) 
         _check(name, value, "container")
         merged[name] = value
     return tuple(f"{name}={value}" for name, value in merged.items())
+
+
+def check_exec_size(argv: Sequence[str], env: Sequence[str], what: str) -> None:
+    """InvalidArgument when ``argv`` and ``env`` could never be exec'd (execve's E2BIG)."""
+    total = 0
+    for kind, strings in (("command argument", argv), ("environment variable", env)):
+        for value in strings:
+            size = len(value.encode(errors="surrogateescape")) + 1
+            if size > MAX_STRING + 1:
+                raise InvalidArgument(f"{what}: a {kind} of {size - 1} bytes is longer than the kernel's "
+                                      f"{MAX_STRING} ({value[:40]!r}...)")
+            total += size
+    if total > MAX_TOTAL:
+        raise InvalidArgument(f"{what}: command and environment take {total} bytes, more than {MAX_TOTAL}")

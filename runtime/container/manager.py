@@ -63,11 +63,31 @@ class ContainerManager:
             os.makedirs(d, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
+        monitored: dict[str, dict[str, int]] = {}  # sandbox id → the containers its monitor runs
         for c in self._store.all():
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
                 self._names.reserve(_name(c.config, sandbox), c.id)
+                if c.state == State.CREATED and sandbox.ready:
+                    self._adopt_start(c, sandbox, monitored)
             self.refresh(c.id)
+
+    def _adopt_start(self, c: Container, sandbox: Sandbox, monitored: dict[str, dict[str, int]]) -> None:
+        """A start the agent died in the middle of may have gone through: the monitor runs the
+        container (or ran it: its exit file is there). Record it as started, not created."""
+        if sandbox.id not in monitored:
+            try:
+                monitored[sandbox.id] = dict(self._monitor_of(sandbox).ping().get("containers", {}))
+            except PycridError:
+                monitored[sandbox.id] = {}
+        pid = monitored[sandbox.id].get(c.id)
+        exit_record = _read_exit(c.spec.exit_file)
+        if pid is None and exit_record is None:
+            return
+        started = int(exit_record["finished_at"]) if exit_record else self._clock()
+        self._store.update(c.id, lambda r: replace(r, started_at=started, pid=pid or 0,
+                                                   pid_start=start_time(pid) or 0 if pid else 0))
+        log.info("container %s: its start went through while pycrid was down (pid %s)", c.id[:12], pid or "-")
 
     # --- lookups -------------------------------------------------------------------------
     def get(self, container_id: str) -> Container:
@@ -80,7 +100,12 @@ class ContainerManager:
             return None
 
     def list(self) -> list[Container]:
-        return [self.refresh(c.id) for c in self._store.all()]
+        """Every container, refreshed; one removed meanwhile is left out, not an error."""
+        listed = []
+        for c in self._store.all():
+            with contextlib.suppress(NotFound):
+                listed.append(self.refresh(c.id))
+        return listed
 
     def in_use(self, image_id: str) -> bool:
         return any(c.image_id == image_id for c in self._store.all())
@@ -161,12 +186,15 @@ class ContainerManager:
     def stop(self, container_id: str, timeout: int) -> None:
         c = self.find(container_id)
         if c is None:
-            return
+            return  # the CRI: stopping what is gone succeeds
         with self._locks.hold(c.id):
             self._stop(c.id, timeout)
 
     def _stop(self, container_id: str, timeout: int) -> None:
-        c = self.refresh(container_id)
+        try:
+            c = self.refresh(container_id)
+        except NotFound:
+            return  # removed while we waited for its lock
         if c.state != State.RUNNING:
             return
         if timeout > 0:
@@ -185,16 +213,21 @@ class ContainerManager:
         if c is None:
             return
         with self._locks.hold(c.id):
-            c = self.refresh(c.id)
+            try:
+                c = self.refresh(c.id)
+            except NotFound:
+                return  # removed while we waited for its lock
             if c.state == State.RUNNING:
                 self._stop(c.id, 0)
+            if self._cgroups.pids(c.cgroup):  # a start the agent died in the middle of
+                self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
             self._cgroups.remove(c.cgroup)
             shutil.rmtree(os.path.join(self._root, c.id), ignore_errors=True)
             shutil.rmtree(os.path.join(self._state, c.id), ignore_errors=True)
             self._store.delete(c.id)
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
-                self._names.release(_name(c.config, sandbox))
+                self._names.release(_name(c.config, sandbox), c.id)
 
     def stop_in_pod(self, sandbox_id: str) -> None:
         for c in self._store.all():

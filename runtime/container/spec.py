@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 
-from runtime.container.command import merge_command, merge_env
+from runtime.container.command import check_exec_size, merge_command, merge_env
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
@@ -56,10 +56,13 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
     caps = effective_capabilities(sec.capabilities_add, sec.capabilities_drop, sec.privileged,
                                   sec.capabilities_add_ambient, bounding)
+    args = merge_command(config.command, config.args, image.entrypoint, image.cmd)
+    env = merge_env((*hostname_env, *image.env), config.envs)
+    check_exec_size(args, env, f"container {config.name!r}")
     return InitSpec(
         id=container_id,
-        args=merge_command(config.command, config.args, image.entrypoint, image.cmd),
-        env=merge_env((*hostname_env, *image.env), config.envs),
+        args=args,
+        env=env,
         cwd=_cwd(config.working_dir, image.working_dir),
         lowerdirs=tuple(lowerdirs), upperdir=upperdir, workdir=workdir, rootfs=rootfs,
         namespaces=ns,

@@ -18,10 +18,12 @@ REQUEST_TIMEOUT = 10.0  # a helper answers at once; only the work it starts may 
 
 
 def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = (),
-            timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
-    """One request to the helper serving ``path``, and its answer; a domain error if it failed."""
+            timeout: float = REQUEST_TIMEOUT, what: str = "") -> dict[str, Any]:
+    """One request to the helper serving ``path``, and its answer; a domain error if it failed,
+    its message prefixed with ``what`` (the request's op by default)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as s:
         s.settimeout(timeout)
+        protocol.allow_large(s)
         try:
             sockpath.connect(s, path)
             protocol.send(s, message, fds)
@@ -34,7 +36,7 @@ def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = (),
         os.close(fd)
     if answer is None:
         raise Unavailable(f"{path} closed the connection")
-    protocol.raise_error(answer, str(message.get("op")))
+    protocol.raise_error(answer, what or str(message.get("op")))
     return answer
 
 

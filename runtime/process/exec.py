@@ -62,13 +62,13 @@ def run_exec(spec: ExecSpec, namespaces: dict[str, int], report: socket.socket, 
         failure = ours.recv(protocol.MAX_MESSAGE)
         ours.close()
     except Exception as e:  # noqa: BLE001 - the agent gets the reason as its CRI error
-        protocol.send(report, {"error": f"exec in container {spec.id}: {e}"})
+        protocol.send(report, protocol.error_message(e))
         return 1
     for fd in stdio:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     if failure:
-        protocol.send(report, {"error": f"exec in container {spec.id}: {failure.decode(errors='replace')}"})
+        protocol.send(report, {"error": failure.decode(errors="replace")})
         return 1
     protocol.send(report, {"ok": {"exit_code": os.waitstatus_to_exitcode(status) % 256
                                   if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.container.command import check_exec_size
 from runtime.container.users import Identity
 from runtime.errors import InvalidArgument
 from runtime.process.initspec import InitSpec
@@ -45,6 +46,7 @@ def exec_spec(exec_id: str, spec: InitSpec, pid: int, status: dict[str, str], ar
               tty: bool = False) -> ExecSpec:
     if not args:
         raise InvalidArgument("exec: the command is empty")
+    check_exec_size(args, spec.env, f"exec in container {exec_id}")
     who = identity_of(status)
     return ExecSpec(id=exec_id, target_pid=pid, args=args, env=spec.env, cwd=spec.cwd or "/", uid=who.uid,
                     gid=who.gid, groups=who.additional_gids, capabilities=spec.capabilities,

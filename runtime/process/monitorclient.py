@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Any, Protocol
 
-from runtime.errors import Unavailable
+from runtime.errors import FailedPrecondition, Unavailable
 from runtime.process.client import REQUEST_TIMEOUT, ForkServer, helper_argv, request
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import InitSpec
@@ -23,11 +23,12 @@ class PodMonitor:
         self.path = path
 
     def _request(self, message: dict[str, Any], fds: tuple[int, ...] = (),
-                 timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+                 timeout: float = REQUEST_TIMEOUT, what: str = "") -> dict[str, Any]:
         try:
-            return request(self.path, message, fds, timeout)
+            return request(self.path, message, fds, timeout, what)
         except Unavailable as e:
-            raise Unavailable(f"the monitor of sandbox {self.sandbox_id} is unreachable: {e}") from e
+            # Its pod fails as soon as the agent sees the death (a pidfd away): not a retry.
+            raise FailedPrecondition(f"sandbox {self.sandbox_id}: its monitor is not running ({e})") from e
 
     def ping(self) -> dict[str, Any]:
         return self._request({"op": "ping"})
@@ -41,14 +42,15 @@ class PodMonitor:
         """Starts a container, killed by the monitor if not running within ``timeout`` seconds:
         (init pid, started at)."""
         answer = self._request({"op": "start", "spec": spec.to_dict(), "timeout": timeout},
-                               timeout=timeout + ANSWER_SLACK)
+                               timeout=timeout + ANSWER_SLACK, what=f"starting container {spec.id}")
         return int(answer["pid"]), int(answer["started_at"])
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
         """Runs a command in a container with ``stdio``; (exec child pid, the socket it reports on)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         try:
-            answer = self._request({"op": "exec", "spec": encode(spec)}, (theirs.fileno(), *stdio))
+            answer = self._request({"op": "exec", "spec": encode(spec)}, (theirs.fileno(), *stdio),
+                                   what=f"exec in container {spec.id}")
         except BaseException:
             mine.close()
             raise
@@ -57,7 +59,7 @@ class PodMonitor:
         return int(answer["pid"]), mine
 
     def reopen_log(self, container_id: str) -> None:
-        self._request({"op": "reopen", "id": container_id})
+        self._request({"op": "reopen", "id": container_id}, what=f"reopening the log of container {container_id}")
 
     def shutdown(self) -> None:
         """Kills what is left of the pod and exits once every process of it is reaped."""

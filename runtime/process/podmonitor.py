@@ -249,7 +249,10 @@ class PodMonitor:
             target = self.watcher.find(spec.id)
             if target is None or target.status is not None:
                 raise FailedPrecondition(f"container {spec.id} is not running")
-            namespaces = open_namespaces(target.pid)
+            try:
+                namespaces = open_namespaces(target.pid)
+            except OSError as e:  # it exited and we have not reaped it yet
+                raise FailedPrecondition(f"container {spec.id} is exiting: {e}") from e
             report = socket.socket(fileno=fds[0])
             stdio = (fds[1], fds[2], fds[3])
             try:

@@ -70,9 +70,12 @@ from typing import Any
 from runtime import errors
 
 PROTOCOL = 2  # 1 was the fork server that also watched every container (before pod monitors)
-MAX_MESSAGE = 1 << 20  # specs are small; anything bigger is a bug or an attack
+# A spec carries a container's command and environment, which may take 1 MiB
+# (runtime/container/command.py); anything bigger is a bug or an attack.
+MAX_MESSAGE = 4 << 20
 MAX_FDS = 8
 
+SO_SNDBUFFORCE = 32  # not in Python's socket module
 JOINED = b"joined"
 READY = b"ready"
 
@@ -83,11 +86,20 @@ _REPORTED = {cls.__name__: cls for cls in (
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
-    data = json.dumps(message).encode()
+    data = json.dumps(message, ensure_ascii=False).encode()
     if fds:
         socket.send_fds(sock, [data], list(fds))
     else:
         sock.sendall(data) if sock.type == socket.SOCK_STREAM else sock.send(data)
+
+
+def allow_large(sock: socket.socket) -> None:
+    """A datagram is refused (EMSGSIZE) when larger than the sender's buffer (~208 KiB by default):
+    room for the largest message. Root may go past net.core.wmem_max."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, MAX_MESSAGE + 65536)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE + 65536)
 
 
 def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:

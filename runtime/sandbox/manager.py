@@ -188,11 +188,13 @@ class SandboxManager:
         if sandbox is None:
             return
         with self._locks.hold(sandbox.id):
+            if self._store.find(sandbox.id) is None:
+                return  # removed while we waited for its lock
             self.stop(sandbox.id)
             self._containers.remove_in_pod(sandbox.id)
             shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
             self._store.delete(sandbox.id)
-            self._names.release(_name(sandbox.config))
+            self._names.release(_name(sandbox.config), sandbox.id)
         log.info("sandbox %s removed", sandbox.id[:12])
 
     def _release(self, sandbox: Sandbox) -> None:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from runtime.errors import NotFound
+from runtime.errors import Internal, NotFound
 from runtime.linux.seqfile import read_whole
 from runtime.network.in_netns import run_in_netns
 from runtime.stats.sample import Interface
@@ -86,3 +86,15 @@ class PodNetwork:
             return parse_net_dev(self._in_netns(netns_path, lambda: _read("/proc/thread-self/net/dev")))
         except NotFound:
             return None
+        except Internal:
+            if _is_namespace(netns_path):
+                raise
+            return None  # unpinned while we read: the pod is stopping
+
+
+def _is_namespace(path: str) -> bool:
+    """Whether ``path`` is still a namespace (nsfs) and not the plain file a pin leaves behind."""
+    try:
+        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except FileNotFoundError:
+        return False
