@@ -55,7 +55,7 @@ class Config:
     cgroup_driver: str = "cgroupfs"
     sandbox_image: str = "registry.k8s.io/pause:3.10"
     shutdown_grace_seconds: float = 4.0
-    max_rpc_workers: int = 32
+    max_rpc_workers: int = 64
     registries: dict[str, RegistryConfig] = field(default_factory=dict)
     network: NetworkConfig = NetworkConfig()
     metrics: MetricsConfig = MetricsConfig()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from cri.admission import remaining, within_deadline
 from cri.api.v1 import api_pb2 as pb
 from cri.convert_container import container_config
 from cri.convert_sandbox import resources
@@ -32,7 +33,7 @@ class ContainerRpcs:
         return pb.CreateContainerResponse(container_id=self.containers.create(sandbox, config))
 
     def StartContainer(self, request: pb.StartContainerRequest) -> pb.StartContainerResponse:
-        self.containers.start(request.container_id)
+        self.containers.start(request.container_id, remaining())
         return pb.StartContainerResponse()
 
     def StopContainer(self, request: pb.StopContainerRequest) -> pb.StopContainerResponse:
@@ -69,8 +70,9 @@ class ContainerRpcs:
         return pb.ReopenContainerLogResponse()
 
     def ExecSync(self, request: pb.ExecSyncRequest) -> pb.ExecSyncResponse:
+        timeout = float(request.timeout) if request.timeout > 0 else remaining()
         result = self.containers.exec_sync(request.container_id, tuple(request.cmd),
-                                           float(request.timeout) if request.timeout > 0 else None)
+                                           None if timeout is None else within_deadline(timeout))
         return pb.ExecSyncResponse(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code)
 
     def _container_items(self, f: pb.ContainerFilter) -> list[pb.Container]:

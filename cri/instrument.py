@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
+from cri.admission import Admission
 from cri.errors import status_of
 from runtime.errors import PycridError
 
@@ -40,9 +41,12 @@ class Observed:
         return getattr(self._servicer, name)
 
 
-def instrumented(service: ServiceDescriptor, servicer: object, observe: Observer | None = None) -> object:
-    """An object with one wrapped handler per RPC of `service`, ready for add_*Servicer_to_server."""
+def instrumented(service: ServiceDescriptor, servicer: object, observe: Observer | None = None,
+                 admission: Admission | None = None) -> object:
+    """An object with one wrapped handler per RPC of `service`, ready for add_*Servicer_to_server;
+    ``admission`` bounds the slow calls and hands the caller's deadline down (cri/admission.py)."""
     observe = observe or getattr(servicer, "observe_rpc", None) or _ignore
+    admission = admission or Admission(workers=1 << 16)
     handlers: dict[str, Callable[..., Any]] = {}
     for method in service.methods:
         impl = getattr(servicer, method.name, None)
@@ -52,7 +56,7 @@ def instrumented(service: ServiceDescriptor, servicer: object, observe: Observer
         elif streaming:
             handlers[method.name] = _wrap_stream(method.name, impl, observe)
         else:
-            handlers[method.name] = _wrap_unary(method.name, impl, observe)
+            handlers[method.name] = _wrap_unary(method.name, impl, observe, admission)
     return type(f"Instrumented{service.name}", (), {k: staticmethod(v) for k, v in handlers.items()})()
 
 
@@ -76,12 +80,13 @@ def bounded(message: str) -> str:
     return f"{message[:MAX_MESSAGE - 40]}… ({len(message)} characters in all)"
 
 
-def _wrap_unary(rpc: str, impl: Callable[[Any], Any],
-                observe: Observer) -> Callable[[Any, grpc.ServicerContext], Any]:
+def _wrap_unary(rpc: str, impl: Callable[[Any], Any], observe: Observer,
+                admission: Admission) -> Callable[[Any, grpc.ServicerContext], Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         started = time.monotonic()
         try:
-            response = impl(request)
+            with admission.call(rpc, context.time_remaining()):
+                response = impl(request)
         except Exception as exc:  # noqa: BLE001 - mapped to a status, never leaked as a crash
             _abort(context, rpc, exc, started, observe)
         observe(rpc, "OK", time.monotonic() - started)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from cri.admission import Admission
 from cri.api.v1 import api_pb2, api_pb2_grpc
 from cri.instrument import instrumented
 from runtime.container.execsync import MAX_OUTPUT
@@ -25,10 +26,11 @@ def build(runtime_service: object, image_service: object, workers: int) -> grpc.
                  ("grpc.max_send_message_length", MAX_REPLY_BYTES)],
     )
     services = api_pb2.DESCRIPTOR.services_by_name
+    admission = Admission(workers)  # one budget of slow calls for both services
     api_pb2_grpc.add_RuntimeServiceServicer_to_server(
-        instrumented(services["RuntimeService"], runtime_service), server)
+        instrumented(services["RuntimeService"], runtime_service, admission=admission), server)
     api_pb2_grpc.add_ImageServiceServicer_to_server(
-        instrumented(services["ImageService"], image_service), server)
+        instrumented(services["ImageService"], image_service, admission=admission), server)
     checker = health.HealthServicer()
     for name in ("", *SERVICES):
         checker.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -12,9 +12,7 @@ import pytest
 
 from tests.stress.driver import Options, run
 
-# Only the agent until the fork server is no longer a single point of failure; then add
-# "forkserver" and "monitor" here.
-KILL_TARGETS = ("agent",)
+KILL_TARGETS = ("agent", "forkserver", "monitor")
 
 
 @pytest.mark.e2e
@@ -23,10 +21,10 @@ def test_random_concurrent_cri_calls_and_kills_break_nothing(tmp_path: Path) -> 
     assert shutil.which("crictl"), "crictl is not on PATH: hack/install.sh puts it in $PYCRID_CACHE/bin"
     faulthandler.dump_traceback_later(600, exit=True)  # the harness must never hang the suite
     try:
-        summary = run(Options(base=tmp_path, calls=600, threads=8, seed=20261204, kills=3,
+        summary = run(Options(base=tmp_path, calls=600, threads=8, seed=20261204, kills=4,
                               targets=KILL_TARGETS, timeout=120.0))
     finally:
         faulthandler.cancel_dump_traceback_later()
     print(summary.text())
-    assert summary.tally.calls() == 600 and sum(summary.kills.values()) == 3, summary.text()
+    assert summary.tally.calls() == 600 and sum(summary.kills.values()) == 4, summary.text()
     assert summary.ok(), summary.text()
