@@ -5,12 +5,14 @@ exhaust the agent's memory); the command is killed when the timeout passes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 
-from runtime.errors import DeadlineExceeded
+from runtime.errors import DeadlineExceeded, Internal
 from runtime.linux.poll import wait_readable
 from runtime.process.client import wait_report
 from runtime.process.execspec import ExecSpec
@@ -42,17 +44,22 @@ def exec_sync(monitor: MonitorClient, spec: ExecSpec, timeout: float | None) -> 
     deadline = None if timeout is None else time.monotonic() + timeout
     buffers = {out_r: bytearray(), err_r: bytearray()}
     open_fds = [out_r, err_r]
+    watch_report = True  # until its report (or its death) is seen; the output may still come after
     what = f"exec in container {spec.id}"
     try:
         while open_fds:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                # The exec child and the command share its process group (it leads a session of
-                # its own), so one signal ends both.
-                os.killpg(pid, signal.SIGKILL)
+                _kill_group(pid)
                 raise DeadlineExceeded(f"{what}: command {list(spec.args)} timed out after {timeout}s")
-            readable = wait_readable(open_fds, left)
-            for fd in readable:
+            readable = wait_readable([*open_fds, *((report.fileno(),) if watch_report else ())], left)
+            if watch_report and report.fileno() in readable:
+                watch_report = False
+                if report.recv(1, socket.MSG_PEEK) == b"":
+                    # The exec child died without a report: end the command it left behind.
+                    _kill_group(pid)
+                    raise Internal(f"{what}: the exec process {pid} died")
+            for fd in (fd for fd in readable if fd in open_fds):
                 data = os.read(fd, 65536)
                 if not data:
                     open_fds.remove(fd)
@@ -65,3 +72,10 @@ def exec_sync(monitor: MonitorClient, spec: ExecSpec, timeout: float | None) -> 
         os.close(out_r)
         os.close(err_r)
     return ExecResult(int(result["exit_code"]), bytes(buffers[out_r]), bytes(buffers[err_r]))
+
+
+def _kill_group(pid: int) -> None:
+    """The exec child and the command share its process group (it leads a session of its own),
+    so one signal ends both, and the command alone once the child is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
