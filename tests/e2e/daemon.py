@@ -85,9 +85,10 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
 
 def start(base: Path, registry: str | None = None, timeout: float = 20.0,
           insecure: tuple[str, ...] = (), metrics_address: str = "",
-          network: dict[str, str] | None = None, settings: dict[str, str] | None = None) -> Daemon:
+          network: dict[str, str] | None = None, settings: dict[str, str] | None = None,
+          source: Path = REPO) -> Daemon:
     """Starts pycrid on the config under `base`, written on the first start and reused after,
-    so a restart is a restart (same bridge, same dirs)."""
+    so a restart is a restart (same bridge, same dirs); ``source`` is the checkout whose code runs."""
     base.mkdir(parents=True, exist_ok=True)
     config = base / "pycrid.toml"
     if not config.exists():
@@ -97,7 +98,7 @@ def start(base: Path, registry: str | None = None, timeout: float = 20.0,
     socket = base / "run" / "pycrid.sock"
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "cri", "serve", "--config", str(config)],
-                                   cwd=REPO, stdout=log, stderr=log, start_new_session=True)
+                                   cwd=source, stdout=log, stderr=log, start_new_session=True)
     daemon = Daemon(process, config, socket, base / "root", base / "run", log_path, bridge)
     deadline = time.monotonic() + timeout
     while not _answers(socket):
