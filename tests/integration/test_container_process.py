@@ -117,3 +117,16 @@ def test_a_fifo_for_etc_passwd_fails_the_start_at_once(server, tmp_path, lower) 
         server.start(spec)
     assert time.monotonic() - started < 5
     assert not os.path.exists(spec.exit_file)
+
+
+@pytest.mark.parametrize("uid", ["4294967295", "-1", "2147483648"])
+def test_a_passwd_uid_out_of_range_is_refused_not_run_as_root(server, tmp_path, uid) -> None:
+    """CVE-2024-40635: setresuid(-1, ...) means "unchanged", so a uid that wraps to -1 would
+    leave the container running as root. Refused at start, with the user and value named."""
+    image = tmp_path / "image-layer"
+    (image / "etc").mkdir(parents=True)
+    (image / "etc" / "passwd").write_text(f"evil:x:{uid}:1234::/:/bin/sh\n")
+    spec = server.spec("c1", ("id",), user=User(username="evil"), lowerdirs=(str(image), str(server.lower)))
+    with pytest.raises(InvalidArgument, match=rf"evil.*{uid}.*out of range"):
+        server.start(spec)
+    assert not os.path.exists(spec.exit_file)

@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.own import Histogram, OwnMetrics, StopRequests
+from runtime.process.monitor import DROPPED_FILE, write_dropped
+from runtime.process.supervisor import HelperState
 from tests.unit.stats.builders import APP, SIDE, WEB, WORKER, scene
 
 
@@ -124,3 +126,29 @@ def test_quarantined_records_are_counted_by_kind() -> None:
     healthy = samples(OwnMetrics())
     assert healthy[("pycrid_records_quarantined_total", (("kind", "container"),))] == 0
     assert healthy[("pycrid_records_quarantined_total", (("kind", "sandbox"),))] == 0
+
+
+def test_helpers_up_and_their_deaths_by_kind() -> None:
+    down = HelperState(False, "the fork server is down", (("forkserver", 2), ("monitor", 1), ("pause", 0)))
+    s = samples(OwnMetrics(helpers=lambda: down))
+    assert s[("pycrid_helper_up", (("helper", "forkserver"),))] == 0
+    assert s[("pycrid_helper_deaths_total", (("helper", "forkserver"),))] == 2
+    assert s[("pycrid_helper_deaths_total", (("helper", "monitor"),))] == 1
+    healthy = samples(OwnMetrics())
+    assert healthy[("pycrid_helper_up", (("helper", "forkserver"),))] == 1
+    assert healthy[("pycrid_helper_deaths_total", (("helper", "pause"),))] == 0
+
+
+def test_lost_log_lines_are_counted_per_container(tmp_path) -> None:
+    _, containers = scene("v1")
+    lossy, clean = containers[0], containers[1]
+    lossy = replace(lossy, spec=replace(lossy.spec, state_dir=str(tmp_path / "lossy")))
+    clean = replace(clean, spec=replace(clean.spec, state_dir=str(tmp_path / "clean")))
+    (tmp_path / "lossy").mkdir()
+    (tmp_path / "clean").mkdir()
+    write_dropped(str(tmp_path / "lossy" / DROPPED_FILE), 12, 3400)
+    s = samples(OwnMetrics(), [lossy, clean])
+    assert s[("pycrid_container_log_dropped_lines_total",
+              (("container", lossy.config.name), ("container_id", lossy.id)))] == 12
+    assert not any(name == "pycrid_container_log_dropped_lines_total" and dict(labels)["container_id"] == clean.id
+                   for name, labels in s)
