@@ -14,6 +14,7 @@ from runtime.image import ImageManager
 from cri.status import StatusRpcs
 from runtime.network.plugin import NetworkStatus
 from runtime.network.testing import FakeNetworkPlugin
+from runtime.process.supervisor import HelperState
 from runtime.version import VERSION
 
 
@@ -108,3 +109,14 @@ def test_network_not_ready_carries_reason_and_message(runtime) -> None:
     net = conditions["NetworkReady"]
     assert not net.status and net.reason == "NetworkPluginNotReady" and "/etc/cni/net.d" in net.message
     assert conditions["RuntimeReady"].status
+
+
+def test_runtime_is_not_ready_while_the_fork_server_is_down(tmp_path) -> None:
+    """New pods and pulls need the fork server: while it is down (and cannot be restarted), the
+    kubelet is told so instead of seeing every RunPodSandbox fail."""
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    down = HelperState(False, "the fork server is down since ...: restarting it failed: no space left")
+    status = StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16"), helpers=lambda: down).Status(pb.StatusRequest())
+    runtime_ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
+    assert (runtime_ready.status, runtime_ready.reason) == (False, "ForkServerDown")
+    assert "no space left" in runtime_ready.message
