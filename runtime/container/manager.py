@@ -23,6 +23,7 @@ from runtime.cgroups.resources import Resources
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
+from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
 from runtime.ids import new_id, resolve
@@ -266,14 +267,30 @@ class ContainerManager:
         self._monitor_of(self._sandboxes.get(c.sandbox_id)).reopen_log(c.id)
 
     def exec_sync(self, container_id: str, args: tuple[str, ...], timeout: float | None) -> ExecResult:
-        c = self.get(container_id)
-        if c.state != State.RUNNING:
-            raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not running")
-        status = read_status(c.pid)
-        if status is None or not is_alive(c.pid, c.pid_start):
-            raise FailedPrecondition(f"container {c.id} is not running")
+        c, status = self._running(container_id)
         monitor = self._monitor_of(self._sandboxes.get(c.sandbox_id))
         return exec_sync(monitor, exec_spec(c.id, c.spec, c.pid, status, args), timeout)
+
+    def exec_session(self, container_id: str, args: tuple[str, ...], tty: bool, streams: frozenset[str]) -> ExecSession:
+        """A command in the running container, for a streaming client (Exec)."""
+        c, status = self._running(container_id)
+        monitor = self._monitor_of(self._sandboxes.get(c.sandbox_id))
+        return open_exec(monitor, exec_spec(c.id, c.spec, c.pid, status, args, tty=tty), streams)
+
+    def attach_session(self, container_id: str, streams: frozenset[str]) -> AttachSession:
+        """The running container's own stdio, for a streaming client (Attach)."""
+        c, _ = self._running(container_id)
+        if "stdin" in streams and not c.config.stdin:
+            raise FailedPrecondition(f"container {c.id} was created without stdin: nothing to attach it to")
+        monitor = self._monitor_of(self._sandboxes.get(c.sandbox_id))
+        return open_attach(monitor, c.id, streams, terminal=c.config.tty)
+
+    def _running(self, container_id: str) -> tuple[Container, dict[str, str]]:
+        c = self.get(container_id)
+        status = read_status(c.pid) if c.state == State.RUNNING else None
+        if status is None or not is_alive(c.pid, c.pid_start):
+            raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not running")
+        return c, status
 
     # --- state ---------------------------------------------------------------------------
     def refresh(self, container_id: str) -> Container:

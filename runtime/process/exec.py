@@ -18,6 +18,7 @@ from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
+from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
@@ -59,7 +60,13 @@ def run_exec(spec: ExecSpec, namespaces: dict[str, int], report: socket.socket, 
         if spec.cgroup and not tasks:
             new_manager().add_process(spec.cgroup, pid)
         ours.send(protocol.JOINED)
-        failure = ours.recv(protocol.MAX_MESSAGE)
+        failure, fds, _, _ = socket.recv_fds(ours, protocol.MAX_MESSAGE, 1)
+        if failure == protocol.TERMINAL and fds:
+            # The command's terminal: the agent copies the client's stream to and from it. The
+            # command leads a session of its own, so its pid goes along to be signalled too.
+            protocol.send(report, {"terminal": True, "pid": pid}, (fds[0],))
+            os.close(fds[0])
+            failure = ours.recv(protocol.MAX_MESSAGE)
         ours.close()
     except Exception as e:  # noqa: BLE001 - the agent gets the reason as its CRI error
         protocol.send(report, protocol.error_message(e))
@@ -86,6 +93,11 @@ def _child(spec: ExecSpec, namespaces: dict[str, int], bpf: seccomp.Filter | Non
         for name in NAMESPACES:
             if name != "pid":
                 syscalls.setns(namespaces[name], _FLAGS[name])
+        if spec.tty:  # made in the container's own /dev/pts, now that we see its mounts
+            master, slave = open_terminal()
+            take_terminal(slave)
+            socket.send_fds(sync, [protocol.TERMINAL], [master])
+            os.close(master)
         os.chdir(spec.cwd)
         identity = Identity(spec.uid, spec.gid, spec.groups)
         env = process_env(spec.env, identity)

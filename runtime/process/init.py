@@ -25,6 +25,7 @@ from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
 from runtime.linux.mounts import DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind, container_mount_plan
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
+from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.initspec import HOST, InitSpec
 
@@ -66,6 +67,9 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "cwd"
         os.makedirs(spec.cwd or "/", exist_ok=True)
         os.chdir(spec.cwd or "/")
+        if spec.tty:
+            phase = "terminal"
+            hand_over_terminal(sync)
         phase = "oom_score_adj"
         set_oom_score_adj(spec.oom_score_adj)
         # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
@@ -82,6 +86,16 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
+
+
+def hand_over_terminal(sync: socket.socket) -> None:
+    """A TTY container: a terminal made in its own /dev/pts becomes its stdio and controlling
+    terminal; the master goes to the starter (and on to the pod monitor, which logs its output and
+    feeds it what attach clients type)."""
+    master, slave = open_terminal()
+    take_terminal(slave)
+    socket.send_fds(sync, [protocol.TERMINAL], [master])
+    os.close(master)
 
 
 def failure_report(phase: str, error: Exception) -> dict[str, str]:

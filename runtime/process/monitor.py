@@ -8,6 +8,7 @@ keeps the old file.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -19,9 +20,11 @@ from typing import Any
 
 from runtime.container.logs import LineSplitter, record
 from runtime.errors import Internal
+from runtime.process.attach import Stdin
 from runtime.store.checkpoint import write_atomic
 
 DRAIN_SECONDS = 0.2  # after a container exits, output still in its pipes gets this long
+INPUT_RETRY = 0.05  # seconds between tries to hand a container input it has no room for yet
 DROPPED_FILE = "log-dropped"
 log = logging.getLogger("pycrid.monitor")
 
@@ -98,12 +101,14 @@ def write_exit_file(path: str, status: int) -> None:
 
 @dataclass
 class Watched:
-    """One container: its pipes (fd → splitter), log, and exit once known."""
+    """One container: its output (fd → splitter; a TTY container's one fd is its terminal's master),
+    log, stdin and attach clients, and exit once known."""
 
     id: str
     pid: int
     exit_file: str
     log: LogFile
+    stdin: Stdin = field(default_factory=Stdin)
     streams: dict[int, bytes] = field(default_factory=dict)  # fd → b"stdout" | b"stderr"
     pipes: dict[int, LineSplitter] = field(default_factory=dict)
     status: int | None = None
@@ -116,8 +121,8 @@ class Watcher:
         self._by_fd: dict[int, Watched] = {}
 
     def adopt(self, container_id: str, pid: int, exit_file: str, log: LogFile, pipes: dict[int, bytes],
-              pending: dict[int, bytes] | None = None) -> Watched:
-        watched = Watched(container_id, pid, exit_file, log)
+              pending: dict[int, bytes] | None = None, stdin: Stdin | None = None) -> Watched:
+        watched = Watched(container_id, pid, exit_file, log, stdin or Stdin())
         for fd, stream in pipes.items():
             os.set_blocking(fd, False)
             splitter = LineSplitter(partial(log.write, stream))
@@ -130,7 +135,8 @@ class Watcher:
         return watched
 
     def fds(self) -> list[int]:
-        return list(self._by_fd)
+        """What to wait on: containers' output, and what attach clients type."""
+        return [*self._by_fd, *(fd for w in self._by_pid.values() for fd in w.stdin.inputs())]
 
     def running(self) -> dict[str, int]:
         return {w.id: w.pid for w in self._by_pid.values() if w.status is None}
@@ -142,18 +148,35 @@ class Watcher:
         return not self._by_pid
 
     def timeout(self) -> float | None:
-        """Until the next container whose output stopped coming must be finished."""
+        """Until the next container whose output stopped coming must be finished, or input a
+        container has not taken yet is tried again."""
         due = [w.drain_until for w in self._by_pid.values() if w.status is not None]
+        if self.flush():
+            due.append(time.monotonic() + INPUT_RETRY)
         return max(0.0, min(due) - time.monotonic()) if due else None
 
+    def flush(self) -> bool:
+        """Input typed by attach clients, to containers that can take it; True if some waits."""
+        return any([w.stdin.flush() for w in self._by_pid.values()])
+
     def readable(self, fd: int) -> None:
-        watched = self._by_fd[fd]
+        watched = self._by_fd.get(fd)
+        if watched is None:  # what an attach client typed
+            for w in self._by_pid.values():
+                if (attacher := w.stdin.owner(fd)) is not None:
+                    w.stdin.typed(attacher)
+            return
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError as e:  # a terminal whose other side is closed for good reads EIO, not EOF
+            if e.errno != errno.EIO:
+                raise
+            data = b""
         if data:
             watched.pipes[fd].feed(data)
+            watched.stdin.copy_out(watched.streams[fd], data)
         else:
             self._close_pipe(watched, fd)
             self._finish_if_done(watched)
@@ -184,6 +207,7 @@ class Watcher:
             self._finish(watched)
 
     def _finish(self, watched: Watched) -> None:
+        watched.stdin.end()
         for fd in list(watched.pipes):
             self._close_pipe(watched, fd)
         watched.log.close()
@@ -192,6 +216,10 @@ class Watcher:
             write_exit_file(watched.exit_file, watched.status or 0)
         except Exception:  # noqa: BLE001 - one container's exit file must not stop the monitor
             log.exception("container %s (init %d): writing %s failed", watched.id, watched.pid, watched.exit_file)
+
+    def drop_clients(self) -> None:
+        for w in self._by_pid.values():
+            w.stdin.drop_clients()
 
     # --- handover across a re-exec (runtime/process/handover.py) ---------------------------
     def state(self) -> tuple[list[dict[str, Any]], list[int]]:
@@ -202,8 +230,9 @@ class Watcher:
                           "log_fd": w.log.fd, "dropped": [w.log.dropped_lines, w.log.dropped_bytes],
                           "dropped_path": w.log.dropped_path, "status": w.status,
                           "pipes": {str(fd): s.decode() for fd, s in w.streams.items()},
-                          "pending": {str(fd): p.pending.hex() for fd, p in w.pipes.items()}})
-            fds += [w.log.fd, *w.pipes]
+                          "pending": {str(fd): p.pending.hex() for fd, p in w.pipes.items()},
+                          "stdin": {"fd": w.stdin.fd, "terminal": w.stdin.terminal, "once": w.stdin.once}})
+            fds += [w.log.fd, *w.pipes, *((w.stdin.fd,) if w.stdin.fd >= 0 else ())]
         return items, fds
 
     def restore(self, items: list[dict[str, Any]]) -> list[int]:
@@ -215,8 +244,10 @@ class Watcher:
                                (int(lines), int(size)))
             pipes = {int(fd): s.encode() for fd, s in item["pipes"].items()}
             pending = {int(fd): bytes.fromhex(p) for fd, p in item.get("pending", {}).items()}
-            watched = self.adopt(item["id"], int(item["pid"]), item["exit_file"], log_file, pipes, pending)
+            held = item.get("stdin", {})
+            stdin = Stdin(int(held.get("fd", -1)), bool(held.get("terminal")), bool(held.get("once")))
+            watched = self.adopt(item["id"], int(item["pid"]), item["exit_file"], log_file, pipes, pending, stdin)
             if item.get("status") is not None:
                 self.exited(watched.pid, int(item["status"]))
-            fds += [log_file.fd, *pipes]
+            fds += [log_file.fd, *pipes, *((stdin.fd,) if stdin.fd >= 0 else ())]
         return fds

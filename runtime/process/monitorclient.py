@@ -58,6 +58,16 @@ class PodMonitor:
             theirs.close()
         return int(answer["pid"]), mine
 
+    def attach(self, container_id: str, streams: list[str], fds: tuple[int, ...]) -> None:
+        """Attaches a client to the container's stdio: fds in the order of ``streams`` (the read
+        end of what it types for "stdin", write ends for "stdout", "stderr")."""
+        self._request({"op": "attach", "id": container_id, "streams": streams}, fds,
+                      what=f"attach to container {container_id}")
+
+    def resize(self, container_id: str, rows: int, columns: int) -> None:
+        self._request({"op": "resize", "id": container_id, "rows": rows, "columns": columns},
+                      what=f"resizing the terminal of container {container_id}")
+
     def reopen_log(self, container_id: str) -> None:
         self._request({"op": "reopen", "id": container_id}, what=f"reopening the log of container {container_id}")
 
@@ -80,6 +90,10 @@ class MonitorClient(Protocol):
     def start(self, spec: InitSpec, timeout: float) -> tuple[int, int]: ...
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]: ...
+
+    def attach(self, container_id: str, streams: list[str], fds: tuple[int, ...]) -> None: ...
+
+    def resize(self, container_id: str, rows: int, columns: int) -> None: ...
 
     def reopen_log(self, container_id: str) -> None: ...
 

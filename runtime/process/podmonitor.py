@@ -30,14 +30,17 @@ from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
 from runtime.linux.proc import start_time
 from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.terminal import set_window
 from runtime.process import handover, protocol, sockpath
+from runtime.process.attach import Attacher, Stdin
 from runtime.process.build import build_id
 from runtime.process.children import Children, has_children
 from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX, InitSpec
-from runtime.process.monitor import DROPPED_FILE, LogFile, Watcher, open_log
+from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
 from runtime.process.starter import NEW, run_starter
+from runtime.process.stdio import container_stdio
 from runtime.sandbox.namespaces import PinSpec, make
 from runtime.sandbox.pause import run_pause
 from runtime.store.codec import decode
@@ -58,12 +61,14 @@ class Pending:
     spec: InitSpec | None = None
     log: LogFile | None = None
     pipes: dict[int, bytes] = field(default_factory=dict)  # read ends of init's stdout, stderr
+    stdin: Stdin = field(default_factory=Stdin)  # its stdin pipe's write end (a terminal comes later)
 
     def close(self) -> None:
         self.report.close()
         self.reply.close()
         for fd in self.pipes:
             os.close(fd)
+        self.stdin.close()
         if self.log is not None:
             self.log.close()
 
@@ -168,6 +173,14 @@ class PodMonitor:
                     "containers": self.watcher.running()}
         if op == "exec":
             return self._exec(decode(ExecSpec, message["spec"]), fds)
+        if op == "attach":
+            try:
+                self._attach(str(message.get("id")), message.get("streams", []), fds)
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
+            return {}
         if fds:
             raise InvalidArgument(f"request {op!r} takes no file descriptors")
         if self.stopping and op in ("pause", "start"):
@@ -178,11 +191,14 @@ class PodMonitor:
         if op == "start":
             self._start(conn, InitSpec.from_dict(message["spec"]), float(message.get("timeout") or START_TIMEOUT))
             return None
+        if op == "resize":
+            watched = self._running(str(message.get("id")))
+            if not watched.stdin.terminal:
+                raise FailedPrecondition(f"container {watched.id} has no terminal to resize")
+            set_window(watched.stdin.fd, int(message["rows"]), int(message["columns"]))
+            return {}
         if op == "reopen":
-            watched = self.watcher.find(str(message.get("id")))
-            if watched is None or watched.status is not None:
-                raise FailedPrecondition(f"container {message.get('id')} is not running")
-            watched.log.reopen()
+            self._running(str(message.get("id"))).log.reopen()
             return {}
         if op == "shutdown":
             self._stop_everything()
@@ -210,20 +226,37 @@ class PodMonitor:
             if owned >= 0:
                 os.close(owned)
             raise FailedPrecondition(f"container {spec.id}: opening its log {spec.log_path}: {e}") from e
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        stdio, ours_ends = container_stdio(spec)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        stdio = (null, out_w, err_w)
         keep = (theirs.fileno(), *stdio, *((namespace,) if isinstance(namespace, int) else ()))
         try:
             pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs), keep=keep)
         finally:
-            for fd in (*stdio, *((owned,) if owned >= 0 else ())):
+            for fd in {*stdio, *((owned,) if owned >= 0 else ())}:
                 os.close(fd)
             theirs.close()
-        self.pending.append(Pending("start", pid, ours, conn, time.monotonic() + timeout, spec, log_file,
-                                    {out_r: b"stdout", err_r: b"stderr"}))
+        pending = Pending("start", pid, ours, conn, time.monotonic() + timeout, spec, log_file, ours_ends.outputs)
+        pending.stdin = ours_ends.stdin
+        self.pending.append(pending)
+
+    def _running(self, container_id: str) -> Watched:
+        watched = self.watcher.find(container_id)
+        if watched is None or watched.status is not None:
+            raise FailedPrecondition(f"container {container_id} is not running")
+        return watched
+
+    def _attach(self, container_id: str, streams: list[str], fds: list[int]) -> None:
+        """fds, in the order of ``streams`` ("stdin", "stdout", "stderr"): the read end of what the
+        client types, the write ends the client reads the container's output from."""
+        watched = self._running(container_id)
+        if len(streams) != len(fds) or not set(streams) <= {"stdin", "stdout", "stderr"}:
+            raise InvalidArgument(f"attach to {container_id}: streams {streams} and {len(fds)} descriptors")
+        given = dict(zip(streams, fds))
+        if "stdin" in given and watched.stdin.fd < 0:
+            raise FailedPrecondition(f"container {container_id} has no stdin to attach to (created without "
+                                     "stdin, or stdin_once and used)")
+        watched.stdin.attach(Attacher({s.encode(): fd for s, fd in given.items() if s != "stdin"},
+                                      given.get("stdin", -1)))
 
     def _pid_namespace(self, spec: InitSpec) -> tuple[str | int, int]:
         """Where init's PID namespace comes from, and a descriptor opened for it (-1: none)."""
@@ -285,8 +318,11 @@ class PodMonitor:
             self.pause_alive = self.children.exited_early(self.pause_pid) is None
         else:
             assert p.spec is not None and p.log is not None
-            watched = self.watcher.adopt(p.spec.id, int(message["pid"]), p.spec.exit_file, p.log, p.pipes)
-            p.log, p.pipes = None, {}
+            if p.spec.tty and fds:  # the terminal init made: its only output, and its input
+                p.pipes, p.stdin = {fds[0]: b"stdout"}, Stdin(fds[0], terminal=True, once=p.spec.stdin_once)
+            watched = self.watcher.adopt(p.spec.id, int(message["pid"]), p.spec.exit_file, p.log, p.pipes,
+                                         stdin=p.stdin)
+            p.log, p.pipes, p.stdin = None, {}, Stdin()
             status = self.children.exited_early(watched.pid)
             if status is not None:
                 self.watcher.exited(watched.pid, status)
@@ -310,6 +346,7 @@ class PodMonitor:
     def _upgrade(self, conn: socket.socket, argv: list[str], env: dict[str, str]) -> NoReturn:
         if self.pending or self.conns:
             raise Unavailable(f"sandbox {self.id}: busy ({len(self.pending)} starts); try again")
+        self.watcher.drop_clients()  # attach sessions end; the new code takes new ones
         containers, fds = self.watcher.state()
         protocol.send(conn, {})
         conn.close()

@@ -54,6 +54,8 @@ over through an inherited memfd (runtime/process/handover.py).
 Starter ↔ container init, over a socketpair (init's end is close-on-exec):
 
   phase      direction         meaning
+  terminal   init → starter    (TTY containers) the master of the terminal init made in the container's
+                               /dev/pts, attached; its slave is init's stdio
   joined     starter → init    init's pid is in the container's cgroups (init set up its namespaces,
                                rootfs and mounts meanwhile); go on with privileges and exec
   ready      init → starter    user, capabilities, seccomp done; exec next
@@ -78,6 +80,7 @@ MAX_FDS = 8
 SO_SNDBUFFORCE = 32  # not in Python's socket module
 JOINED = b"joined"
 READY = b"ready"
+TERMINAL = b"terminal"  # with a terminal's master attached
 
 # Error classes a child may name in its report; anything else arrives as Internal.
 _REPORTED = {cls.__name__: cls for cls in (

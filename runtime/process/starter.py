@@ -36,16 +36,18 @@ def run_starter(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int,
     `stdio` are init's (null or stdin, stdout, stderr write ends)."""
     os.setsid()
     try:
-        pid = start(spec, pid_namespace, stdio, LinuxSyscalls())
+        pid, terminal = start(spec, pid_namespace, stdio, LinuxSyscalls())
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
-    protocol.send(report, {"pid": pid, "started_at": time.time_ns()})
+    protocol.send(report, {"pid": pid, "started_at": time.time_ns()}, (terminal,) if terminal >= 0 else ())
     return 0
 
 
-def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int], syscalls: Syscalls) -> int:
-    """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd."""
+def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
+          syscalls: Syscalls) -> tuple[int, int]:
+    """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd:
+    (init's pid, the master of its terminal or -1)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # On v1 init moves itself into its cgroup, a hundred times faster than we could (selfjoin.py).
     tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
@@ -63,14 +65,14 @@ def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
             ours.send(protocol.JOINED)
         except OSError:
             pass  # init already failed and closed its end: its report is waiting to be read
-        wait_for_exec(ours)
+        terminal = wait_for_exec(ours)
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
     finally:
         ours.close()
-    return pid
+    return pid, terminal
 
 
 def join_cgroup(cgroup: str, pid: int, sync: socket.socket) -> None:
@@ -96,14 +98,26 @@ def enter_pid_namespace(where: str | int, syscalls: Syscalls) -> None:
     syscalls.setns(where, k.CLONE_NEWPID)
 
 
-def wait_for_exec(sync: socket.socket) -> None:
-    """READY then EOF means execve succeeded (init's end is close-on-exec); a message is a failure."""
-    for expected in (protocol.READY, b""):
-        data = sync.recv(protocol.MAX_MESSAGE)
-        if data == expected:
+def wait_for_exec(sync: socket.socket) -> int:
+    """READY then EOF means execve succeeded (init's end is close-on-exec); a message is a failure.
+    A TTY container's init sends its terminal's master first: returned (-1 without)."""
+    terminal = -1
+    expected = [protocol.READY, b""]
+    while expected:
+        data, fds, _, _ = socket.recv_fds(sync, protocol.MAX_MESSAGE, 1)
+        if data == protocol.TERMINAL and fds and terminal < 0:
+            terminal = fds[0]
             continue
+        for fd in fds:
+            os.close(fd)
+        if data == expected[0]:
+            expected.pop(0)
+            continue
+        if terminal >= 0:
+            os.close(terminal)
         if data.startswith(b"{"):
             failure = json.loads(data)
             cls = _INIT_ERRORS.get(str(failure.get("error_class", "")), Internal)
             raise cls(f"container init failed at {failure['phase']}: {failure['error']}")
         raise Internal("container init exited during set-up" if not data else f"unexpected {data!r}")
+    return terminal

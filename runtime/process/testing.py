@@ -43,6 +43,12 @@ class FakeMonitor:
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
         raise Unavailable("FakeMonitor runs no execs")
 
+    def attach(self, container_id: str, streams: list[str], fds: tuple[int, ...]) -> None:
+        raise Unavailable("FakeMonitor attaches nothing")
+
+    def resize(self, container_id: str, rows: int, columns: int) -> None:
+        raise Unavailable("FakeMonitor has no terminals")
+
     def reopen_log(self, container_id: str) -> None:
         pass
 

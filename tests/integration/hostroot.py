@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 TOOLS = ("sh", "cat", "id", "hostname", "ls", "sleep", "echo", "env", "true", "false", "mount", "head",
-         "grep", "stat", "readlink", "kill")
+         "grep", "stat", "readlink", "kill", "tty", "stty")
 
 
 def _libraries(binary: str) -> set[str]:
