@@ -44,6 +44,8 @@ class MetricsConfig:
 @dataclass(frozen=True)
 class StreamingConfig:
     address: str = "127.0.0.1:0"
+    idle_timeout_seconds: float = 4 * 3600.0  # a stream with no traffic for this long is closed (the kubelet's)
+    token_seconds: float = 60.0  # an Exec/Attach/PortForward URL not used within this is gone
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from cri.config import Config
 from cri.containers import ContainerRpcs
+from cri.exec import StreamingRpcs, StreamingUrls
 from cri.managers import Containers
 from cri.sandboxes import SandboxRpcs
 from cri.stats import StatsRpcs
@@ -18,14 +19,16 @@ from runtime.stats.cpurate import CpuRate
 from runtime.stats.reader import StatsReader
 
 
-class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs):
+class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs, StreamingRpcs):
     """RPCs not defined by any part answer UNIMPLEMENTED (see cri/instrument.py)."""
 
     def __init__(self, config: Config, network: NetworkPlugin, sandboxes: SandboxManager,
                  containers: Containers, stats_reader: StatsReader | None = None,
                  observe_rpc: Callable[[str, str, float], None] | None = None,
-                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True),
+                 streaming: StreamingUrls | None = None) -> None:
         StatusRpcs.__init__(self, config, network, helpers)
+        self.streaming = streaming
         self.sandboxes = sandboxes
         self.containers = containers
         self.stats_reader = stats_reader or StatsReader(new_manager(), CgroupDriver(config.cgroup_driver))

@@ -19,7 +19,9 @@ from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
 from runtime.linux.syscalls import Syscalls
 from runtime.locks import KeyedLocks
+from runtime.container.sessions import connect_port
 from runtime.names import NameRegistry, sandbox_name
+from runtime.network.in_netns import run_in_netns
 from runtime.network.plugin import NetworkPlugin, PodNetwork
 from runtime.sandbox import files
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
@@ -216,6 +218,12 @@ class SandboxManager:
             raise FailedPrecondition(f"sandbox {sandbox.id} is not ready"
                                      + (f": {sandbox.failure}" if sandbox.failure else ""))
         return sandbox
+
+    def connect_port(self, sandbox_id: str, port: int) -> socket.socket:
+        """A TCP connection to ``port`` on the pod's loopback (PortForward), made in its network
+        namespace; a hostNetwork pod's is the node's."""
+        sandbox = self.require_ready(sandbox_id)
+        return connect_port(sandbox.paths.netns, port, run_in_netns)
 
     def lock(self, sandbox_id: str) -> contextlib.AbstractContextManager[None]:
         """Held by container calls that must not race a stop of their pod."""
