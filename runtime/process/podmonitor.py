@@ -22,58 +22,29 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
+from runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
 from runtime.linux.proc import start_time
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.linux.terminal import set_window
 from runtime.process import handover, protocol, sockpath
-from runtime.process.attach import Attacher, Stdin
+from runtime.process.attach import Stdin
 from runtime.process.build import build_id
 from runtime.process.children import Children, has_children
-from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.execspec import ExecSpec
-from runtime.process.initspec import HOST, POD, TARGET_PREFIX, InitSpec
-from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
-from runtime.process.starter import NEW, run_starter
-from runtime.process.stdio import container_stdio
+from runtime.process.initspec import InitSpec
+from runtime.process.monitor import Watcher
+from runtime.process.podrequests import START_TIMEOUT, Pending, PodRequests
 from runtime.sandbox.namespaces import PinSpec, make
-from runtime.sandbox.pause import run_pause
 from runtime.store.codec import decode
 
-START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
 log = logging.getLogger("pycrid.monitor")
 
 
-@dataclass
-class Pending:
-    """A start or pause under way: its child's report is awaited, then the agent is answered."""
-
-    kind: str  # "start" | "pause"
-    pid: int  # the starter or pause helper (it leads a process group with what it forks)
-    report: socket.socket
-    reply: socket.socket  # the agent's connection, answered when the report comes
-    deadline: float
-    spec: InitSpec | None = None
-    log: LogFile | None = None
-    pipes: dict[int, bytes] = field(default_factory=dict)  # read ends of init's stdout, stderr
-    stdin: Stdin = field(default_factory=Stdin)  # its stdin pipe's write end (a terminal comes later)
-
-    def close(self) -> None:
-        self.report.close()
-        self.reply.close()
-        for fd in self.pipes:
-            os.close(fd)
-        self.stdin.close()
-        if self.log is not None:
-            self.log.close()
-
-
-class PodMonitor:
+class PodMonitor(PodRequests):
     def __init__(self, sandbox_id: str, path: str, listener: socket.socket) -> None:
         self.id = sandbox_id
         self.path = path
@@ -206,99 +177,6 @@ class PodMonitor:
         if op == "upgrade":
             self._upgrade(conn, *handover.check_target(message.get("argv"), message.get("env", {})))
         raise InvalidArgument(f"unknown request {op!r}")
-
-    def _pause(self, conn: socket.socket, spec: dict[str, Any]) -> None:
-        if self.pause_pid or any(p.kind == "pause" for p in self.pending):
-            raise AlreadyExists(f"sandbox {self.id} has a pause process")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        pid = self.children.fork(b"pycrid-pause", lambda: run_pause(spec, theirs), keep=(theirs.fileno(),))
-        theirs.close()
-        self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
-
-    def _start(self, conn: socket.socket, spec: InitSpec, timeout: float) -> None:
-        if spec.id in self.watcher.running() or any(p.spec and p.spec.id == spec.id for p in self.pending):
-            raise AlreadyExists(f"container {spec.id} is already started")
-        namespace, owned = self._pid_namespace(spec)
-        try:
-            log_file = LogFile(spec.log_path, open_log(spec.log_path),
-                               os.path.join(spec.state_dir, DROPPED_FILE) if spec.state_dir else "")
-        except OSError as e:
-            if owned >= 0:
-                os.close(owned)
-            raise FailedPrecondition(f"container {spec.id}: opening its log {spec.log_path}: {e}") from e
-        stdio, ours_ends = container_stdio(spec)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        keep = (theirs.fileno(), *stdio, *((namespace,) if isinstance(namespace, int) else ()))
-        try:
-            pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs), keep=keep)
-        finally:
-            for fd in {*stdio, *((owned,) if owned >= 0 else ())}:
-                os.close(fd)
-            theirs.close()
-        pending = Pending("start", pid, ours, conn, time.monotonic() + timeout, spec, log_file, ours_ends.outputs)
-        pending.stdin = ours_ends.stdin
-        self.pending.append(pending)
-
-    def _running(self, container_id: str) -> Watched:
-        watched = self.watcher.find(container_id)
-        if watched is None or watched.status is not None:
-            raise FailedPrecondition(f"container {container_id} is not running")
-        return watched
-
-    def _attach(self, container_id: str, streams: list[str], fds: list[int]) -> None:
-        """fds, in the order of ``streams`` ("stdin", "stdout", "stderr"): the read end of what the
-        client types, the write ends the client reads the container's output from."""
-        watched = self._running(container_id)
-        if len(streams) != len(fds) or not set(streams) <= {"stdin", "stdout", "stderr"}:
-            raise InvalidArgument(f"attach to {container_id}: streams {streams} and {len(fds)} descriptors")
-        given = dict(zip(streams, fds))
-        if "stdin" in given and watched.stdin.fd < 0:
-            raise FailedPrecondition(f"container {container_id} has no stdin to attach to (created without "
-                                     "stdin, or stdin_once and used)")
-        watched.stdin.attach(Attacher({s.encode(): fd for s, fd in given.items() if s != "stdin"},
-                                      given.get("stdin", -1)))
-
-    def _pid_namespace(self, spec: InitSpec) -> tuple[str | int, int]:
-        """Where init's PID namespace comes from, and a descriptor opened for it (-1: none)."""
-        where = spec.namespaces.pid
-        if where == HOST:
-            return HOST, -1
-        if not where:
-            return NEW, -1
-        if where == POD:
-            if not self.pause_alive:
-                raise FailedPrecondition(f"sandbox {self.id}: its pause process (PID namespace) is gone")
-            return self.pid_namespace, -1
-        target = self.watcher.find(where.removeprefix(TARGET_PREFIX)) if where.startswith(TARGET_PREFIX) else None
-        if target is None or target.status is not None:
-            raise FailedPrecondition(f"container {spec.id}: target {where} is not running in sandbox {self.id}")
-        fd = os.open(f"/proc/{target.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)  # our child: not reused
-        return fd, fd
-
-    def _exec(self, spec: ExecSpec, fds: list[int]) -> dict[str, Any]:
-        if len(fds) != 4:
-            raise InvalidArgument(f"exec in container {spec.id}: needs 4 descriptors, got {len(fds)}")
-        try:
-            target = self.watcher.find(spec.id)
-            if target is None or target.status is not None:
-                raise FailedPrecondition(f"container {spec.id} is not running")
-            try:
-                namespaces = open_namespaces(target.pid)
-            except OSError as e:  # it exited and we have not reaped it yet
-                raise FailedPrecondition(f"container {spec.id} is exiting: {e}") from e
-            report = socket.socket(fileno=fds[0])
-            stdio = (fds[1], fds[2], fds[3])
-            try:
-                pid = self.children.fork(b"pycrid-exec", lambda: run_exec(spec, namespaces, report, stdio),
-                                         keep=(*fds, *namespaces.values()))
-            finally:
-                for fd in namespaces.values():
-                    os.close(fd)
-                report.close()
-        finally:
-            for fd in fds[1:]:
-                os.close(fd)
-        return {"pid": pid}
 
     def _reported(self, p: Pending) -> None:
         try:
