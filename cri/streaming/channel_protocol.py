@@ -47,7 +47,13 @@ class UnsupportedProtocol(errors.InvalidArgument):
 
 
 class MalformedMessage(errors.InvalidArgument):
-    """A message that breaks the channel protocol."""
+    """A message that breaks the channel protocol; ``close_code`` is the WebSocket close code for it."""
+
+    close_code = 1007  # invalid payload data
+
+
+class MessageTooBig(MalformedMessage):
+    close_code = 1009
 
 
 _REMOTECOMMAND = (
@@ -143,3 +149,24 @@ def decode(protocol: ChannelProtocol, payload: bytes) -> Data | EndOfInput | Non
         return Data(channel, base64.b64decode(payload[1:], validate=True))
     except binascii.Error as e:
         raise MalformedMessage(f"invalid base64 on channel {channel}: {e}") from e
+
+
+class MessageAssembler:
+    """Joins the parts of one received message (wsproto hands them over as they arrive) and decodes
+    it once whole. A message may not grow past ``limit`` bytes: MessageTooBig."""
+
+    def __init__(self, protocol: ChannelProtocol, limit: int) -> None:
+        self._protocol, self._limit = protocol, limit
+        self._parts = bytearray()
+
+    def add(self, part: bytes | bytearray | str, finished: bool) -> Data | EndOfInput | None:
+        data = part.encode() if isinstance(part, str) else part
+        if len(self._parts) + len(data) > self._limit:
+            self._parts.clear()
+            raise MessageTooBig(f"a message exceeds {self._limit} bytes")
+        self._parts += data
+        if not finished:
+            return None
+        payload = bytes(self._parts)
+        self._parts.clear()
+        return decode(self._protocol, payload)

@@ -10,11 +10,12 @@ import pytest
 from wsproto.events import AcceptConnection
 
 from cri.streaming import websocket
+from cri.streaming.channel_connection import ChannelConnection, Limits
 from cri.streaming.channel_protocol import StreamKind
 from tests.unit.streaming.wsclient import Client, read_request
 
 TEST_SECONDS = 30  # no test here may hang: past this the test fails with TimeoutError
-DEFAULT_LIMITS = websocket.Limits()
+DEFAULT_LIMITS = Limits()
 
 
 @pytest.fixture(autouse=True)
@@ -40,19 +41,19 @@ def no_thread_crashes() -> Iterator[list[threading.ExceptHookArgs]]:
     assert not crashes, [f"{c.thread}: {c.exc_type.__name__}: {c.exc_value}" for c in crashes]
 
 
-Connect = Callable[..., tuple[websocket.ChannelConnection, Client]]
+Connect = Callable[..., tuple[ChannelConnection, Client]]
 
 
 @pytest.fixture
 def connect() -> Iterator[Connect]:
     """Upgrades one end of a fresh socket pair; returns the server's connection and the client."""
-    made: list[tuple[websocket.ChannelConnection | None, socket.socket, socket.socket]] = []
+    made: list[tuple[ChannelConnection | None, socket.socket, socket.socket]] = []
 
     def upgrade(
         subprotocols: Sequence[str] = ("v4.channel.k8s.io",), kind: StreamKind = StreamKind.REMOTECOMMAND,
-        readable: Collection[int] = (0, 4), limits: websocket.Limits = DEFAULT_LIMITS, extra: bytes = b"",
+        readable: Collection[int] = (0, 4), limits: Limits = DEFAULT_LIMITS, extra: bytes = b"",
         target: str = "/exec/token",
-    ) -> tuple[websocket.ChannelConnection, Client]:
+    ) -> tuple[ChannelConnection, Client]:
         server_sock, client_sock = socket.socketpair()
         made.append((None, server_sock, client_sock))
         client = Client(client_sock)

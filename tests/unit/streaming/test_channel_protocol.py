@@ -6,6 +6,8 @@ from cri.streaming.channel_protocol import (
     Data,
     EndOfInput,
     MalformedMessage,
+    MessageAssembler,
+    MessageTooBig,
     StreamKind,
     UnsupportedProtocol,
     decode,
@@ -85,8 +87,9 @@ def test_base64_messages_as_in_the_kubernetes_docs() -> None:
     assert encode(b64, 1, b"\n") == "1Cg=="
     assert decode(b64, b"0Zm9vCgo=") == Data(0, b"foo\n\n")
     assert decode(b64, b"4") == Data(4, b"")
-    with pytest.raises(MalformedMessage, match="invalid base64"):
+    with pytest.raises(MalformedMessage, match="invalid base64") as caught:
         decode(b64, b"0Zm9v!")
+    assert caught.value.close_code == 1007
     with pytest.raises(MalformedMessage, match="channel character"):
         decode(b64, b"\x00Zm9v")
 
@@ -106,3 +109,19 @@ def test_channels_without_a_name_cannot_be_written() -> None:
     with pytest.raises(ValueError):
         encode(negotiate(["v4.base64.channel.k8s.io"], RC), 80, b"")
     assert encode(negotiate(["v4.base64.channel.k8s.io"], RC), 79, b"") == "\x7f"
+
+
+def test_messages_are_decoded_once_whole() -> None:
+    messages = MessageAssembler(negotiate(["v4.base64.channel.k8s.io"], RC), limit=100)
+    assert messages.add("0Zm", finished=False) is None
+    assert messages.add(b"9vCg==", finished=True) == Data(0, b"foo\n")  # a part may come as bytes or str
+    assert messages.add("", finished=True) is None
+
+
+def test_a_message_may_not_grow_past_the_limit() -> None:
+    messages = MessageAssembler(negotiate(["v4.channel.k8s.io"], RC), limit=10)
+    messages.add(b"\x00" + b"x" * 5, finished=False)
+    with pytest.raises(MessageTooBig, match="exceeds 10 bytes") as caught:
+        messages.add(b"x" * 5, finished=False)
+    assert caught.value.close_code == 1009
+    assert messages.add(b"\x00" + b"y" * 9, finished=True) == Data(0, b"y" * 9)  # the next starts afresh
