@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 MAX_HEAD = 16 * 1024
 HEAD_SECONDS = 10.0
@@ -18,9 +18,11 @@ class BadRequest(Exception):
 @dataclass(frozen=True)
 class RequestHead:
     method: str
+    target: str  # as sent: path and query
     path: str
-    query: dict[str, list[str]]
+    query: str
     headers: dict[str, list[str]] = field(default_factory=dict)  # lower-cased names
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as sent, in order
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower(), [])
@@ -65,13 +67,15 @@ def parse_head(head: bytes) -> RequestHead:
     if not version.startswith("HTTP/1."):
         raise BadRequest(f"unsupported protocol {version!r}")
     headers: dict[str, list[str]] = {}
+    raw: list[tuple[bytes, bytes]] = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise BadRequest(f"malformed header line {line[:80]!r}")
         headers.setdefault(name.lower(), []).append(value.strip())
+        raw.append((name.encode("latin-1"), value.strip().encode("latin-1")))
     url = urlsplit(target)
-    return RequestHead(method, url.path, parse_qs(url.query), headers)
+    return RequestHead(method, target, url.path, url.query, headers, tuple(raw))
 
 
 def respond(conn: socket.socket, status: str, headers: dict[str, str] | None = None, body: bytes = b"") -> None:

@@ -173,6 +173,12 @@ def _resizes(source: Readable, session: Session) -> None:
         log.debug("resize stream ended: %s", e)
 
 
+def fail(streams: Streams, error: str) -> None:
+    """The session could not start (the container stopped meanwhile, say): the client reads why
+    on its error stream, as from the kubelet."""
+    _finish(Session(), streams, Outcome(None, error))
+
+
 def _finish(session: Session, streams: Streams, outcome: Outcome) -> None:
     try:
         if streams.error is not None:
