@@ -3,6 +3,7 @@ the limits that keep a peer from making us allocate."""
 from __future__ import annotations
 
 import struct
+import tracemalloc
 import zlib
 
 import pytest
@@ -133,8 +134,14 @@ def test_a_header_block_that_inflates_past_the_limit_is_refused() -> None:
     huge = pairs((b"x", b"y" * 16 * 1024 * 1024))
     packed = compressor.compress(huge) + compressor.flush(zlib.Z_SYNC_FLUSH)
     assert len(packed) < 64 * 1024
-    with pytest.raises(ProtocolError, match="inflates past 4096"):
-        inflater.decompress(packed)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="inflates past 4096"):
+            inflater.decompress(packed)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"inflated {peak} bytes to find the block too large"
 
 
 MALFORMED_BLOCKS = [
