@@ -21,8 +21,8 @@ from cri.streaming.spdy_frames import (
     FLAG_UNIDIRECTIONAL,
     FRAME_HEADER_SIZE,
     MAX_WINDOW,
-    Data,
     Frame,
+    FrameHeader,
     GoAway,
     Headers,
     Limits,
@@ -34,11 +34,11 @@ from cri.streaming.spdy_frames import (
     SynStream,
     WindowUpdate,
     decode_frame,
-    encode_frame,
     parse_frame_header,
 )
-from cri.streaming.spdy_headers import HeaderDeflater, HeaderInflater
-from cri.streaming.spdy_stream import SessionState, Stream
+from cri.streaming.spdy_headers import HeaderInflater
+from cri.streaming.spdy_socket import FramedSocket
+from cri.streaming.spdy_stream import INITIAL_WINDOW, SessionState, Stream
 
 log = logging.getLogger("pycrid.spdy")
 
@@ -54,23 +54,16 @@ class Connection:
                  preread: bytes = b"", linger: float = 1.0) -> None:
         """sock: connected, made blocking here. preread: bytes already read from it past the HTTP
         upgrade. linger: how long close() lets the peer read our last frames and close first."""
-        sock.settimeout(None)
-        self._sock = sock
-        self._rfile = sock.makefile("rb")
-        self._preread = preread
+        self._socket = FramedSocket(sock, preread)
         self._on_stream = on_stream
         self._limits = limits
         self._linger = linger
         self._session = SessionState(limits)
-        self._deflater = HeaderDeflater()
         self._inflater = HeaderInflater(limits.max_header_block, limits.max_headers)
-        self._write_lock = threading.Lock()
-        self._teardown_lock = threading.Lock()  # the socket is shut down only while it is open
-        self._sock_closed = False
         self._last_stream_id = 0  # the peer's latest SYN_STREAM
         self._last_accepted = 0  # the latest we replied to: GOAWAY's last-good-stream-id
         self._goaway: GoAway | None = None
-        self._last_frame_at = time.monotonic()
+        self._last_read_at = time.monotonic()
         self._done = threading.Event()
         self._reader = threading.Thread(target=self._run, name="spdy-reader", daemon=True)
 
@@ -80,7 +73,7 @@ class Connection:
     @property
     def last_frame_at(self) -> float:
         """time.monotonic() of the last frame read or written: for the caller's idle timeout."""
-        return self._last_frame_at
+        return max(self._last_read_at, self._socket.last_sent_at)
 
     @property
     def goaway_received(self) -> GoAway | None:
@@ -108,31 +101,24 @@ class Connection:
             self._end()  # never started
             return
         if not self._done.wait(self._linger):
-            self._shutdown(socket.SHUT_RD)
+            self._socket.shutdown(socket.SHUT_RD)  # the reader reads EOF
         self._done.wait()
 
     def send(self, frame: Frame) -> None:
         """Puts one frame on the wire (streams send through here); raises ConnectionClosed."""
         if self._session.closed:
             raise ConnectionClosed("the connection is closed")
-        self._write(frame)
-
-    def _write(self, frame: Frame) -> None:
-        with self._write_lock:
-            if self._sock_closed:
-                raise ConnectionClosed("the connection is closed")
-            data = encode_frame(frame, self._deflater)
-            try:
-                self._sock.sendall(data)
-            except OSError as e:
-                raise ConnectionClosed(f"sending failed: {e}") from e
-            self._last_frame_at = time.monotonic()
+        self._socket.send(frame)
 
     def _run(self) -> None:
         try:
             while True:
-                frame = self._read_frame()
-                self._last_frame_at = time.monotonic()
+                header = parse_frame_header(self._socket.read_exact(FRAME_HEADER_SIZE), self._limits)
+                self._last_read_at = time.monotonic()
+                if not header.control:
+                    self._receive_data(header)
+                    continue
+                frame = decode_frame(header, self._socket.read_exact(header.length), self._inflater)
                 if frame is not None and not self._session.closed:
                     self._dispatch(frame)
         except ProtocolError as e:
@@ -147,23 +133,10 @@ class Connection:
         finally:
             self._end()
 
-    def _read_frame(self) -> Frame | None:
-        header = parse_frame_header(self._read_exact(FRAME_HEADER_SIZE), self._limits)
-        return decode_frame(header, self._read_exact(header.length), self._inflater)
-
-    def _read_exact(self, size: int) -> bytes:
-        head, self._preread = self._preread[:size], self._preread[size:]
-        data = head + self._rfile.read(size - len(head)) if size > len(head) else head
-        if len(data) < size:
-            raise EOFError("the peer closed the connection")
-        return data
-
     def _dispatch(self, frame: Frame) -> None:
         match frame:
             case SynStream():
                 self._open_stream(frame)
-            case Data():
-                self._receive_data(frame)
             case Headers():
                 self._receive_headers(frame)
             case RstStream(stream_id, status):
@@ -176,7 +149,7 @@ class Connection:
             case Settings():
                 self._apply_settings(frame)
             case Ping(ping_id) if ping_id % 2 == 1:  # the client's; an even one would be ours, and we send none
-                self._write(frame)
+                self._socket.send(frame)
             case GoAway():
                 self._goaway = frame
                 with self._session.cond:
@@ -184,7 +157,7 @@ class Connection:
                 if idle:
                     self._begin_close(GoAwayStatus.OK)
             case SynReply(stream_id):  # we open no streams
-                self._write(RstStream(stream_id, RstStatus.INVALID_STREAM))
+                self._socket.send(RstStream(stream_id, RstStatus.INVALID_STREAM))
 
     def _open_stream(self, frame: SynStream) -> None:
         if frame.stream_id % 2 == 0 or frame.stream_id <= self._last_stream_id:
@@ -207,34 +180,56 @@ class Connection:
             if stream is not None:
                 with session.cond:
                     stream._fail(StreamReset(stream.id, RstStatus.REFUSED_STREAM, by_peer=False))
-            self._write(RstStream(frame.stream_id, RstStatus.REFUSED_STREAM))
+            self._socket.send(RstStream(frame.stream_id, RstStatus.REFUSED_STREAM))
             return
-        self._write(SynReply(frame.stream_id, {}))
+        self._socket.send(SynReply(frame.stream_id, {}))
         with session.cond:
             self._last_accepted = frame.stream_id
             stream._accept()
 
-    def _receive_data(self, frame: Data) -> None:
+    def _receive_data(self, header: FrameHeader) -> None:
+        """Takes a DATA frame's payload off the socket a window's worth at a time, each piece once
+        the stream and the connection have room for it (spdystream sends a whole Write as one frame,
+        up to 16 MiB), and answers with RST_STREAM if the stream may not have it."""
+        if header.stream_id == 0:
+            raise ProtocolError("DATA frame on stream 0")
+        remaining, status = header.length, None
+        while True:
+            piece = self._socket.read_exact(min(remaining, INITIAL_WINDOW))
+            remaining -= len(piece)
+            if status is None:
+                status = self._deliver(header.stream_id, piece, fin=bool(header.flags & FLAG_FIN) and not remaining)
+            else:
+                self._credit(len(piece), delivered=False)
+            if not remaining:
+                break
+        if status is not None:
+            self._socket.send(RstStream(header.stream_id, status))
+
+    def _deliver(self, stream_id: int, piece: bytes, fin: bool) -> RstStatus | None:
         session = self._session
-        status: RstStatus | None = RstStatus.INVALID_STREAM
         with session.cond:
-            stream = session.streams.get(frame.stream_id)
-            delivered = False
-            if stream is not None:
-                while not session.closed and stream.id in session.streams and not stream._has_room(len(frame.data)):
+            stream = session.streams.get(stream_id)
+            if stream is None:
+                status: RstStatus | None = RstStatus.INVALID_STREAM
+            else:
+                while not session.closed and stream.id in session.streams and not stream._has_room(len(piece)):
                     session.cond.wait()  # TCP pushes back on the peer meanwhile
                 if session.closed:
-                    return
-                status = None  # a stream we reset while we waited: its RST_STREAM is sent already
-                if stream.id in session.streams:
-                    status = stream._deliver(frame.data, bool(frame.flags & FLAG_FIN))
-                    delivered = status is None
-            # the peer counted undelivered data against the connection window too
-            updates = [] if delivered else session.credit(len(frame.data))
+                    return None
+                # None for a stream we reset while we waited: its RST_STREAM is sent already
+                status = stream._deliver(piece, fin) if stream.id in session.streams else None
+        self._credit(len(piece), delivered=stream is not None and status is None)
+        return status
+
+    def _credit(self, size: int, delivered: bool) -> None:
+        """Undelivered data frees the connection window at once: the peer counted it too."""
+        if delivered:
+            return  # freed as the application reads it
+        with self._session.cond:
+            updates = self._session.credit(size)
         for update in updates:
-            self._write(update)
-        if status is not None:
-            self._write(RstStream(frame.stream_id, status))
+            self._socket.send(update)
 
     def _receive_headers(self, frame: Headers) -> None:
         with self._session.cond:
@@ -243,7 +238,7 @@ class Connection:
                 if frame.flags & FLAG_FIN:
                     stream._peer_fin()
                 return  # no use for the headers themselves (they were decoded, as they must be)
-        self._write(RstStream(frame.stream_id, RstStatus.INVALID_STREAM))
+        self._socket.send(RstStream(frame.stream_id, RstStatus.INVALID_STREAM))
 
     def _open_window(self, frame: WindowUpdate) -> None:
         session = self._session
@@ -259,7 +254,7 @@ class Connection:
             if stream is None or stream._window_update(frame.delta):
                 return  # a stream that just ended, or all well
             stream._fail(StreamReset(stream.id, RstStatus.FLOW_CONTROL_ERROR, by_peer=False))
-        self._write(RstStream(frame.stream_id, RstStatus.FLOW_CONTROL_ERROR))
+        self._socket.send(RstStream(frame.stream_id, RstStatus.FLOW_CONTROL_ERROR))
 
     def _apply_settings(self, frame: Settings) -> None:
         for setting in frame.entries:
@@ -284,34 +279,13 @@ class Connection:
                 return
             self._session.closed = True
             self._session.cond.notify_all()
-        goaway = encode_frame(GoAway(self._last_accepted, status), self._deflater)
-        if self._write_lock.acquire(timeout=self._linger):  # a writer stuck on a full socket holds it
-            try:
-                if not self._sock_closed:
-                    self._sock.send(goaway, socket.MSG_DONTWAIT)
-            except OSError:
-                pass  # a peer that does not read would not read the GOAWAY either
-            finally:
-                self._write_lock.release()
-        self._shutdown(socket.SHUT_WR)
-
-    def _shutdown(self, how: int) -> None:
-        with self._teardown_lock:
-            if not self._sock_closed:
-                try:
-                    self._sock.shutdown(how)
-                except OSError:
-                    pass  # already disconnected
+        self._socket.send_if_room(GoAway(self._last_accepted, status), wait=self._linger)
+        self._socket.shutdown(socket.SHUT_WR)
 
     def _end(self) -> None:
-        """The reader's last act: fails what waits, then closes the socket, once no writer is
-        inside send() (shutting it down first wakes any that is blocked there)."""
+        """The reader's last act: fails what waits, then closes the socket."""
         with self._session.cond:
             self._session.closed = True
             self._session.cond.notify_all()
-        self._shutdown(socket.SHUT_RDWR)
-        with self._write_lock, self._teardown_lock:
-            self._sock_closed = True
-            self._rfile.close()
-            self._sock.close()
+        self._socket.close()
         self._done.set()

@@ -38,9 +38,9 @@ class SettingId(enum.IntEnum):
 @dataclass(frozen=True)
 class Limits:
     """What a peer can make us hold. The defaults are far above what the kubelet and kubectl send
-    (a handful of short headers; DATA frames of at most 32 KiB) and small enough per connection."""
+    (a handful of short headers) and small enough per connection. DATA frames need no limit: the
+    connection takes their payload off the socket in pieces, as there is room for it."""
     max_control_payload: int = 64 * 1024  # the draft requires at least 8192
-    max_data_payload: int = 1024 * 1024
     max_header_block: int = 64 * 1024  # decompressed
     max_headers: int = 128
     max_streams: int = 1000  # open at once; more are refused
@@ -133,7 +133,8 @@ _TWO_U32 = struct.Struct(">II")
 
 
 def parse_frame_header(raw: bytes, limits: Limits) -> FrameHeader:
-    """Reads the common header and refuses a length over the limits before anything is allocated."""
+    """Reads the common header and refuses a control frame over the limit before anything is
+    allocated."""
     first, flags_length = _HEADER.unpack(raw)
     control = bool(first & 0x80000000)
     header = FrameHeader(control=control, type=first & 0xFFFF if control else 0,
@@ -141,10 +142,8 @@ def parse_frame_header(raw: bytes, limits: Limits) -> FrameHeader:
                          flags=flags_length >> 24, length=flags_length & MAX_LENGTH)
     if control and (first >> 16) & 0x7FFF != VERSION:
         raise ProtocolError(f"SPDY version {(first >> 16) & 0x7FFF} is not {VERSION}")
-    limit = limits.max_control_payload if control else limits.max_data_payload
-    if header.length > limit:
-        kind = "control" if control else "data"
-        raise ProtocolError(f"{kind} frame of {header.length} bytes is over the limit of {limit}")
+    if control and header.length > limits.max_control_payload:
+        raise ProtocolError(f"control frame of {header.length} bytes is over the limit of {limits.max_control_payload}")
     return header
 
 

@@ -5,9 +5,9 @@ happens while the lock is held.
 Flow control (SPDY/3.1 section 2.6.8), receiving: the peer may send 64 KiB per stream (and per
 connection) ahead of what the application has read; WINDOW_UPDATEs go out as the application reads.
 A peer that ignores windows (moby/spdystream, under the kubelet, crictl and kubectl, neither sends
-nor reads WINDOW_UPDATE) is held back by the connection's reader, which waits for room before it
-takes the next DATA frame off the socket, so TCP pushes back: a stream never buffers more than its
-window (or, when empty, one frame), a connection never more than Limits.max_buffered plus a frame.
+nor reads WINDOW_UPDATE) is held back by the connection's reader, which takes DATA off the socket a
+window's worth at a time and waits for room before each piece, so TCP pushes back: a stream never
+buffers more than its window, a connection never more than Limits.max_buffered plus a window.
 
 Sending: the peer's windows are honoured once it shows it keeps them (a WINDOW_UPDATE, or SETTINGS
 with an initial window size): writes then wait while a window is exhausted. Until then, waiting for
@@ -83,7 +83,8 @@ class Stream:
     def read(self, max_bytes: int = INITIAL_WINDOW) -> bytes:
         """Up to max_bytes, blocking until some arrive; b"" once the peer has sent FIN. Raises
         StreamReset when the stream is reset (what was buffered is dropped), and ConnectionClosed
-        once the connection has ended and what had arrived has been read."""
+        once the connection has ended and what had arrived has been read. The WINDOW_UPDATEs it
+        sends wait, like any write, while the peer is not reading."""
         session = self._session
         with session.cond:
             while not self._buffer:

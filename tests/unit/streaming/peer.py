@@ -26,7 +26,7 @@ from cri.streaming.spdy_stream import Stream
 
 T = TypeVar("T")
 WAIT = 5.0  # no single step of a test waits longer than this
-PEER_LIMITS = Limits(max_control_payload=1 << 24, max_data_payload=1 << 24)
+PEER_LIMITS = Limits(max_control_payload=1 << 24)
 
 
 class Peer:
@@ -56,6 +56,14 @@ class Peer:
             return True
         finally:
             self.sock.settimeout(WAIT)
+
+    def drain(self) -> None:
+        """Reads and drops frames until the connection ends, as a client's reader loop does."""
+        try:
+            while True:
+                self.recv()
+        except (EOFError, OSError):
+            pass
 
     def at_eof(self) -> bool:
         return self.sock.recv(1) == b""

@@ -272,6 +272,17 @@ def test_close_does_not_hang_on_a_writer_stuck_on_a_peer_that_does_not_read() ->
         assert s.conn.wait_closed(0)
 
 
+def test_a_peer_that_stops_sending_and_reading_ends_the_connection_despite_a_stuck_writer() -> None:
+    with serve() as s:
+        s.peer.open(1, EXEC)
+        stream = s.next_stream()
+        writer = Background(lambda: stream.write(bytes(64 << 20)))
+        assert writer.blocked_for(0.3)
+        s.peer.sock.shutdown(socket.SHUT_WR)
+        assert s.conn.wait_closed(WAIT)
+        assert isinstance(writer.error(), ConnectionClosed)
+
+
 def test_the_peer_going_away_ends_the_connection() -> None:
     with serve() as s:
         s.peer.open(1, EXEC)
@@ -328,7 +339,6 @@ def _syn_with_packed(stream_id: int, packed: bytes) -> bytes:
 
 MALFORMED = {
     "a control frame claiming 16 MiB": bytes.fromhex("80030008 00ffffff 00000001"),
-    "a DATA frame claiming 16 MiB": bytes.fromhex("00000001 00ffffff"),
     "SPDY/2": bytes.fromhex("80020006 00000004 00000001"),
     "a PING of 3 bytes": bytes.fromhex("80030006 00000003 000001"),
     "headers that are not zlib": _syn_with_packed(1, b"\x78\xbbjunkjunk"),

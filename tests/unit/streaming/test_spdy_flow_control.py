@@ -141,6 +141,7 @@ def test_a_slow_reader_never_buffers_more_than_the_window() -> None:
         stream = s.next_stream()
         body = pattern(4 << 20)
         frames = [Data(1, body[i:i + 32_768]) for i in range(0, len(body), 32_768)]
+        threading.Thread(target=s.peer.drain, daemon=True).start()  # our window updates
         sender = Background(lambda: s.peer.send(*frames))
         assert sender.blocked_for(0.5), "the client could send 4 MiB that nobody read"
         assert len(stream._buffer) <= INITIAL_WINDOW  # what pycrid holds for the stream
@@ -170,15 +171,21 @@ def test_the_connection_buffers_no_more_than_its_limit_over_all_streams() -> Non
         assert all(bounded(stream.read) == chunk for stream in streams)
 
 
-def test_a_frame_larger_than_the_window_still_gets_through_an_empty_buffer() -> None:
+def test_a_frame_larger_than_the_window_is_taken_in_pieces_as_there_is_room() -> None:
     with serve() as s:
         s.peer.open(1, EXEC)
         stream = s.next_stream()
-        s.peer.send(Data(1, pattern(200_000), FLAG_FIN))  # spdystream sends one frame per Write
-        got = b""
+        body = pattern((1 << 24) - 1)  # the largest frame there is: spdystream sends a Write as one frame
+        threading.Thread(target=s.peer.drain, daemon=True).start()  # our window updates
+        sender = Background(lambda: s.peer.send(Data(1, body, FLAG_FIN)))
+        assert sender.blocked_for(0.5), "the client could send 16 MiB that nobody read"
+        assert len(stream._buffer) == INITIAL_WINDOW
+        got = bytearray()
         while chunk := bounded(stream.read):
             got += chunk
-        assert got == pattern(200_000)
+            assert len(stream._buffer) <= INITIAL_WINDOW
+        sender.result()
+        assert got == body
 
 
 def test_a_window_pushed_past_its_maximum_is_a_flow_control_error() -> None:
@@ -194,8 +201,10 @@ def test_a_window_pushed_past_its_maximum_is_a_flow_control_error() -> None:
 
 def test_data_that_cannot_be_delivered_still_frees_the_connection_window() -> None:
     with serve() as s:
-        s.peer.send(Data(7, pattern(40_000)))
-        assert {s.peer.recv(), s.peer.recv()} == {RstStream(7, RstStatus.INVALID_STREAM), WindowUpdate(0, 40_000)}
+        s.peer.send(Data(7, pattern(100_000)))  # two pieces
+        assert [s.peer.recv() for _ in range(3)] == [WindowUpdate(0, INITIAL_WINDOW),
+                                                    WindowUpdate(0, 100_000 - INITIAL_WINDOW),
+                                                    RstStream(7, RstStatus.INVALID_STREAM)]
 
 
 def test_reading_and_writing_one_stream_from_two_threads() -> None:
