@@ -193,41 +193,39 @@ class Connection:
         up to 16 MiB), and answers with RST_STREAM if the stream may not have it."""
         if header.stream_id == 0:
             raise ProtocolError("DATA frame on stream 0")
-        remaining, status = header.length, None
+        remaining, dropping, status = header.length, False, None
+        fin = bool(header.flags & FLAG_FIN)
         while True:
             piece = self._socket.read_exact(min(remaining, INITIAL_WINDOW))
             remaining -= len(piece)
-            if status is None:
-                status = self._deliver(header.stream_id, piece, fin=bool(header.flags & FLAG_FIN) and not remaining)
-            else:
-                self._credit(len(piece), delivered=False)
+            if not dropping:
+                dropping, status = self._deliver(header.stream_id, piece, fin and not remaining)
+            if dropping:
+                self._credit(len(piece))
             if not remaining:
                 break
         if status is not None:
             self._socket.send(RstStream(header.stream_id, status))
 
-    def _deliver(self, stream_id: int, piece: bytes, fin: bool) -> RstStatus | None:
+    def _deliver(self, stream_id: int, piece: bytes, fin: bool) -> tuple[bool, RstStatus | None]:
+        """Whether the piece was dropped, and the status to reset its stream with, if any."""
         session = self._session
         with session.cond:
             stream = session.streams.get(stream_id)
             if stream is None:
-                status: RstStatus | None = RstStatus.INVALID_STREAM
-            else:
-                while not session.closed and stream.id in session.streams and not stream._has_room(len(piece)):
-                    session.cond.wait()  # TCP pushes back on the peer meanwhile
-                if session.closed:
-                    return None
-                # None for a stream we reset while we waited: its RST_STREAM is sent already
-                status = stream._deliver(piece, fin) if stream.id in session.streams else None
-        self._credit(len(piece), delivered=stream is not None and status is None)
-        return status
+                return True, RstStatus.INVALID_STREAM
+            while not session.closed and stream.id in session.streams and not stream._has_room(len(piece)):
+                session.cond.wait()  # TCP pushes back on the peer meanwhile
+            if session.closed or stream.id not in session.streams:
+                return True, None  # closing, or a stream we reset meanwhile (its RST_STREAM is sent)
+            status = stream._deliver(piece, fin)
+            return status is not None, status
 
-    def _credit(self, size: int, delivered: bool) -> None:
-        """Undelivered data frees the connection window at once: the peer counted it too."""
-        if delivered:
-            return  # freed as the application reads it
+    def _credit(self, size: int) -> None:
+        """Dropped data frees the connection window at once (the peer counted it too); what is
+        delivered frees it as the application reads."""
         with self._session.cond:
-            updates = self._session.credit(size)
+            updates = [] if self._session.closed else self._session.credit(size)
         for update in updates:
             self._socket.send(update)
 

@@ -207,6 +207,19 @@ def test_data_that_cannot_be_delivered_still_frees_the_connection_window() -> No
                                                     RstStream(7, RstStatus.INVALID_STREAM)]
 
 
+def test_data_dropped_with_a_reset_frees_the_connection_window() -> None:
+    with serve() as s:
+        s.peer.open(1, EXEC)
+        stream = s.next_stream()
+        s.peer.send(Data(1, pattern(INITIAL_WINDOW)))
+        sync(s.peer)
+        s.peer.send(Data(1, pattern(10_000)))
+        time.sleep(0.1)  # the reader waits for room for it
+        stream.reset()
+        assert {s.peer.recv(), s.peer.recv()} == {RstStream(1, RstStatus.CANCEL),
+                                                  WindowUpdate(0, INITIAL_WINDOW + 10_000)}
+
+
 def test_reading_and_writing_one_stream_from_two_threads() -> None:
     with serve() as s:
         s.peer.open(1, EXEC)
