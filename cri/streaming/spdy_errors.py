@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import enum
 
+from runtime import errors
+
 
 class RstStatus(enum.IntEnum):
     """RST_STREAM status codes (SPDY/3.1 section 2.6.3)."""
@@ -25,8 +27,9 @@ class GoAwayStatus(enum.IntEnum):
     INTERNAL_ERROR = 2
 
 
-class SpdyError(Exception):
-    """Base of the errors below."""
+class SpdyError(errors.Unavailable):
+    """Base of the errors below: the connection, or one stream of it, can carry no more data (as
+    channel_connection.ConnectionClosed for WebSocket)."""
 
 
 class ProtocolError(SpdyError):

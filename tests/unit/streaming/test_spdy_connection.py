@@ -29,7 +29,7 @@ from cri.streaming.spdy_frames import (
 )
 from cri.streaming.spdy_headers import DICTIONARY, HeaderDeflater
 from cri.streaming.spdy_stream import Stream
-from tests.unit.streaming.peer import WAIT, Background, Peer, bounded, serve
+from tests.unit.streaming.spdyclient import WAIT, Background, Peer, bounded, serve
 
 EXEC = {"streamtype": "stdout"}
 

@@ -20,7 +20,7 @@ from cri.streaming.spdy_frames import (
     WindowUpdate,
 )
 from cri.streaming.spdy_stream import INITIAL_WINDOW, SEND_CHUNK, Stream
-from tests.unit.streaming.peer import WAIT, Background, Peer, bounded, serve
+from tests.unit.streaming.spdyclient import WAIT, Background, Peer, bounded, serve
 
 EXEC = {"streamtype": "stdout"}
 
