@@ -46,7 +46,8 @@ DEFAULT_LIMITS = Limits()
 
 StreamHandler = Callable[[Stream], bool]
 """Called on the reader thread with each new stream; True accepts it (SYN_REPLY), False refuses it
-(RST_STREAM REFUSED_STREAM). It must not block: no frame is read until it returns."""
+(RST_STREAM REFUSED_STREAM). It may write to the stream or close it (which accepts it at once),
+but must not block: no frame is read until it returns."""
 
 
 class Connection:
@@ -182,10 +183,8 @@ class Connection:
                     stream._fail(StreamReset(stream.id, RstStatus.REFUSED_STREAM, by_peer=False))
             self._socket.send(RstStream(frame.stream_id, RstStatus.REFUSED_STREAM))
             return
-        self._socket.send(SynReply(frame.stream_id, {}))
-        with session.cond:
-            self._last_accepted = frame.stream_id
-            stream._accept()
+        stream._send_reply()
+        self._last_accepted = frame.stream_id
 
     def _receive_data(self, header: FrameHeader) -> None:
         """Takes a DATA frame's payload off the socket a window's worth at a time, each piece once

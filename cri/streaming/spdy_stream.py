@@ -17,15 +17,22 @@ send(), and nothing queues in pycrid either way.
 """
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Mapping
 from typing import Protocol
 
 from cri.streaming.spdy_errors import ConnectionClosed, RstStatus, StreamClosed, StreamReset
-from cri.streaming.spdy_frames import FLAG_FIN, MAX_WINDOW, Data, Frame, Limits, RstStream, WindowUpdate
+from cri.streaming.spdy_frames import FLAG_FIN, MAX_WINDOW, Data, Frame, Limits, RstStream, SynReply, WindowUpdate
 
 INITIAL_WINDOW = 64 * 1024  # the draft's initial window, per stream and per connection
 SEND_CHUNK = 32 * 1024  # largest DATA frame we send: what spdystream's own io.Copy sends
+
+
+class _Reply(enum.Enum):
+    PENDING = 1
+    SENDING = 2  # writers wait: DATA must follow the SYN_REPLY on the wire
+    SENT = 3
 
 
 class FrameSender(Protocol):
@@ -69,7 +76,7 @@ class Stream:
         self._buffer = bytearray()
         self._remote_fin = remote_fin
         self._local_fin = unidirectional  # the peer's stream to send on, not ours
-        self._replied = False
+        self._reply = _Reply.PENDING
         self._reset: StreamReset | None = None
         self._send_window = session.peer_initial_window
         self._unacked = 0
@@ -130,6 +137,7 @@ class Stream:
         self._send_quietly(RstStream(self.id, status))
 
     def _send(self, view: memoryview, fin: bool) -> None:
+        self._send_reply()
         session = self._session
         while True:
             with session.cond:
@@ -157,7 +165,7 @@ class Stream:
             raise ConnectionClosed(f"stream {self.id}: the connection is closed")
         if self._local_fin:
             raise StreamClosed(f"stream {self.id} is closed for sending")
-        if not self._replied:
+        if self._reply is not _Reply.SENT:
             return False  # the peer drops DATA that comes before our SYN_REPLY
         windows_open = self._send_window > 0 and self._session.send_window > 0
         return size == 0 or not self._session.peer_keeps_windows or windows_open
@@ -170,6 +178,20 @@ class Stream:
             self._unacked = 0
         return updates + self._session.credit(consumed)
 
+    def _send_reply(self) -> None:
+        """Accepts the stream with SYN_REPLY unless that is done or under way: the connection does
+        once its handler accepts the stream, or the handler's own first write or close does."""
+        with self._session.cond:
+            if self._reply is not _Reply.PENDING or self._reset is not None:
+                return
+            self._reply = _Reply.SENDING
+        try:
+            self._sender.send(SynReply(self.id, {}))
+        finally:
+            with self._session.cond:
+                self._reply = _Reply.SENT
+                self._session.cond.notify_all()
+
     def _send_quietly(self, frame: Frame) -> None:
         try:
             self._sender.send(frame)
@@ -177,11 +199,6 @@ class Stream:
             pass  # window updates and resets mean nothing once the connection is gone
 
     # The connection calls what follows with cond held, from its reader thread.
-
-    def _accept(self) -> None:
-        """Our SYN_REPLY is on the wire: writes may follow it."""
-        self._replied = True
-        self._session.cond.notify_all()
 
     def _has_room(self, size: int) -> bool:
         """Whether a DATA frame of size bytes fits what this stream and the connection buffer."""

@@ -113,6 +113,18 @@ def test_no_data_goes_out_before_the_syn_reply() -> None:
         assert written.wait(WAIT)
 
 
+def test_the_handler_may_answer_on_the_stream_before_it_returns() -> None:
+    def accept(stream: Stream) -> bool:
+        stream.write(b"no error")  # a port-forward error stream with nothing to report closes at once
+        stream.close()
+        return True
+
+    with serve(accept) as s:
+        s.peer.send(SynStream(1, {"streamtype": "error", "port": "80", "requestid": "0"}))
+        assert [s.peer.recv() for _ in range(3)] == [SynReply(1, {}), Data(1, b"no error"), Data(1, b"", FLAG_FIN)]
+        s.peer.open(3, EXEC)  # the reader went on
+
+
 def test_streams_are_kept_apart() -> None:
     with serve() as s:
         s.peer.open(1, {"streamtype": "stdin"})
