@@ -16,6 +16,7 @@ from cri.config import Config
 from cri.image_service import ImageService
 from cri.instrument import Observed
 from cri.runtime_service import RuntimeService
+from cri.streaming.server import StreamingRuntime, StreamingServer
 from metrics.collector import ContainerCollector
 from metrics.observe import ObservedContainers, ObservedImages
 from metrics.own import OwnMetrics, StopRequests
@@ -60,6 +61,7 @@ class Node:
     images: object
     metrics: MetricsServer | None
     supervisor: Supervisor
+    streaming: StreamingServer
 
 
 def build(config: Config) -> Node:
@@ -112,15 +114,17 @@ def build(config: Config) -> Node:
                      helpers=supervisor.state,
                      quarantined={kind: len(ids) for kind, ids in quarantined.items()})
     reader = StatsReader(cgroups, driver)
+    streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
+                                config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
-                             helpers=supervisor.state)
+                             helpers=supervisor.state, streaming=streaming)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
                                  in_use=containers.in_use)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
-    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor)
+    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming)
 
 
 def import_images(config: Config, tarball: str) -> list[Image]:
@@ -144,6 +148,7 @@ def serve(config: Config) -> None:
         raise OSError(f"cannot listen on {config.listen}")
     if metrics is not None:
         metrics.start()
+    node.streaming.start()
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -164,6 +169,7 @@ def serve(config: Config) -> None:
         log.info("shutting down: draining in-flight RPCs for up to %.1fs", config.shutdown_grace_seconds)
         server.stop(config.shutdown_grace_seconds).wait()
     finally:
+        node.streaming.stop()
         if metrics is not None:
             metrics.stop()
         cri_socket.remove(path)

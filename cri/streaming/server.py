@@ -37,6 +37,26 @@ class Runtime(Protocol):
     def connect_port(self, sandbox_id: str, port: int) -> socket.socket: ...
 
 
+class StreamingRuntime:
+    """The runtime calls the sessions make: containers' for exec and attach, sandboxes' for ports."""
+
+    def __init__(self, containers: ContainerSessions, sandboxes: PodPorts) -> None:
+        self.exec_session = containers.exec_session
+        self.attach_session = containers.attach_session
+        self.connect_port = sandboxes.connect_port
+
+
+class ContainerSessions(Protocol):
+    def exec_session(self, container_id: str, args: tuple[str, ...], tty: bool,
+                     streams: frozenset[str]) -> ExecSession: ...
+
+    def attach_session(self, container_id: str, streams: frozenset[str]) -> AttachSession: ...
+
+
+class PodPorts(Protocol):
+    def connect_port(self, sandbox_id: str, port: int) -> socket.socket: ...
+
+
 class StreamingServer:
     def __init__(self, address: str, runtime: Runtime, token_seconds: float = 60.0,
                  idle_timeout: float = 4 * 3600.0) -> None:

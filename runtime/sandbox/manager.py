@@ -14,12 +14,12 @@ from typing import Protocol
 
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.container.model import NamespaceMode
+from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
 from runtime.linux.syscalls import Syscalls
 from runtime.locks import KeyedLocks
-from runtime.container.sessions import connect_port
 from runtime.names import NameRegistry, sandbox_name
 from runtime.network.in_netns import run_in_netns
 from runtime.network.plugin import NetworkPlugin, PodNetwork
