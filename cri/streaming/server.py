@@ -19,6 +19,7 @@ from cri.streaming.httphead import BadRequest, RequestHead, read_head, respond
 from cri.streaming.remotecommand import Stop, Streams, fail, run_attach, run_exec
 from cri.streaming.requests import AttachRequest, ExecRequest, PortForwardRequest, StreamRequest
 from cri.streaming.tokens import Tokens
+from cri.streaming.tunnel import is_tunnel, open_tunnel
 from runtime.container.sessions import AttachSession, ExecSession
 from runtime.errors import PycridError
 
@@ -114,8 +115,14 @@ class StreamingServer:
         websocket = is_websocket_request(head.raw_headers)
         transport = ws_serve if websocket else spdy_serve
         if isinstance(request, PortForwardRequest):
-            transport.portforward(conn, head, received, request.ports,
-                                  lambda port: self._runtime.connect_port(request.sandbox_id, port))
+            def connect(port: int) -> socket.socket:
+                return self._runtime.connect_port(request.sandbox_id, port)
+            if websocket and is_tunnel(head):  # SPDY inside WebSocket (client-go's newer dialer)
+                inner = open_tunnel(conn, head, received, spdy_serve.PORTFORWARD)
+                with inner:
+                    spdy_serve.serve_portforward(inner, b"", request.ports, connect)
+                return
+            transport.portforward(conn, head, received, request.ports, connect)
             return
         streams = request.streams()
 

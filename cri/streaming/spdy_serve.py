@@ -116,9 +116,13 @@ def _collect(opened: Opened, wanted: set[str]) -> dict[str, Stream]:
 
 def portforward(sock: socket.socket, head: RequestHead, received: bytes, allowed: tuple[int, ...],
                 connect: Connect) -> None:
+    upgrade(sock, head, PORTFORWARD)
+    serve_portforward(sock, received, allowed, connect)
+
+
+def serve_portforward(sock: socket.socket, received: bytes, allowed: tuple[int, ...], connect: Connect) -> None:
     """Until the client closes the connection: each (error, data) stream pair it opens with one
     `requestid` is one connection to its `port` in the pod."""
-    upgrade(sock, head, PORTFORWARD)
     opened = Opened()
     conn = Connection(sock, opened, preread=received)
     conn.start()
