@@ -49,6 +49,8 @@ class Streams:
     resize: Readable | None = None
     error: Writable | None = None
     json_status: bool = True  # protocol v4 and later; before, the failure's text only
+    # Blocks until the client's connection has ended (it went, or sat idle too long).
+    wait_closed: Callable[[float | None], bool] | None = None
 
 
 class Stop:
@@ -57,18 +59,24 @@ class Stop:
     def __init__(self) -> None:
         self._r, self._w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.event = threading.Event()
+        self._lock = threading.Lock()  # a late set() must not write to a closed (reused) descriptor
+        self._closed = False
 
     def set(self) -> None:
-        if not self.event.is_set():
-            self.event.set()
-            os.write(self._w, b"x")
+        with self._lock:
+            if not self.event.is_set() and not self._closed:
+                self.event.set()
+                os.write(self._w, b"x")
 
     def fileno(self) -> int:
         return self._r
 
     def close(self) -> None:
-        os.close(self._r)
-        os.close(self._w)
+        with self._lock:
+            self._closed = True
+            self.event.set()
+            os.close(self._r)
+            os.close(self._w)
 
 
 def run_exec(session: ExecSession, streams: Streams, stop: Stop) -> None:
@@ -110,6 +118,15 @@ def _start(session: Session, streams: Streams, stop: Stop) -> list[threading.Thr
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         return thread
+
+    if streams.wait_closed is not None:
+        wait_closed = streams.wait_closed
+
+        def watch_client() -> None:
+            wait_closed(None)
+            stop.set()
+
+        spawn("client", watch_client)
 
     if streams.stdin is not None and session.stdin >= 0:
         spawn("stdin", lambda: _copy_in(streams.stdin, session, stop))  # type: ignore[arg-type]

@@ -120,9 +120,9 @@ class StreamingServer:
             if websocket and is_tunnel(head):  # SPDY inside WebSocket (client-go's newer dialer)
                 inner = open_tunnel(conn, head, received, spdy_serve.PORTFORWARD)
                 with inner:
-                    spdy_serve.serve_portforward(inner, b"", request.ports, connect)
+                    spdy_serve.serve_portforward(inner, b"", request.ports, connect, self.idle_timeout)
                 return
-            transport.portforward(conn, head, received, request.ports, connect)
+            transport.portforward(conn, head, received, request.ports, connect, self.idle_timeout)
             return
         streams = request.streams()
 
@@ -140,7 +140,7 @@ class StreamingServer:
                 stop.close()
 
         transport.remotecommand(conn, head, received, "stdin" in streams, "stdout" in streams,
-                                "stderr" in streams, request.tty, session)
+                                "stderr" in streams, request.tty, session, self.idle_timeout)
 
 
 def _answer(conn: socket.socket, status: str, message: str) -> None:

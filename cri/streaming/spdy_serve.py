@@ -78,11 +78,12 @@ class Opened:
 
 
 def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin: bool, stdout: bool,
-                  stderr: bool, tty: bool, run: Callable[[Streams], None]) -> None:
+                  stderr: bool, tty: bool, run: Callable[[Streams], None], idle_timeout: float) -> None:
     version = upgrade(sock, head, REMOTECOMMAND)
     opened = Opened()
     conn = Connection(sock, opened, preread=received)
     conn.start()
+    close_when_idle(conn, idle_timeout)
     try:
         resize = tty and version in REMOTECOMMAND[:2]  # v3 and v4 carry terminal sizes
         wanted = {"error"} | {name for name, on in (("stdin", stdin), ("stdout", stdout),
@@ -92,9 +93,22 @@ def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin
                     stdout=StreamWriter(got["stdout"]) if "stdout" in got else None,
                     stderr=StreamWriter(got["stderr"]) if "stderr" in got else None,
                     resize=StreamReader(got["resize"]) if "resize" in got else None,
-                    error=StreamWriter(got["error"]), json_status=version == REMOTECOMMAND[0]))
+                    error=StreamWriter(got["error"]), json_status=version == REMOTECOMMAND[0],
+                    wait_closed=conn.wait_closed))
     finally:
         conn.close()
+
+
+def close_when_idle(conn: Connection, timeout: float) -> None:
+    """Closes the connection once no frame went either way for ``timeout`` seconds (the kubelet's
+    streaming idle timeout); a live client pings every few seconds."""
+    def watch() -> None:
+        while not conn.wait_closed(min(timeout, 30.0)):
+            if time.monotonic() - conn.last_frame_at >= timeout:
+                log.info("closing a streaming connection idle for %.0fs", timeout)
+                conn.close()
+                return
+    threading.Thread(target=watch, name="idle watch", daemon=True).start()
 
 
 def _collect(opened: Opened, wanted: set[str]) -> dict[str, Stream]:
@@ -115,17 +129,19 @@ def _collect(opened: Opened, wanted: set[str]) -> dict[str, Stream]:
 
 
 def portforward(sock: socket.socket, head: RequestHead, received: bytes, allowed: tuple[int, ...],
-                connect: Connect) -> None:
+                connect: Connect, idle_timeout: float) -> None:
     upgrade(sock, head, PORTFORWARD)
-    serve_portforward(sock, received, allowed, connect)
+    serve_portforward(sock, received, allowed, connect, idle_timeout)
 
 
-def serve_portforward(sock: socket.socket, received: bytes, allowed: tuple[int, ...], connect: Connect) -> None:
+def serve_portforward(sock: socket.socket, received: bytes, allowed: tuple[int, ...], connect: Connect,
+                      idle_timeout: float) -> None:
     """Until the client closes the connection: each (error, data) stream pair it opens with one
     `requestid` is one connection to its `port` in the pod."""
     opened = Opened()
     conn = Connection(sock, opened, preread=received)
     conn.start()
+    close_when_idle(conn, idle_timeout)
     pairs: dict[str, dict[str, Stream]] = {}
     try:
         while not conn.closed:

@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from cri.streaming.channel_connection import ChannelConnection
+from cri.streaming.channel_connection import ChannelConnection, Limits
 from cri.streaming.channel_protocol import ERROR, RESIZE, STDERR, STDIN, STDOUT, StreamKind
 from cri.streaming.httphead import RequestHead
 from cri.streaming.portforward import Connect, forward
@@ -38,10 +38,11 @@ class ChannelWriter:
 
 
 def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin: bool, stdout: bool,
-                  stderr: bool, tty: bool, run: Callable[[Streams], None]) -> None:
+                  stderr: bool, tty: bool, run: Callable[[Streams], None], idle_timeout: float) -> None:
     """Opens the channels the request asked for and runs the session over them."""
     readable = {RESIZE} | ({STDIN} if stdin else set())
-    conn = accept(sock, head.target, head.raw_headers, received, StreamKind.REMOTECOMMAND, readable)
+    conn = accept(sock, head.target, head.raw_headers, received, StreamKind.REMOTECOMMAND, readable,
+                  Limits(idle_timeout=idle_timeout))
     try:
         writable = [c for c, on in ((STDOUT, stdout), (STDERR, stderr and not tty), (ERROR, True)) if on]
         conn.write(writable[0], b"")  # the streams are ready (what clients wait for)
@@ -49,7 +50,8 @@ def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin
                           stdout=ChannelWriter(conn, STDOUT) if stdout else None,
                           stderr=ChannelWriter(conn, STDERR) if stderr and not tty else None,
                           resize=ChannelReader(conn, RESIZE) if tty else None,
-                          error=ChannelWriter(conn, ERROR), json_status=conn.protocol.version >= 4)
+                          error=ChannelWriter(conn, ERROR), json_status=conn.protocol.version >= 4,
+                          wait_closed=conn.wait_closed)
         run(streams)
     finally:
         for channel in readable:
@@ -58,11 +60,11 @@ def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin
 
 
 def portforward(sock: socket.socket, head: RequestHead, received: bytes, allowed: tuple[int, ...],
-                connect: Connect) -> None:
+                connect: Connect, idle_timeout: float) -> None:
     """One connection per port of the query, for the life of the WebSocket."""
     ports = parse_ports(head.query)
     conn = accept(sock, head.target, head.raw_headers, received, StreamKind.PORTFORWARD,
-                  {data_channel(i) for i in range(len(ports))})
+                  {data_channel(i) for i in range(len(ports))}, Limits(idle_timeout=idle_timeout))
     try:
         for channel, data in initial_messages(ports):
             conn.write(channel, data)
