@@ -17,12 +17,19 @@ class KubeletAPI:
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         """The status and body of GET ``path`` (an error status is returned, not raised)."""
+        return self._request("GET", path, timeout)
+
+    def post(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+        return self._request("POST", path, timeout)
+
+    def _request(self, method: str, path: str, timeout: float) -> tuple[int, bytes]:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(f"https://{self.host}:{self.port}{path}", method=method,
+                                         data=b"" if method == "POST" else None)
         try:
-            with urllib.request.urlopen(f"https://{self.host}:{self.port}{path}", timeout=timeout,
-                                        context=context) as answer:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
                 return answer.status, answer.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()

@@ -113,6 +113,8 @@ def test_static_pod_runs_logs_stats_and_goes(kubelet: StandaloneKubelet, pycrid:
     # ... and passes once it is there.
     (flags / "ready").touch()
     wait_for("the pod ready", lambda: ready(pod_in(pods(), pod_name)), 10, kubelet.log_tail)
+    # The kubelet's /run runs a command through ExecSync and answers its output.
+    assert kubelet.api.post(f"/run/default/{pod_name}/probed?cmd=echo%20ran") == (200, b"ran\n")
 
     # The kubelet reads the CRI log file pycrid writes: every line, in order, none torn.
     def ticks() -> list[str] | None:
