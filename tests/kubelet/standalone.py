@@ -99,12 +99,17 @@ def start(base: Path, runtime: Daemon, timeout: float = 60.0) -> StandaloneKubel
     node_name = f"kubelet-{suffix}"
     argv = [str(binary("kubelet")), f"--config={config}", f"--root-dir={dirs['root']}",
             f"--cert-dir={dirs['pki']}", f"--hostname-override={node_name}", "--v=2"]
-    node_cgroups.make_root(settings.cgroup_root)
-    confinement.share_dir(dirs["root"])
     log_path = base / "kubelet.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(confinement.confined_command(argv, base), stdout=log, stderr=log,
-                                   start_new_session=True)
+    try:
+        node_cgroups.make_root(settings.cgroup_root)
+        confinement.share_dir(dirs["root"])
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(confinement.confined_command(argv, base), stdout=log, stderr=log,
+                                       start_new_session=True)
+    except BaseException:
+        confinement.unmount_tree(dirs["root"])
+        node_cgroups.remove_root(settings.cgroup_root)
+        raise
     kubelet = StandaloneKubelet(process, base, dirs["root"], dirs["manifests"], settings.cgroup_root,
                                 node_name, KubeletAPI(settings.port), log_path)
     deadline = time.monotonic() + timeout
