@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need, idempotently: Debian packages, the venv with pycrid in it,
-# the generated stubs, crictl + critest, and the test images. A rerun on a used machine is fast.
+# the generated stubs, crictl + critest, the Kubernetes binaries (kubelet, ...; tests/kubelet), and
+# the test images. A rerun on a used machine is fast.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -37,4 +38,5 @@ if [[ ! -f $stamp ]]; then
 fi
 PYTHON="$venv/bin/python" "$here/genproto.sh"
 "$here/critools.sh"
+"$here/kube/build.sh"
 "$here/images.sh" build

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds Kubernetes v1.36.3 (kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kube-proxy, kubectl) and etcd + etcdctl v3.6.8 from the Go module proxy into
+# $PYCRID_CACHE/kube/v1.36.3/bin, for the tests that drive pycrid with a real kubelet.
+# Idempotent: a binary already there is not rebuilt; the module and build caches stay in
+# $PYCRID_CACHE/go, so a rebuild after a wipe of bin/ is quick too.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../env.sh"
+
+version=v1.36.3
+etcd_version=v3.6.8  # the etcd Kubernetes 1.36 is tested with (its go.mod requires it)
+kube_commands=(kubelet kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl)
+base="$PYCRID_CACHE/kube/$version"
+bin="$base/bin"
+mkdir -p "$bin"
+
+missing() {  # the names among "$@" that are not built yet
+  local name
+  for name in "$@"; do [[ -x $bin/$name ]] || echo "$name"; done
+}
+mapfile -t kube_todo < <(missing "${kube_commands[@]}")
+mapfile -t etcd_todo < <(missing etcd etcdctl)
+if ((${#kube_todo[@]} + ${#etcd_todo[@]} == 0)); then
+  echo "kube: $version and etcd $etcd_version already built in $bin" >&2
+  exit 0
+fi
+
+gobin=$(pycrid_go)
+export GOMODCACHE="$PYCRID_CACHE/go/mod" GOCACHE="$PYCRID_CACHE/go/build"
+export GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
+
+# Each is built inside a throwaway module (kept under $base/src for its go.sum) that requires the
+# release: `go install pkg@version` asks the proxy for the version list, which the proxy here refuses.
+# The output goes to a temporary dir first, so an interrupted build never leaves a half binary in bin/.
+build() {  # build MODDIR LDFLAGS PACKAGE...
+  local mod=$1 ldflags=$2; shift 2
+  local out
+  out=$(mktemp -d "$bin/.build.XXXXXX")
+  (cd "$mod" && "$gobin" build -trimpath -ldflags "$ldflags" -o "$out/" "$@")
+  mv "$out"/* "$bin/"
+  rmdir "$out"
+}
+
+if ((${#kube_todo[@]})); then
+  echo "kube: building ${kube_todo[*]} $version with $($gobin version)" >&2
+  mod="$base/src/kubernetes"
+  mkdir -p "$mod"
+  if [[ ! -f $mod/go.sum ]]; then
+    cat >"$mod/go.mod" <<MOD
+module pycrid.local/kubernetes
+
+go 1.26.0
+
+require k8s.io/kubernetes $version
+MOD
+    printf '//go:build tools\n\npackage kubernetes\n\nimport (\n' >"$mod/tools.go"
+    printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${kube_commands[@]}" >>"$mod/tools.go"
+    printf ')\n' >>"$mod/tools.go"
+    # k8s.io/kubernetes requires its staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0
+    # with `replace => ./staging/...` lines, which Go ignores in a dependency: this module replaces
+    # each of them with its published v0.MINOR.PATCH, read from the release's own go.mod.
+    kube_gomod=$(cd "$mod" && "$gobin" mod download -json "k8s.io/kubernetes@$version" | jq -r .GoMod)
+    staging=$("$gobin" mod edit -json "$kube_gomod" \
+      | jq -r '.Replace[] | select(.New.Path | startswith("./staging/")) | .Old.Path')
+    for m in $staging; do
+      (cd "$mod" && "$gobin" mod edit -replace "$m=$m@v0${version#v1}")
+    done
+    (cd "$mod" && "$gobin" mod tidy >&2)
+  fi
+  # Without these the binaries report v0.0.0-master. "archive" is the tree state Kubernetes's own
+  # build stamps on a build from a source archive (no git checkout).
+  major=${version#v}; major=${major%%.*}
+  minor=${version#v*.}; minor=${minor%%.*}
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  build "$mod" "$ldflags" "${kube_todo[@]/#/k8s.io/kubernetes/cmd/}"
+fi
+
+if ((${#etcd_todo[@]})); then
+  echo "kube: building ${etcd_todo[*]} $etcd_version with $($gobin version)" >&2
+  mod="$base/src/etcd"
+  mkdir -p "$mod"
+  if [[ ! -f $mod/go.sum ]]; then
+    cat >"$mod/go.mod" <<MOD
+module pycrid.local/etcd
+
+go 1.26.0
+
+require (
+	go.etcd.io/etcd/server/v3 $etcd_version
+	go.etcd.io/etcd/etcdctl/v3 $etcd_version
+)
+MOD
+    printf '//go:build tools\n\npackage etcd\n\nimport (\n\t_ "go.etcd.io/etcd/server/v3"\n\t_ "go.etcd.io/etcd/etcdctl/v3"\n)\n' >"$mod/tools.go"
+    (cd "$mod" && "$gobin" mod tidy >&2)
+  fi
+  # etcd's main package is the root of its server module; go build names the binary "v3", so each
+  # is built on its own with -o NAME.
+  declare -A etcd_pkg=([etcd]=go.etcd.io/etcd/server/v3 [etcdctl]=go.etcd.io/etcd/etcdctl/v3)
+  for name in "${etcd_todo[@]}"; do
+    out=$(mktemp -d "$bin/.build.XXXXXX")
+    (cd "$mod" && "$gobin" build -trimpath -ldflags "-s -w" -o "$out/$name" "${etcd_pkg[$name]}")
+    mv "$out/$name" "$bin/"
+    rmdir "$out"
+  done
+fi
+echo "kube: built in $bin:" >&2
+"$bin/kubelet" --version >&2
+"$bin/etcd" --version | head -1 >&2
