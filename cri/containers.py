@@ -77,7 +77,8 @@ class ContainerRpcs:
 
     def _container_items(self, f: pb.ContainerFilter) -> list[pb.Container]:
         return [pb.Container(id=c.id, pod_sandbox_id=c.sandbox_id, metadata=_metadata(c),
-                             image=pb.ImageSpec(image=c.config.image), image_ref=c.image_ref,
+                             image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image),
+                             image_ref=c.image_ref,
                              image_id=c.image_id, state=_STATE[c.state], created_at=c.created_at,
                              labels=c.config.labels, annotations=c.config.annotations)
                 for c in sorted(self.containers.list(), key=lambda c: c.created_at)
@@ -91,7 +92,8 @@ def container_status(c: Container) -> pb.ContainerStatus:
     return pb.ContainerStatus(
         id=c.id, metadata=_metadata(c), state=_STATE[c.state], created_at=c.created_at,
         started_at=c.started_at, finished_at=c.finished_at, exit_code=c.exit_code,
-        image=pb.ImageSpec(image=c.config.image), image_ref=c.image_ref, image_id=c.image_id,
+        image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
+        image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
         mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
                          recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])

@@ -40,6 +40,7 @@ def container_config(c: pb.ContainerConfig) -> ContainerConfig:
     linux = c.linux
     return ContainerConfig(
         name=c.metadata.name, attempt=c.metadata.attempt, image=c.image.image,
+        user_image=c.image.user_specified_image,
         command=tuple(c.command), args=tuple(c.args), working_dir=c.working_dir,
         envs=tuple((kv.key, kv.value) for kv in c.envs),
         mounts=tuple(mount(m) for m in c.mounts),

@@ -27,7 +27,7 @@ from runtime.container.sessions import AttachSession, ExecSession, open_attach, 
 from runtime.container.spec import build_init_spec
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
 from runtime.ids import new_id, resolve
-from runtime.image import ImageManager
+from runtime.image import Image, ImageManager
 from runtime.linux.capabilities import bounding_set
 from runtime.linux.pidfd import send_signal, wait_gone
 from runtime.linux.proc import is_alive, read_status, start_time
@@ -147,7 +147,8 @@ class ContainerManager:
                 state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
-                                                    spec, cgroup, created_at=self._clock()))
+                                                    spec, cgroup, created_at=self._clock(),
+                                                    image_name=image_name(config, image)))
             undo.pop_all()
         return container_id
 
@@ -346,6 +347,16 @@ class ContainerManager:
             raise FailedPrecondition(f"target container {target.id} is not running")
         return replace(config, security=replace(config.security, target_id=target.id))
 
+
+
+def image_name(config: ContainerConfig, image: Image) -> str:
+    """The kubelet creates containers by image id; statuses name the image as the pod spec does
+    (user_specified_image), or else by its first tag, as containerd does, never by a bare id."""
+    if config.user_image:
+        return config.user_image
+    if config.image in (image.id, image.id.removeprefix("sha256:")) and image.repo_tags:
+        return image.repo_tags[0]
+    return config.image
 
 
 def _name(config: ContainerConfig, sandbox: Sandbox) -> str:

@@ -64,6 +64,7 @@ class ContainerConfig:
     name: str
     attempt: int
     image: str  # as the kubelet asked (a ref or an image id)
+    user_image: str = ""  # the image as the pod spec names it (CRI user_specified_image), when given
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     working_dir: str = ""

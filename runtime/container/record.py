@@ -34,6 +34,11 @@ class Container:
     reason: str = ""
     message: str = ""
     unknown: bool = False
+    image_name: str = ""  # how statuses name its image: as the pod spec does, else a tag of it
+
+    @property
+    def shown_image(self) -> str:
+        return self.image_name or self.config.user_image or self.config.image
 
     @property
     def state(self) -> State:
