@@ -13,15 +13,15 @@ BUSYBOX = Image(id=ID, repo_tags=("docker.io/library/busybox:1",), repo_digests=
 
 
 def test_the_pod_specs_name_wins() -> None:
-    config = ContainerConfig(name="c", image=ID, user_image="busybox:1")
+    config = ContainerConfig(name="c", attempt=0, image=ID, user_image="busybox:1")
     assert image_name(config, BUSYBOX) == "busybox:1"
 
 
 def test_an_id_without_the_pod_specs_name_shows_a_tag() -> None:
-    assert image_name(ContainerConfig(name="c", image=ID), BUSYBOX) == "docker.io/library/busybox:1"
-    assert image_name(ContainerConfig(name="c", image=ID.removeprefix("sha256:")), BUSYBOX) == \
+    assert image_name(ContainerConfig(name="c", attempt=0, image=ID), BUSYBOX) == "docker.io/library/busybox:1"
+    assert image_name(ContainerConfig(name="c", attempt=0, image=ID.removeprefix("sha256:")), BUSYBOX) == \
         "docker.io/library/busybox:1"
 
 
 def test_a_reference_stays_as_asked() -> None:
-    assert image_name(ContainerConfig(name="c", image="busybox:1"), BUSYBOX) == "busybox:1"
+    assert image_name(ContainerConfig(name="c", attempt=0, image="busybox:1"), BUSYBOX) == "busybox:1"
