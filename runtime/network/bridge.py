@@ -28,7 +28,7 @@ from runtime.network.ipam import IPNetwork, LeaseStore, gateway_of
 from runtime.network.links import NetlinkLinks, PodLinks, VethAttachment
 from runtime.network.nat import base_ruleset, delete_table_script
 from runtime.network.nftables import Nft, NftCommand
-from runtime.network.plugin import NetworkStatus, PodCidrs, PodNetwork
+from runtime.network.plugin import SAVED_POD_CIDR, NetworkStatus, PodCidrs, PodNetwork
 from runtime.network.plugin_exec import SubprocessExec
 from runtime.network.sysctl import ProcSysctls, Sysctls
 
@@ -49,7 +49,7 @@ class BridgeNetwork:
                  links: PodLinks | None = None, nft: Nft | None = None,
                  sysctls: Sysctls | None = None) -> None:
         """mtu 0 means the bridge's own. The nft table is named after the bridge (`inet pycrid0`)."""
-        self._cidrs = PodCidrs(pod_cidr)
+        self._cidrs = PodCidrs(pod_cidr, state_dir / SAVED_POD_CIDR)
         self._bridge = bridge_name
         self._mtu = mtu
         self._leases = LeaseStore(state_dir)

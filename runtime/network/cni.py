@@ -25,7 +25,7 @@ from runtime.network.cniexec import CniExecutor, CniTimeouts, PluginFailed
 from runtime.network.cnirequest import cni_args, gc_stdin, plugin_env, plugin_stdin, runtime_values
 from runtime.network.cniresult import ERR_INCOMPATIBLE_VERSION, ERR_INVALID_ENVIRONMENT, ResultError, pod_ips
 from runtime.network.cniwatch import ConfDirWatch
-from runtime.network.plugin import NetworkStatus, PodCidrs, PodNetwork
+from runtime.network.plugin import SAVED_POD_CIDR, NetworkStatus, PodCidrs, PodNetwork
 from runtime.network.plugin_exec import PluginExec, SubprocessExec
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class CniNetwork:
                  runner: PluginExec | None = None, timeouts: CniTimeouts = DEFAULT_TIMEOUTS,
                  status_ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         """status_ttl: how long a STATUS answer (1.1 lists) is reused before plugins are asked again."""
-        self._cidrs = PodCidrs(pod_cidr)
+        self._cidrs = PodCidrs(pod_cidr, cache_dir / SAVED_POD_CIDR)
         self._watch = ConfDirWatch(conf_dir)
         self._exec = CniExecutor(bin_dirs, runner or SubprocessExec(), timeouts)
         self._cache = AttachmentCache(cache_dir)

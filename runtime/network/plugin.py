@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from runtime.errors import InvalidArgument
+from runtime.store.checkpoint import write_json
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,22 @@ class NetworkPlugin(Protocol):
         ...
 
 
+SAVED_POD_CIDR = "pod-cidr.json"  # in a plugin's persistent state dir
+
+
 class PodCidrs:
     """The CIDRs a plugin takes pod addresses from; the kubelet may replace them at any time
-    (UpdateRuntimeConfig), and "" from it means "no change"."""
+    (UpdateRuntimeConfig), and "" from it means "no change".
 
-    def __init__(self, cidr: str) -> None:
+    What the kubelet sent is kept in ``saved`` (under the persistent root) and wins over the
+    configured default at the next start: the kubelet sends the node's range once, and a pycrid
+    restarted without it would hand out addresses outside the node's range (on a multi-node
+    cluster, the same addresses as another node)."""
+
+    def __init__(self, cidr: str, saved: Path | None = None) -> None:
         self._lock = threading.Lock()
-        self._cidrs = parse_pod_cidrs(cidr)
+        self._saved = saved
+        self._cidrs = parse_pod_cidrs(_read_saved(saved) or cidr)
 
     def get(self) -> tuple[str, ...]:
         with self._lock:
@@ -82,10 +94,25 @@ class PodCidrs:
             return
         parsed = parse_pod_cidrs(cidr)
         with self._lock:
+            if self._saved is not None and parsed != self._cidrs:
+                self._saved.parent.mkdir(parents=True, exist_ok=True)
+                write_json(self._saved, {"pod_cidr": ",".join(parsed)})
             self._cidrs = parsed
 
     def __str__(self) -> str:
         return ",".join(self.get())
+
+
+def _read_saved(saved: Path | None) -> str:
+    """The kubelet's CIDR from an earlier run, or "" (none, or unreadable: the config's then)."""
+    if saved is None:
+        return ""
+    try:
+        value = json.loads(saved.read_text()).get("pod_cidr", "")
+        parse_pod_cidrs(value)
+    except (OSError, ValueError, AttributeError, InvalidArgument):
+        return ""
+    return str(value)
 
 
 def parse_pod_cidrs(cidr: str) -> tuple[str, ...]:
