@@ -1,7 +1,8 @@
 """Container output in the CRI log format: `<RFC3339Nano> <stdout|stderr> <P|F> <text>\n`.
 
 A line longer than MAX_LINE is split into partial (P) records followed by a full (F) one, so the
-kubelet's log reader can join them and a runaway writer cannot make one unbounded line in memory.
+kubelet's log reader can join them and a runaway writer cannot make one unbounded line in memory;
+output that ends without a newline ends with a partial record.
 """
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ class LineSplitter:
         return self._pending
 
     def close(self) -> None:
-        """At EOF an unterminated last line is still a whole line."""
+        """At EOF an unterminated last line is a partial one (P), as containerd writes it: a reader
+        (the kubelet's termination message from the log, `kubectl logs`) must not add a newline
+        the container never wrote."""
         if self._pending:
-            self._emit(FULL, self._pending)
+            self._emit(PARTIAL, self._pending)
             self._pending = b""
