@@ -184,6 +184,7 @@ class ContainerManager:
             r, started_at=started_at, pid=pid, pid_start=start_time(pid) or 0,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         log.info("container %s started, pid %d", c.id, pid)
+        _note_oom_score(c, pid)
 
     def stop(self, container_id: str, timeout: int) -> None:
         c = self.find(container_id)
@@ -347,6 +348,19 @@ class ContainerManager:
             raise FailedPrecondition(f"target container {target.id} is not running")
         return replace(config, security=replace(config.security, target_id=target.id))
 
+
+
+def _note_oom_score(c: Container, pid: int) -> None:
+    """Says so when the container could not get the oom_score_adj it asked for (lowering it needs
+    CAP_SYS_RESOURCE, which this node does not give us: init set the lowest it could)."""
+    wanted = c.spec.oom_score_adj
+    try:
+        got = int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+    except (OSError, ValueError):
+        return
+    if wanted is not None and got != wanted:
+        log.warning("container %s: oom_score_adj %d asked, %d set (lowering it needs CAP_SYS_RESOURCE)",
+                    c.id[:12], wanted, got)
 
 
 def image_name(config: ContainerConfig, image: Image) -> str:

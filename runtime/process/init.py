@@ -211,18 +211,20 @@ def process_env(env: tuple[str, ...], identity: Identity) -> tuple[str, ...]:
 
 
 def set_oom_score_adj(score: int | None) -> None:
-    """A score can be raised but not lowered without CAP_SYS_RESOURCE: keep the parent's then."""
+    """A score can be raised but not lowered without CAP_SYS_RESOURCE (which a node may not give
+    us): then the lowest we may set, as containerd's restrict_oom_score_adj does (the agent logs
+    the difference). Unbuffered writes: a refused one must not be written again at close."""
     if score is None:
         return
-    with open("/proc/self/oom_score_adj", "r+") as f:
-        current = int(f.read())
+    fd = os.open("/proc/self/oom_score_adj", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        current = int(os.read(fd, 32))
         try:
-            f.seek(0)
-            f.write(str(score))
-            f.flush()
+            os.pwrite(fd, str(score).encode(), 0)
         except PermissionError:
-            f.seek(0)
-            f.write(str(max(score, current)))
+            os.pwrite(fd, str(max(score, current)).encode(), 0)
+    finally:
+        os.close(fd)
 
 
 def secure(capabilities: tuple[str, ...], ambient: tuple[str, ...], no_new_privs: bool, identity: Identity,

@@ -130,3 +130,17 @@ def test_a_passwd_uid_out_of_range_is_refused_not_run_as_root(server, tmp_path, 
     with pytest.raises(InvalidArgument, match=rf"evil.*{uid}.*out of range"):
         server.start(spec)
     assert not os.path.exists(spec.exit_file)
+
+
+def test_an_oom_score_adj_it_may_not_lower_to_is_clamped_not_fatal(server, tmp_path) -> None:
+    """Lowering oom_score_adj needs CAP_SYS_RESOURCE, which this machine's bounding set lacks (as
+    on nodes that restrict it): the container starts at the lowest score it may have (the kubelet's
+    in-place resize specs failed here with PermissionError)."""
+    parent = int(Path("/proc/self/oom_score_adj").read_text())
+    lower = server.spec("c1", ("sleep", "30"), oom_score_adj=parent - 500)
+    higher = server.spec("c2", ("sleep", "30"), oom_score_adj=parent + 500)
+    got = [int(Path(f"/proc/{server.start(s)}/oom_score_adj").read_text()) for s in (lower, higher)]
+    sys_resource = 24
+    can_lower = bool(int(Path("/proc/self/status").read_text().split("CapBnd:")[1].split()[0], 16)
+                     & (1 << sys_resource))
+    assert got == [parent - 500 if can_lower else parent, parent + 500]
