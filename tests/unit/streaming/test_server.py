@@ -2,10 +2,12 @@
 tokens are single-use and expire (404 and nothing else), a session that cannot start says why on
 the error channel, an idle session is closed and its command ended, and a client that stops
 reading stops the command instead of growing our memory; a WebSocket port-forward proxied by the
-kubelet (no query) serves the PortForward request's ports."""
+kubelet (no query) serves the PortForward request's ports; each connection is logged with the
+transport and protocol it got."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -184,3 +186,20 @@ def test_a_websocket_port_forward_without_a_query_serves_the_requested_port(serv
         assert {client.receive(), client.receive()} == {b"\x00" + prefix, b"\x01" + prefix}
         client.message(b"\x00hello")
         assert client.receive() == b"\x00HELLO"
+
+
+def test_each_connection_is_logged_with_its_transport_and_protocol(server, caplog) -> None:
+    streaming, _ = server
+    caplog.set_level(logging.INFO, logger="pycrid.streaming")
+    client, target = connect(exec_url(streaming, "true"))
+    client.request(["v5.channel.k8s.io", "v4.channel.k8s.io"], target)
+    client.response()
+    channels(client)
+    client, target = connect(streaming.url(PortForwardRequest("s1", ())))
+    client.sock.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                        "X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n".encode())
+    assert client.sock.recv(4096).startswith(b"HTTP/1.1 101 ")
+    client.sock.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "pycrid.streaming"] == [
+        "streaming exec: WebSocket, subprotocol v5.channel.k8s.io",
+        "streaming portforward: SPDY/3.1, protocol portforward.k8s.io"]
