@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -244,6 +245,9 @@ func pipeChannels(ctx context.Context, dialer *websocket.Dialer, wsURL string, p
 		return err
 	}
 	defer conn.Close()
+	// Our end of the protocol's close handshake: once the local side is done, a close frame; the
+	// server answers it (or the kubelet, proxying, just hangs up), and that is the end.
+	closing := make(chan struct{})
 	go func() { // local → pod; the protocol has no half-close, so the local end closes it all
 		buffer := make([]byte, 32*1024)
 		for {
@@ -254,20 +258,31 @@ func pipeChannels(ctx context.Context, dialer *websocket.Dialer, wsURL string, p
 				}
 			}
 			if err != nil {
-				_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-				conn.Close()
+				close(closing)
+				deadline := time.Now().Add(10 * time.Second)
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
+				_ = conn.SetReadDeadline(deadline)
 				return
 			}
 		}
 	}()
+	ended := func(err error) error { // nil once we closed, or when the server closed normally
+		select {
+		case <-closing:
+			return nil
+		default:
+		}
+		if websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			return nil
+		}
+		return err
+	}
 	prefixed := [2]bool{}
 	for {
 		_, message, err := conn.ReadMessage()
 		if err != nil {
-			if websocket.IsCloseError(err, websocket.CloseNormalClosure) || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
+			return ended(err)
 		}
 		if len(message) == 0 || message[0] > 1 {
 			return fmt.Errorf("a message on unexpected channel: %q", message)
@@ -283,7 +298,7 @@ func pipeChannels(ctx context.Context, dialer *websocket.Dialer, wsURL string, p
 			return fmt.Errorf("error from the server: %s", data)
 		}
 		if _, err := local.Write(data); err != nil {
-			return err
+			return ended(err)
 		}
 	}
 }
