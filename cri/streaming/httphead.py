@@ -28,10 +28,19 @@ class RequestHead:
         values = self.headers.get(name.lower(), [])
         return values[0] if values else ""
 
+    @property
+    def endpoint(self) -> str:
+        """What the URL serves (exec, attach, portforward), for logs: its path without the token."""
+        return endpoint(self.path)
+
     def tokens(self, name: str) -> list[str]:
         """A comma-separated header's values, over all its lines (Upgrade, Connection,
         Sec-WebSocket-Protocol, X-Stream-Protocol-Version)."""
         return [t.strip() for v in self.headers.get(name.lower(), []) for t in v.split(",") if t.strip()]
+
+
+def endpoint(path: str) -> str:
+    return path.strip("/").partition("/")[0]
 
 
 def read_head(conn: socket.socket) -> tuple[RequestHead, bytes]:

@@ -19,17 +19,19 @@ PORT_PARAMETERS = ("port", "ports")
 MAX_PORTS = (MAX_BASE64_CHANNEL + 1) // 2
 
 
-def parse_ports(query: str) -> tuple[int, ...]:
+def parse_ports(query: str, requested: tuple[int, ...] = ()) -> tuple[int, ...]:
     """The ports of a request's query string, in order: repeated parameters and comma-separated
-    lists both count, each port a decimal in 1..65535. Raises InvalidArgument."""
+    lists both count, each port a decimal in 1..65535. A query naming none means ``requested``,
+    the PortForward RPC's ports: the kubelet reads the client's query into the RPC and proxies the
+    upgrade to our URL without it. Raises InvalidArgument."""
     values = parse_qs(query, keep_blank_values=True)
     named = [name for name in PORT_PARAMETERS if name in values]
-    if not named:
-        raise errors.InvalidArgument(f"query parameter {PORT_PARAMETERS[1]!r} is required")
     if len(named) > 1:
         raise errors.InvalidArgument(f"query parameters {named} are ambiguous together; use one of them")
-    ports: list[int] = []
-    for value in values[named[0]]:
+    if not named and not requested:
+        raise errors.InvalidArgument(f"query parameter {PORT_PARAMETERS[1]!r} is required")
+    ports = [] if named else list(requested)
+    for value in values[named[0]] if named else ():
         if not value:
             raise errors.InvalidArgument(f"query parameter {named[0]!r} cannot be empty")
         ports.extend(_port(item, value) for item in value.split(","))

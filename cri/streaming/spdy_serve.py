@@ -59,6 +59,7 @@ def upgrade(conn: socket.socket, head: RequestHead, supported: tuple[str, ...]) 
     chosen = next((p for p in offered if p in supported), "")
     if offered and not chosen:
         raise InvalidArgument(f"none of the protocols {offered} is served; served are {list(supported)}")
+    log.info("streaming %s: SPDY/3.1, protocol %s", head.endpoint, chosen or "none offered")
     headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
     if chosen:
         headers["X-Stream-Protocol-Version"] = chosen

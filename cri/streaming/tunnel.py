@@ -47,6 +47,7 @@ def open_tunnel(sock: socket.socket, head: RequestHead, received: bytes, served:
         send_all(sock, ws.send(RejectConnection(status_code=400)), WRITE_TIMEOUT)
         raise InvalidArgument(f"none of {request.subprotocols} is served; served are "
                               f"{[PREFIX + p for p in served]}")
+    log.info("streaming %s: WebSocket, subprotocol %s (SPDY/3.1 tunnelled)", head.endpoint, chosen)
     send_all(sock, ws.send(AcceptConnection(subprotocol=chosen)), WRITE_TIMEOUT)
     inner, outer = socket.socketpair()
     tunnel = Tunnel(ws, sock, outer)

@@ -6,8 +6,10 @@ error response to send instead; accept() sends it.
 from __future__ import annotations
 
 import http
+import logging
 import socket
 from collections.abc import Collection, Sequence
+from urllib.parse import urlsplit
 
 import h11
 from wsproto import ConnectionType, WSConnection
@@ -17,8 +19,11 @@ from wsproto.utilities import ProtocolError, RemoteProtocolError
 
 from cri.streaming.channel_connection import DEFAULT_LIMITS, ChannelConnection, Limits
 from cri.streaming.channel_protocol import ChannelProtocol, StreamKind, UnsupportedProtocol, negotiate
+from cri.streaming.httphead import endpoint
 from cri.streaming.socket_transport import send_all
 from runtime import errors
+
+log = logging.getLogger("pycrid.streaming")
 
 
 class HandshakeRefused(errors.InvalidArgument):
@@ -46,6 +51,8 @@ def accept(
     except HandshakeRefused as e:
         send_all(sock, e.response, limits.write_timeout)
         raise
+    log.info("streaming %s: WebSocket, subprotocol %s", endpoint(urlsplit(target).path),
+             protocol.name or "none offered")
     send_all(sock, response, limits.write_timeout)
     return ChannelConnection(sock, ws, protocol, readable, limits, received)
 

@@ -61,8 +61,9 @@ def remotecommand(sock: socket.socket, head: RequestHead, received: bytes, stdin
 
 def portforward(sock: socket.socket, head: RequestHead, received: bytes, allowed: tuple[int, ...],
                 connect: Connect, idle_timeout: float) -> None:
-    """One connection per port of the query, for the life of the WebSocket."""
-    ports = parse_ports(head.query)
+    """One connection per port of the query (else of the PortForward request), for the life of
+    the WebSocket."""
+    ports = parse_ports(head.query, allowed)
     conn = accept(sock, head.target, head.raw_headers, received, StreamKind.PORTFORWARD,
                   {data_channel(i) for i in range(len(ports))}, Limits(idle_timeout=idle_timeout))
     try:

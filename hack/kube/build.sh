@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds Kubernetes v1.36.3 (kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kube-proxy, kubectl) and etcd + etcdctl v3.6.8 from the Go module proxy into
-# $PYCRID_CACHE/kube/v1.36.3/bin, for the tests that drive pycrid with a real kubelet.
-# Idempotent: a binary already there is not rebuilt; the module and build caches stay in
-# $PYCRID_CACHE/go, so a rebuild after a wipe of bin/ is quick too.
+# $PYCRID_CACHE/kube/v1.36.3/bin, for the tests that drive pycrid with a real kubelet, and
+# streamclient (hack/kube/streamclient: client-go's exec, attach and port-forward clients) with the
+# release's own client-go.
+# Idempotent: a binary already there is not rebuilt (streamclient is, when its source changed); the
+# module and build caches stay in $PYCRID_CACHE/go, so a rebuild after a wipe of bin/ is quick too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../env.sh"
@@ -21,8 +23,14 @@ missing() {  # the names among "$@" that are not built yet
 }
 mapfile -t kube_todo < <(missing "${kube_commands[@]}")
 mapfile -t etcd_todo < <(missing etcd etcdctl)
-if ((${#kube_todo[@]} + ${#etcd_todo[@]} == 0)); then
-  echo "kube: $version and etcd $etcd_version already built in $bin" >&2
+kube_mod="$base/src/kubernetes"
+streamclient_built="$kube_mod/streamclient.built"  # a copy of the source the binary was built from
+streamclient_todo=0
+if [[ ! -x $bin/streamclient ]] || ! cmp -s "$here/streamclient/main.go" "$streamclient_built"; then
+  streamclient_todo=1
+fi
+if ((${#kube_todo[@]} + ${#etcd_todo[@]} + streamclient_todo == 0)); then
+  echo "kube: $version, etcd $etcd_version and streamclient already built in $bin" >&2
   exit 0
 fi
 
@@ -42,9 +50,8 @@ build() {  # build MODDIR LDFLAGS PACKAGE...
   rmdir "$out"
 }
 
-if ((${#kube_todo[@]})); then
-  echo "kube: building ${kube_todo[*]} $version with $($gobin version)" >&2
-  mod="$base/src/kubernetes"
+kube_module() {  # sets up $kube_mod, a module requiring the release, unless it is there already
+  local mod=$kube_mod
   mkdir -p "$mod"
   if [[ ! -f $mod/go.sum ]]; then
     cat >"$mod/go.mod" <<MOD
@@ -68,6 +75,11 @@ MOD
     done
     (cd "$mod" && "$gobin" mod tidy >&2)
   fi
+}
+
+if ((${#kube_todo[@]})); then
+  echo "kube: building ${kube_todo[*]} $version with $($gobin version)" >&2
+  kube_module
   # Without these the binaries report v0.0.0-master. "archive" is the tree state Kubernetes's own
   # build stamps on a build from a source archive (no git checkout).
   major=${version#v}; major=${major%%.*}
@@ -77,7 +89,18 @@ MOD
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
-  build "$mod" "$ldflags" "${kube_todo[@]/#/k8s.io/kubernetes/cmd/}"
+  build "$kube_mod" "$ldflags" "${kube_todo[@]/#/k8s.io/kubernetes/cmd/}"
+fi
+
+if ((streamclient_todo)); then
+  echo "kube: building streamclient with $($gobin version)" >&2
+  kube_module
+  # A package of the release's module, so it links the very client-go the release was built with
+  # (go build marks the packages it imports as direct requirements in that go.mod).
+  mkdir -p "$kube_mod/streamclient"
+  cp "$here/streamclient/main.go" "$kube_mod/streamclient/main.go"
+  build "$kube_mod" "-s -w" ./streamclient
+  cp "$here/streamclient/main.go" "$streamclient_built"
 fi
 
 if ((${#etcd_todo[@]})); then

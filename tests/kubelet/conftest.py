@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,20 @@ def pycrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture
 def kubelet(tmp_path: Path, pycrid: Daemon) -> Iterator[StandaloneKubelet]:
     """A standalone kubelet on the module's pycrid; stopped afterwards, and nothing it made may stay."""
-    made = standalone.start(tmp_path / "kubelet", pycrid)
+    with running_kubelet(tmp_path / "kubelet", pycrid) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def module_kubelet(tmp_path_factory: pytest.TempPathFactory, pycrid: Daemon) -> Iterator[StandaloneKubelet]:
+    """The same, shared by a module's tests."""
+    with running_kubelet(tmp_path_factory.mktemp("kubelet"), pycrid) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def running_kubelet(base: Path, pycrid: Daemon) -> Iterator[StandaloneKubelet]:
+    made = standalone.start(base, pycrid)
     try:
         yield made
     finally:

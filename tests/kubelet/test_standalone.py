@@ -8,14 +8,14 @@ import re
 import secrets
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.e2e.daemon import Daemon, crictl
+from tests.kubelet.pods import container_statuses, pod_in, wait_for
+from tests.kubelet.pods import running as pods_running
 from tests.kubelet.standalone import StandaloneKubelet
 
-T = TypeVar("T")
 TICKER = "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 IDLE = "trap 'exit 0' TERM; sleep 3600 & wait"
 PROBE_PERIOD = 1
@@ -36,29 +36,9 @@ def static_pod(name: str, flags: Path) -> dict[str, Any]:
                                              "periodSeconds": PROBE_PERIOD}}]}}
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, log: Callable[[], str]) -> T:
-    """Polls ``probe`` until it returns something; fails with the kubelet's log tail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while (found := probe()) is None:
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; kubelet log:\n{log()}"
-        time.sleep(0.3)
-    return found
-
-
-def pod_in(pods: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((p for p in pods["items"] or () if p["metadata"]["name"] == name), None)
-
-
-def container_statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in pod["status"].get("containerStatuses", ())}
-
-
 def running(pod: dict[str, Any] | None) -> dict[str, Any] | None:
     """The pod once it is Running with both containers running."""
-    if pod is None or pod.get("status", {}).get("phase") != "Running":
-        return None
-    statuses = container_statuses(pod)
-    return pod if all("running" in statuses.get(n, {}).get("state", {}) for n in ("ticker", "probed")) else None
+    return pods_running(pod, ("ticker", "probed"))
 
 
 def ready(pod: dict[str, Any] | None) -> dict[str, Any] | None:

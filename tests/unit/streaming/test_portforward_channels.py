@@ -26,6 +26,16 @@ def test_ports_are_read_in_order(query: str, ports: tuple[int, ...]) -> None:
     assert parse_ports(query) == ports
 
 
+def test_a_query_naming_no_port_means_the_requested_ones() -> None:
+    # The kubelet proxies a WebSocket port-forward to our URL without the client's query; the
+    # ports it read from that query came in the PortForward RPC.
+    assert parse_ports("", (8080, 53)) == (8080, 53)
+    assert parse_ports("x=1", (8080,)) == (8080,)
+    assert parse_ports("ports=80", (8080,)) == (80,)
+    with pytest.raises(errors.InvalidArgument, match="cannot be empty"):
+        parse_ports("ports=", (8080,))
+
+
 @pytest.mark.parametrize(("query", "message"), [
     ("", "'ports' is required"),
     ("x=1", "'ports' is required"),

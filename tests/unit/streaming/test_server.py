@@ -1,10 +1,13 @@
 """The streaming server end to end, on loopback, with a local process standing in for a container's:
 tokens are single-use and expire (404 and nothing else), a session that cannot start says why on
 the error channel, an idle session is closed and its command ended, and a client that stops
-reading stops the command instead of growing our memory."""
+reading stops the command instead of growing our memory; a WebSocket port-forward proxied by the
+kubelet (no query) serves the PortForward request's ports; each connection is logged with the
+transport and protocol it got."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -15,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from wsproto.events import CloseConnection
 
-from cri.streaming.requests import ExecRequest
+from cri.streaming.requests import ExecRequest, PortForwardRequest
 from cri.streaming.server import StreamingServer
 from runtime.container.sessions import AttachSession, ExecSession
 from runtime.errors import FailedPrecondition
@@ -55,7 +58,8 @@ class LocalRuntime:
         raise FailedPrecondition("no attach here")
 
     def connect_port(self, sandbox_id: str, port: int) -> socket.socket:
-        raise FailedPrecondition("no ports here")
+        """A port of this machine's loopback stands in for the pod's."""
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 @pytest.fixture
@@ -160,3 +164,42 @@ def test_a_client_that_stops_reading_stops_the_command(server) -> None:
     with open(f"/proc/{process.pid}/io") as io:
         written = int(next(line for line in io if line.startswith("wchar:")).split()[1])
     assert written < 16 * 1024 * 1024, f"{written} bytes written with nobody reading"
+
+
+def test_a_websocket_port_forward_without_a_query_serves_the_requested_port(server) -> None:
+    # What the kubelet does with a client's /portForward?port=N over WebSocket: N goes into the
+    # PortForward RPC, and the upgrade is proxied to our URL as it is, without the query.
+    streaming, _ = server
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def echo_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(1024).upper())
+
+        threading.Thread(target=echo_once, daemon=True).start()
+        client, target = connect(streaming.url(PortForwardRequest("s1", (port,))))
+        client.request(["v4.channel.k8s.io"], target)
+        assert type(client.response()[0]).__name__ == "AcceptConnection"
+        prefix = port.to_bytes(2, "little")
+        assert {client.receive(), client.receive()} == {b"\x00" + prefix, b"\x01" + prefix}
+        client.message(b"\x00hello")
+        assert client.receive() == b"\x00HELLO"
+
+
+def test_each_connection_is_logged_with_its_transport_and_protocol(server, caplog) -> None:
+    streaming, _ = server
+    caplog.set_level(logging.INFO, logger="pycrid.streaming")
+    client, target = connect(exec_url(streaming, "true"))
+    client.request(["v5.channel.k8s.io", "v4.channel.k8s.io"], target)
+    client.response()
+    channels(client)
+    client, target = connect(streaming.url(PortForwardRequest("s1", ())))
+    client.sock.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                        "X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n".encode())
+    assert client.sock.recv(4096).startswith(b"HTTP/1.1 101 ")
+    client.sock.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "pycrid.streaming"] == [
+        "streaming exec: WebSocket, subprotocol v5.channel.k8s.io",
+        "streaming portforward: SPDY/3.1, protocol portforward.k8s.io"]
