@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +17,11 @@ from runtime.process.client import start
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import POD, Namespaces
 from runtime.process.monitor import read_dropped
-from tests.integration import hostroot
 from tests.integration.podharness import PodHarness, log_lines, wait_exit
 
 TICKER = ("sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
 
 
-@pytest.fixture(scope="module")
-def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return hostroot.make(tmp_path_factory.mktemp("hostroot"))
-
-
-@pytest.fixture
-def pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
-    harness = PodHarness(tmp_path, lower)
-    try:
-        yield harness
-    finally:
-        zombies = harness.close()
-    assert zombies == ()
 
 
 def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
