@@ -326,7 +326,9 @@ def run_monitor(raw: dict[str, Any], fds: list[int]) -> int:
     with socket.socket(fileno=fds[0]) as report:
         try:
             LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
-            make(decode(PinSpec, raw["pins"]), LinuxSyscalls())
+            # The agent's own PinSpec.to_dict(): plain keywords, so no decoding (which, run here,
+            # would dirty ~0.3 MiB of the heap shared with the fork server).
+            make(PinSpec(**raw["pins"]), LinuxSyscalls())
             monitor = PodMonitor(raw["id"], raw["socket"], sockpath.listen(raw["socket"]))
         except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
             protocol.send(report, protocol.error_message(e))
