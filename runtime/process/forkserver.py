@@ -13,7 +13,6 @@ Run as: python -m runtime.process.forkserver SOCKET [--target NAME=module:functi
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import importlib
 import logging
@@ -29,7 +28,7 @@ from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
-from runtime.process.children import has_children
+from runtime.process.children import bare_fork, has_children
 from runtime.process.targets import TARGETS
 
 Target = Callable[[dict[str, Any], list[int]], int]
@@ -53,24 +52,6 @@ def set_comm(name: bytes) -> None:
     """Helpers share the interpreter's command line; the name tells ps and tests apart."""
     with open("/proc/self/comm", "wb") as comm:
         comm.write(name[:15])
-
-
-# fork(2) from libc, called with the GIL held (PyDLL). Unlike os.fork() it runs none of the
-# interpreter's at-fork hooks in the child (threading, logging and random re-initialise their state
-# there): they are for a fork taken while other threads may hold locks, and this process has one
-# thread and forks between requests, so its state is consistent in the child as it is. Skipping
-# them saves each pod monitor ~0.35 MiB: the hooks' code and allocations, spread over the frozen
-# heap, would turn as many shared copy-on-write pages into private copies. (Children share the
-# parent's `random` state; none of them uses it.)
-_libc_fork = ctypes.PyDLL(None, use_errno=True).fork
-
-
-def bare_fork() -> int:
-    pid: int = _libc_fork()
-    if pid < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"fork: {os.strerror(err)}")
-    return pid
 
 
 def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], server_fds: list[int]) -> int:
