@@ -9,27 +9,27 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable
 
 MAX_PATH = 107
 
 
-@contextlib.contextmanager
-def addressable(path: str) -> Iterator[str]:
-    """A name for ``path`` short enough for bind(2)/connect(2), valid inside the block."""
+def _at(path: str, call: Callable[[str], None]) -> None:
+    """``call(name)`` with a name for ``path`` short enough for bind(2)/connect(2). (A plain
+    function, not a context manager: a pod monitor binds through it, and contextlib's machinery
+    would cost it pages it otherwise shares with the fork server.)"""
     if len(os.fsencode(path)) <= MAX_PATH:
-        yield path
+        call(path)
         return
     directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        yield f"/proc/self/fd/{directory}/{os.path.basename(path)}"
+        call(f"/proc/self/fd/{directory}/{os.path.basename(path)}")
     finally:
         os.close(directory)
 
 
 def connect(sock: socket.socket, path: str) -> None:
-    with addressable(path) as name:
-        sock.connect(name)
+    _at(path, sock.connect)
 
 
 def listen(path: str, backlog: int = 64) -> socket.socket:
@@ -38,19 +38,23 @@ def listen(path: str, backlog: int = 64) -> socket.socket:
     tmp = f"{path}.{os.getpid()}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        with addressable(tmp) as name:
-            sock.bind(name)
+        _unlink(tmp)
+        _at(tmp, sock.bind)
         os.chmod(tmp, 0o600)
         sock.listen(backlog)
         os.rename(tmp, path)
     except BaseException:
         sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
     return sock
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def remove_if_ours(path: str, inode: int) -> None:
