@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 from runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
-from runtime.linux.proc import start_time
+from runtime.linux.proc import own_start_time
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
@@ -42,6 +42,8 @@ from runtime.sandbox.pause import run_pause
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
 log = logging.getLogger("pycrid.monitor")
+# Made on import, in the fork server: each monitor uses this one rather than building its own.
+_SYSCALLS = LinuxSyscalls()
 
 
 @dataclass
@@ -346,14 +348,14 @@ def run_monitor(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target. raw: {"id", "socket", "pins": PinSpec}; fds: [report]."""
     with socket.socket(fileno=fds[0]) as report:
         try:
-            LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+            _SYSCALLS.prctl(k.PR_SET_CHILD_SUBREAPER, 1)
             if not pin_namespaces(raw["pins"], report):
                 return 1
             monitor = PodMonitor(raw["id"], raw["socket"], sockpath.listen(raw["socket"]))
         except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
             protocol.send(report, protocol.error_message(e))
             return 1
-        protocol.send(report, {"ok": {"pid": os.getpid(), "start_time": start_time(os.getpid())}})
+        protocol.send(report, {"ok": {"pid": os.getpid(), "start_time": own_start_time()}})
     monitor.serve()
     return 0
 
