@@ -64,17 +64,6 @@ def start_time(pid: int, proc_root: str = PROC) -> int | None:
     return None if stat is None else stat.start_time
 
 
-def own_start_time() -> int:
-    """This process's start time, as start_time() gives it, for a forked helper (a pod monitor)
-    reporting its own: read without open() or ProcStat, whose objects would dirty pages it shares
-    with the fork server (~0.15 MiB)."""
-    fd = os.open(f"{PROC}/self/stat", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return int(os.read(fd, 4096).rpartition(b")")[2].split()[19])
-    finally:
-        os.close(fd)
-
-
 def is_alive(pid: int, expected_start_time: int, proc_root: str = PROC) -> bool:
     """True if ``pid`` is still the process that started at ``expected_start_time`` and has not
     exited. A zombie has exited (only its exit status remains), so it is not alive."""

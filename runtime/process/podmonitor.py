@@ -1,9 +1,12 @@
 """The pod monitor: one small process per pod that owns everything the pod runs.
 
-Forked by the fork server (so it shares the fork server's frozen heap copy-on-write: ~1.5 MiB of
-its own, measured in hack/bench), it first makes and pins the pod's namespaces, then serves the
-agent on the pod's socket (runtime/process/protocol.py): it starts the pause process and the
-containers, runs execs, copies container output into the CRI logs and records every exit.
+Forked by the fork server, it shares the fork server's frozen heap copy-on-write; what it keeps
+of its own is the pages it writes (refcounts, allocations, caches), so it writes as few as it can:
+its set-up (making and pinning the pod's namespaces, binding its socket, reporting to the agent)
+runs in a short-lived child, and so does decoding a start's or an exec's spec (hack/bench measures
+what a pod costs). Then it serves the agent on the pod's socket (runtime/process/protocol.py): it
+starts the pause process and the containers, runs execs, copies container output into the CRI
+logs and records every exit.
 
 It is a subreaper, so every process of the pod ends up its child: it alone reaps them, and a pid it
 holds cannot be reused under it. That is what makes the pod's PID namespace safe to join (held by
@@ -28,7 +31,7 @@ from typing import Any, NoReturn
 from runtime.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
-from runtime.linux.proc import own_start_time
+from runtime.linux.proc import start_time
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
@@ -326,37 +329,39 @@ class PodMonitor:
             "containers": containers, "children": self.children.state(), "stopping": self.stopping}, keep)
 
 
-def pin_namespaces(pins: dict[str, Any], report: socket.socket) -> bool:
-    """Makes and pins the pod's namespaces in a short-lived child, which reports its own failure.
-    The namespaces live on in their pins; what making them touches (ctypes, ioctls, mounts, sysctl
-    files) goes with the child instead of staying private to this long-lived process (~0.4 MiB)."""
+def set_up(raw: dict[str, Any], listener: socket.socket, report_fd: int) -> bool:
+    """The monitor's set-up, in a short-lived child that reports to the agent itself: the pod's
+    namespaces made and pinned, ``listener`` (this process's, shared) bound at the pod's socket
+    path and listening, then this monitor's pid and start time, or the failure. The namespaces
+    live on in their pins; what the set-up touches (ctypes, ioctls, mounts, sysctl files, the
+    report) goes with the child instead of staying private to this long-lived process (~0.5 MiB)."""
     pid = bare_fork()
     if pid == 0:
         code = 1
-        try:
-            # The agent's own PinSpec.to_dict(): plain keywords, no decoding needed.
-            make(PinSpec(**pins), LinuxSyscalls())
-            code = 0
-        except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
-            protocol.send(report, protocol.error_message(e))
-        finally:
-            os._exit(code)
+        with socket.socket(fileno=report_fd) as report:
+            try:
+                # The agent's own PinSpec.to_dict(): plain keywords, no decoding needed.
+                make(PinSpec(**raw["pins"]), LinuxSyscalls())
+                sockpath.listen_on(listener, raw["socket"])
+                monitor = os.getppid()
+                protocol.send(report, {"ok": {"pid": monitor, "start_time": start_time(monitor)}})
+                code = 0
+            except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
+                protocol.send(report, protocol.error_message(e))
+            finally:
+                os._exit(code)
     return os.waitpid(pid, 0)[1] == 0
 
 
 def run_monitor(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target. raw: {"id", "socket", "pins": PinSpec}; fds: [report]."""
-    with socket.socket(fileno=fds[0]) as report:
-        try:
-            _SYSCALLS.prctl(k.PR_SET_CHILD_SUBREAPER, 1)
-            if not pin_namespaces(raw["pins"], report):
-                return 1
-            monitor = PodMonitor(raw["id"], raw["socket"], sockpath.listen(raw["socket"]))
-        except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
-            protocol.send(report, protocol.error_message(e))
-            return 1
-        protocol.send(report, {"ok": {"pid": os.getpid(), "start_time": own_start_time()}})
-    monitor.serve()
+    _SYSCALLS.prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    ready = set_up(raw, listener, fds[0])
+    os.close(fds[0])
+    if not ready:
+        return 1
+    PodMonitor(raw["id"], raw["socket"], listener).serve()
     return 0
 
 

@@ -33,10 +33,20 @@ def connect(sock: socket.socket, path: str) -> None:
 
 
 def listen(path: str, backlog: int = 64) -> socket.socket:
-    """A SEQPACKET listener at ``path`` (0600). A stale socket is replaced atomically by rename,
-    so of two servers started at once exactly one is reachable."""
-    tmp = f"{path}.{os.getpid()}"
+    """A SEQPACKET listener at ``path`` (0600), made by listen_on."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        listen_on(sock, path, backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_on(sock: socket.socket, path: str, backlog: int = 64) -> None:
+    """Binds ``sock`` at ``path`` (0600) and listens. A stale socket is replaced atomically by
+    rename, so of two servers started at once exactly one is reachable."""
+    tmp = f"{path}.{os.getpid()}"
     try:
         _unlink(tmp)
         _at(tmp, sock.bind)
@@ -44,10 +54,8 @@ def listen(path: str, backlog: int = 64) -> socket.socket:
         sock.listen(backlog)
         os.rename(tmp, path)
     except BaseException:
-        sock.close()
         _unlink(tmp)
         raise
-    return sock
 
 
 def _unlink(path: str) -> None:

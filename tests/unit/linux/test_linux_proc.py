@@ -8,7 +8,6 @@ from runtime.linux.proc import (
     descendants,
     is_alive,
     open_fds,
-    own_start_time,
     parse_mount_points,
     parse_stat,
     parse_status,
@@ -33,10 +32,6 @@ def test_parse_stat_real_process():
     with open(f"/proc/{os.getpid()}/stat") as f:
         stat = parse_stat(f.read())
     assert stat.pid == os.getpid() and stat.ppid == os.getppid() and stat.start_time > 0
-
-
-def test_own_start_time_is_start_time_of_self():
-    assert own_start_time() == start_time(os.getpid())
 
 
 @pytest.mark.parametrize("text", ["", "12 (x) S 1", "garbage"])
