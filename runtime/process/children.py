@@ -41,6 +41,16 @@ def bare_fork() -> int:
     return pid
 
 
+def set_comm(name: bytes) -> None:
+    """Helpers share the interpreter's command line; the name tells ps and tests apart. (os.write,
+    not open(): no io objects in a helper that shares its pages with the fork server.)"""
+    fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, name[:15])
+    finally:
+        os.close(fd)
+
+
 def close_except(keep: Iterable[int]) -> None:
     """Closes every descriptor above stdio except ``keep``."""
     low = 3
@@ -72,8 +82,7 @@ class Children:
         if pid == 0:
             code = 1
             try:
-                with open("/proc/self/comm", "wb") as comm:
-                    comm.write(name[:15])
+                set_comm(name)
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)

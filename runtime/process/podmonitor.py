@@ -35,7 +35,7 @@ from runtime.linux.proc import start_time
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
-from runtime.process.children import Children, bare_fork, has_children
+from runtime.process.children import Children, bare_fork, has_children, set_comm
 from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX
 from runtime.process.monitor import DROPPED_FILE, LogFile, Watcher, open_log
@@ -385,8 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
-    with open("/proc/self/comm", "wb") as comm:
-        comm.write(b"pycrid-monitor")
+    set_comm(b"pycrid-monitor")
     LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve; said again for clarity
     resume(args.resume).serve()
     return 0
