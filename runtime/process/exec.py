@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
@@ -22,6 +22,7 @@ from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
+from runtime.store.codec import decode
 
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
           "mnt": k.CLONE_NEWNS}
@@ -39,11 +40,14 @@ def open_namespaces(pid: int) -> dict[str, int]:
     return fds
 
 
-def run_exec(spec: ExecSpec, namespaces: dict[str, int], report: socket.socket, stdio: tuple[int, int, int]) -> int:
-    """In a fresh child of the monitor, its own session (so one killpg ends us and the command)."""
+def run_exec(raw: dict[str, Any], namespaces: dict[str, int], report: socket.socket,
+             stdio: tuple[int, int, int]) -> int:
+    """In a fresh child of the monitor, its own session (so one killpg ends us and the command);
+    `raw` is the ExecSpec as a dict (decoded here, not in the long-lived monitor)."""
     os.setsid()
     syscalls = LinuxSyscalls()
     try:
+        spec = decode(ExecSpec, raw)
         # A PID namespace applies to children only: join it here, the command is our child.
         syscalls.setns(namespaces["pid"], k.CLONE_NEWPID)
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,

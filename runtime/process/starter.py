@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import time
+from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
@@ -31,12 +32,14 @@ _INIT_ERRORS: dict[str, type[PycridError]] = {
 NEW, HOST = "new", "host"
 
 
-def run_starter(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int], report: socket.socket) -> int:
-    """In a fresh child of the monitor: `pid_namespace` is NEW, HOST or a namespace fd to join;
-    `stdio` are init's (null or stdin, stdout, stderr write ends)."""
+def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int, int, int],
+                report: socket.socket) -> int:
+    """In a fresh child of the monitor: `raw` is the InitSpec as a dict (built here, not in the
+    long-lived monitor), `pid_namespace` NEW, HOST or a namespace fd to join, `stdio` init's (null
+    or stdin, stdout, stderr write ends)."""
     os.setsid()
     try:
-        pid, terminal = start(spec, pid_namespace, stdio, LinuxSyscalls())
+        pid, terminal = start(InitSpec.from_dict(raw), pid_namespace, stdio, LinuxSyscalls())
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
