@@ -244,7 +244,7 @@ class ContainerManager:
 
     def fail_in_pod(self, sandbox_id: str, why: str) -> None:
         """The pod's monitor or pause died: its running containers are ended; those whose exit the
-        monitor can no longer record get exit code 255 and ``why``."""
+        monitor can no longer record (it is the one that died) get exit code 255 and ``why``."""
         running = [c for c in self._store.all() if c.sandbox_id == sandbox_id and c.state == State.RUNNING]
         for c in running:
             self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
@@ -252,7 +252,10 @@ class ContainerManager:
         for c in running:
             with self._locks.hold(c.id):
                 wait_gone(c.pid, c.pid_start, max(0.0, deadline - time.monotonic()))
-                if self.refresh(c.id).state == State.RUNNING and _read_exit(c.spec.exit_file) is None:
+                # A live monitor writes the real exit once it has drained the output: wait for it.
+                while self.refresh(c.id).state == State.RUNNING and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if self.refresh(c.id).state == State.RUNNING:
                     self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=255,
                                                                reason="Error", message=why))
 
