@@ -4,17 +4,19 @@ Decisions on fields proto3 cannot mark absent:
 - masked_paths / readonly_paths: an empty list is "not given" (None: the runtime's defaults). On the
   wire an empty repeated field and an absent one are the same bytes, so "explicitly empty" cannot
   be sent; the kubelet sends the default lists for procMount Default, and only procMount Unmasked
-  (which needs a user namespace, refused here) would mean empty. Defaults are the safe reading.
+  (which needs a user namespace) would mean empty: pycrid keeps the defaults even then, the safe
+  reading.
 - seccomp: neither SecurityProfile nor seccomp_profile_path -> Seccomp(kind=""), "not given", which
   runtime/container/spec.py resolves to the sandbox's profile.
-What pycrid cannot do yet is refused rather than ignored: user namespaces and id-mapped mounts,
-CDI devices, supplemental_groups_policy Strict. SELinux and AppArmor options are ignored (no LSM
+What pycrid cannot do yet is refused rather than ignored: CDI devices, supplemental_groups_policy
+Strict. User namespace options and a mount's id mappings are checked against the pod's when the
+container is created (runtime/sandbox/userns.py). SELinux and AppArmor options are ignored (no LSM
 support; the kubelet sends AppArmor only on nodes where it is enabled).
 """
 from __future__ import annotations
 
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_sandbox import ids, namespace_modes, optional_id, resources, seccomp
+from cri.convert_sandbox import id_mappings, ids, namespace_modes, optional_id, resources, seccomp, userns_options
 from runtime.cgroups.resources import Resources
 from runtime.container.model import (
     ContainerConfig,
@@ -65,13 +67,12 @@ def mount(m: pb.Mount) -> Mount:
         raise InvalidArgument(f"{where}: recursive_read_only needs readonly")
     if m.recursive_read_only and propagation != "rprivate":
         raise InvalidArgument(f"{where}: recursive_read_only needs private propagation, not {propagation}")
-    if m.uidMappings or m.gidMappings:
-        raise InvalidArgument(f"{where}: id-mapped mounts are not supported")
     image = m.image.image if m.HasField("image") else ""
     if not image and not m.host_path:
         raise InvalidArgument(f"{where}: host_path is empty")
     return Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image)
+                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image,
+                 uid_mappings=id_mappings(m.uidMappings), gid_mappings=id_mappings(m.gidMappings))
 
 
 def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> SecurityContext:
@@ -103,6 +104,7 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         readonly_paths=tuple(sc.readonly_paths) or None,
         seccomp=seccomp(sc.seccomp if sc.HasField("seccomp") else None, sc.seccomp_profile_path)
         or Seccomp(kind=""),
+        userns=userns_options(sc.namespace_options),
     )
 
 

@@ -11,12 +11,13 @@ from collections.abc import Iterable
 
 from cri.api.v1 import api_pb2 as pb
 from runtime.cgroups.resources import Resources
-from runtime.container.model import NamespaceMode, Seccomp
+from runtime.container.model import IdMapping, NamespaceMode, Seccomp, UsernsOptions
 from runtime.container.spec import validate_sysctls
 from runtime.container.users import check_id
 from runtime.errors import InvalidArgument
 from runtime.network.plugin import DNS, PortMapping
 from runtime.sandbox.model import SandboxConfig
+from runtime.sandbox.userns import pod_user_namespace
 
 HOST_NAME_MAX = 64
 _PROTOCOLS = {pb.TCP: "TCP", pb.UDP: "UDP", pb.SCTP: "SCTP"}
@@ -39,6 +40,8 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
         raise InvalidArgument(f"sandbox config: run_as_group {run_as_group} set without run_as_user")
     if sc.supplemental_groups_policy != pb.Merge:
         raise InvalidArgument("sandbox config: supplemental_groups_policy Strict is not supported")
+    userns = pod_user_namespace(userns_options(sc.namespace_options), network=network, pid=pid, ipc=ipc,
+                                privileged=sc.privileged, who=f"pod {m.namespace}/{m.name}")
     return SandboxConfig(
         name=m.name, uid=m.uid, namespace=m.namespace, attempt=m.attempt,
         hostname=hostname(c.hostname),
@@ -58,6 +61,7 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
         overhead=resources(linux.overhead) if linux.HasField("overhead") else Resources(),
         resources=resources(linux.resources) if linux.HasField("resources") else Resources(),
         runtime_handler=runtime_handler,
+        userns=userns,
     )
 
 
@@ -123,11 +127,21 @@ def namespace_mode(value: int, what: str) -> NamespaceMode:
 
 
 def namespace_modes(opts: pb.NamespaceOption, who: str) -> tuple[NamespaceMode, NamespaceMode, NamespaceMode]:
-    """(network, pid, ipc). User namespaces are refused: pycrid runs pods in the host's."""
-    if opts.HasField("userns_options") and opts.userns_options.mode != pb.NODE:
-        raise InvalidArgument(f"{who}: user namespaces are not supported")
+    """(network, pid, ipc); the user namespace is userns_options'."""
     return (namespace_mode(opts.network, f"{who}: network"), namespace_mode(opts.pid, f"{who}: PID"),
             namespace_mode(opts.ipc, f"{who}: IPC"))
+
+
+def id_mappings(mappings: Iterable[pb.IDMapping]) -> tuple[IdMapping, ...]:
+    return tuple(IdMapping(container_id=m.container_id, host_id=m.host_id, length=m.length) for m in mappings)
+
+
+def userns_options(opts: pb.NamespaceOption) -> UsernsOptions | None:
+    """The UserNamespace as sent; None when absent (an older kubelet, or a client that leaves it out)."""
+    if not opts.HasField("userns_options"):
+        return None
+    u = opts.userns_options
+    return UsernsOptions(mode=namespace_mode(u.mode, "user"), uids=id_mappings(u.uids), gids=id_mappings(u.gids))
 
 
 def optional_id(msg: object, field: str, what: str) -> int | None:

@@ -16,6 +16,33 @@ class NamespaceMode(Enum):
 
 
 @dataclass(frozen=True)
+class IdMapping:
+    """One line of a uid_map or gid_map: container ids container_id..container_id+length-1 are
+    host ids host_id..host_id+length-1."""
+
+    container_id: int
+    host_id: int
+    length: int
+
+
+@dataclass(frozen=True)
+class UsernsOptions:
+    """A CRI UserNamespace as sent; runtime/sandbox/userns.py decides what it may be."""
+
+    mode: NamespaceMode = NamespaceMode.NODE
+    uids: tuple[IdMapping, ...] = ()
+    gids: tuple[IdMapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserNamespace:
+    """A pod's own user namespace: one uid and one gid mapping, each mapping container id 0."""
+
+    uids: IdMapping
+    gids: IdMapping
+
+
+@dataclass(frozen=True)
 class Mount:
     container_path: str
     host_path: str
@@ -23,6 +50,8 @@ class Mount:
     recursive_read_only: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
     image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
+    uid_mappings: tuple[IdMapping, ...] = ()  # the kubelet's, for an id-mapped mount (the pod's own)
+    gid_mappings: tuple[IdMapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,7 @@ class SecurityContext:
     masked_paths: tuple[str, ...] | None = None  # None: the runtime's defaults
     readonly_paths: tuple[str, ...] | None = None
     seccomp: Seccomp = Seccomp()
+    userns: UsernsOptions | None = None  # None: not given (the container is in its pod's)
 
 
 @dataclass(frozen=True)

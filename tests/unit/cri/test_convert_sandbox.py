@@ -102,7 +102,7 @@ def test_namespace_modes(opts, want) -> None:
      "network namespace mode 9"),
     (config(linux=linux(namespace_options=pb.NamespaceOption(pid=pb.TARGET))), "TARGET"),
     (config(linux=linux(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD)))),
-     "user namespaces"),
+     "pod default/web: a user namespace needs exactly one uid mapping, got 0"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=2**31))), "run_as_user 2147483648"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=2**32 + 5))), "run_as_user 4294967301"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=-1))), "run_as_user -1"),
