@@ -39,8 +39,16 @@ UMOUNT_NOFOLLOW = 0x8
 
 # mount_setattr(2).
 AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_IDMAP = 0x100000
+
+# open_tree(2) and move_mount(2): detached mount trees (Linux 5.2+).
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4  # the source is the fd itself
+MOVE_MOUNT_T_SYMLINKS = 0x10  # follow the target path's links (a /proc/self/fd/N magic link)
 
 # openat2(2) resolve flags.
 RESOLVE_NO_MAGICLINKS = 0x02  # no /proc/<pid>/fd/N, /proc/<pid>/root and the like (ELOOP)
@@ -68,6 +76,8 @@ CLOSE_RANGE_MAX_FD = 0xFFFFFFFF
 
 # Syscalls glibc has no wrapper for. Numbers from 424 on are shared by all architectures.
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
 SYS_CLOSE_RANGE = 436
 SYS_OPENAT2 = 437
 SYS_MOUNT_SETATTR = 442

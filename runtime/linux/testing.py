@@ -4,6 +4,7 @@ It records every call as ``(name, args)`` in ``calls`` and touches nothing, so u
 that decides and then acts can assert on the exact kernel calls made, in order, without root.
 ``fail()`` makes a chosen call raise an ``OSError`` with a chosen errno, to test error paths.
 
+``open_tree`` returns an O_PATH fd of "/" rather than a tree, for the caller to close.
 One call is recorded and then passed to the kernel: ``openat2`` only opens, needs no privilege, and
 its fds are what the code under test goes on to use (walking the real directories of a test's
 rootfs, with the kernel's own RESOLVE_IN_ROOT). A path given as /proc/self/fd/N (how fds are
@@ -91,6 +92,18 @@ class FakeSyscalls:
         self, path: str, attr_set: int, attr_clr: int = 0, propagation: int = 0, recursive: bool = True
     ) -> None:
         self._record("mount_setattr", path, attr_set, attr_clr, propagation, recursive)
+
+    def open_tree(self, path: str, flags: int) -> int:
+        self._record("open_tree", path, flags)
+        # A real fd (of "/", opened O_PATH: no privilege, nothing changed), so that the code
+        # under test may close it as it closes a real tree.
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+
+    def mount_setattr_idmap(self, tree_fd: int, userns_fd: int, recursive: bool) -> None:
+        self._record("mount_setattr_idmap", tree_fd, userns_fd, recursive)
+
+    def move_mount(self, tree_fd: int, target: str) -> None:
+        self._record("move_mount", tree_fd, target)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._record("pivot_root", new_root, put_old)
