@@ -28,6 +28,7 @@ from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.userns import map_line
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
 
@@ -148,10 +149,12 @@ class SandboxManager:
 
     def _set_up(self, sandbox: Sandbox) -> Sandbox:
         config, paths = sandbox.config, sandbox.paths
-        pins = {kind: path for kind, path in (("net", paths.netns), ("ipc", paths.ipcns),
+        pins = {kind: path for kind, path in (("user", paths.userns), ("net", paths.netns), ("ipc", paths.ipcns),
                                               ("uts", paths.utsns)) if path}
+        userns = config.userns
         spec = PinSpec(sandbox.id, pins, hostname=config.hostname if paths.utsns else "",
-                       sysctls=config.sysctls, shm=paths.shm)
+                       sysctls=config.sysctls, shm=paths.shm,
+                       uid_map=map_line(userns.uids) if userns else "", gid_map=map_line(userns.gids) if userns else "")
         # The monitor pins the namespaces first; a crash before it is recorded leaves it reachable
         # by its socket in the pod's run dir, which Stop/Remove use.
         monitor = self._processes.spawn_monitor(sandbox, spec)
@@ -210,7 +213,7 @@ class SandboxManager:
                 self._network.teardown(self._pod_network(sandbox))
         finally:
             ending.result()
-        unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm], self._syscalls)
+        unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm, paths.userns], self._syscalls)
 
     def require_ready(self, sandbox_id: str) -> Sandbox:
         sandbox = self.get(sandbox_id)
@@ -238,7 +241,8 @@ class SandboxManager:
                             utsns=os.path.join(d, "utsns") if own_net else "", pidns="",
                             hosts=os.path.join(d, "hosts"), resolv_conf=os.path.join(d, "resolv.conf"),
                             hostname=os.path.join(d, "hostname"),
-                            shm=os.path.join(d, "shm") if own_ipc else "")
+                            shm=os.path.join(d, "shm") if own_ipc else "",
+                            userns=os.path.join(d, "userns") if config.userns else "")
 
     def _pod_network(self, sandbox: Sandbox) -> PodNetwork:
         c = sandbox.config
