@@ -36,6 +36,7 @@ from runtime.names import NameRegistry, container_name
 from runtime.process.execspec import exec_spec
 from runtime.process.monitorclient import MonitorClient
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.userns import root_owner
 from runtime.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ class ContainerManager:
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
                 state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
+            if spec.userns is not None:  # the rootfs' root is the upper dir's: the pod's root owns it
+                os.chown(spec.upperdir, *root_owner(spec.userns))
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock(),

@@ -5,12 +5,16 @@ without root. The decisions follow containerd's CRI plugin unless a comment says
 Namespaces: net, ipc and uts are always the pod's (its pinned ones, or the host's for a host-network
 / host-IPC pod), as containerd does; a container cannot choose other ones. PID follows the
 container's own mode: CONTAINER new, POD the pod's shared one, NODE the host's, TARGET another
-container's (the caller resolves target_id to that container's pid).
+container's (the caller resolves target_id to that container's pid). The user namespace is the
+pod's (runtime/sandbox/userns.py); in one, the pod's own files (/etc/hosts, resolv.conf, hostname,
+image VOLUMEs) and the CRI mounts the kubelet asks so are id-mapped, and init id-maps the image
+layers, so that what the host owns as root the pod sees owned by its root.
 """
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from runtime.container.command import check_exec_size, merge_command, merge_env
 from runtime.container.model import (
@@ -20,6 +24,7 @@ from runtime.container.model import (
     NamespaceMode,
     Seccomp,
     SecurityContext,
+    UserNamespace,
 )
 from runtime.container.sysctls import validate_sysctls
 from runtime.container.users import check_id, parse_id, split_image_user
@@ -31,6 +36,7 @@ from runtime.linux.mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX, BindMount, Device, InitSpec, Namespaces, User
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
+from runtime.sandbox.userns import check_container, container_user_namespace, mount_idmapped
 
 __all__ = ["build_init_spec", "container_user", "image_volumes", "log_path", "merge_command",
            "merge_env", "namespaces", "resolve_seccomp", "validate_mount", "validate_sysctls"]
@@ -47,10 +53,13 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
+    who = f"container {config.name!r}"
     if sec.privileged and not sandbox.privileged:
-        raise InvalidArgument(f"container {config.name!r}: privileged, but its sandbox is not")
-    ns = namespaces(sec, sandbox, paths)
-    cri_mounts = tuple(validate_mount(m) for m in config.mounts)
+        raise InvalidArgument(f"{who}: privileged, but its sandbox is not")
+    userns = container_user_namespace(sec.userns, sandbox.userns, who)
+    check_container(userns, sec.privileged, sec.pid_mode == NamespaceMode.NODE, who)
+    ns = replace(namespaces(sec, sandbox, paths), user=paths.userns if userns else "")
+    cri_mounts = tuple(validate_mount(m, userns) for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
@@ -68,8 +77,9 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
         namespaces=ns,
         user=container_user(sec, image.user, sandbox.supplemental_groups),
         readonly_rootfs=sec.readonly_rootfs,
-        mounts=(*_etc_mounts(paths, cri_targets, sec.readonly_rootfs),
-                *image_volumes(image.volumes, volumes_dir, cri_targets),
+        mounts=(*(replace(m, idmap=userns is not None) for m in (
+                    *_etc_mounts(paths, cri_targets, sec.readonly_rootfs),
+                    *image_volumes(image.volumes, volumes_dir, cri_targets))),
                 *cri_mounts),
         devices=tuple(_device(d) for d in config.devices),
         masked_paths=() if sec.privileged else _or_default(sec.masked_paths, DEFAULT_MASKED_PATHS),
@@ -91,6 +101,7 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
         tty=config.tty,
         stdin=config.stdin,
         stdin_once=config.stdin_once,
+        userns=userns,
     )
 
 
@@ -215,7 +226,7 @@ def _container_path(path: str, what: str) -> str:
     return _absolute(path, what)
 
 
-def validate_mount(m: Mount) -> BindMount:
+def validate_mount(m: Mount, userns: UserNamespace | None = None) -> BindMount:
     """A CRI mount as a bind; InvalidArgument for what the CRI forbids or pycrid cannot do."""
     target = _container_path(m.container_path, "mount container_path")
     if m.image and not m.host_path:
@@ -226,7 +237,8 @@ def validate_mount(m: Mount) -> BindMount:
     if m.recursive_read_only and not (m.readonly and m.propagation == "rprivate"):
         raise InvalidArgument(f"mount at {target}: recursive_read_only needs readonly and private propagation")
     return BindMount(source=source, target=target, readonly=m.readonly,
-                     recursive_readonly=m.recursive_read_only, propagation=m.propagation)
+                     recursive_readonly=m.recursive_read_only, propagation=m.propagation,
+                     idmap=mount_idmapped(m.uid_mappings, m.gid_mappings, userns, f"mount at {target}"))
 
 
 def _device(d: DeviceMapping) -> Device:

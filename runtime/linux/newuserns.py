@@ -25,6 +25,22 @@ from runtime.linux.syscalls import Syscalls
 _UNSHARED, _MAPPED, _READY = b"unshared", b"mapped", b"ready"
 
 
+def enter_user_namespace(fd: int, syscalls: Syscalls) -> None:
+    """Joins the user namespace ``fd`` as its root (uid and gid 0, no groups), with the full
+    capabilities joining gives; whoever joins drops what it must not keep afterwards."""
+    syscalls.setns(fd, k.CLONE_NEWUSER)
+    _become_root(syscalls)
+
+
+def _become_root(syscalls: Syscalls) -> None:
+    # Our host ids are not mapped in the namespace: as they were, what we create would belong to
+    # the host's root. As its root, keeping the capabilities (the kernel keeps them when ids move
+    # to the namespace's root), and without the host's groups.
+    syscalls.setgroups(())
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
 @contextmanager
 def user_namespace_child(uid_map: str, gid_map: str, inside: Callable[[], None],
                          syscalls: Syscalls) -> Iterator[int]:
@@ -64,11 +80,7 @@ def _child(sync: socket.socket, inside: Callable[[], None], syscalls: Syscalls) 
         syscalls.unshare(k.CLONE_NEWUSER)
         sync.send(_UNSHARED)
         if sync.recv(64) == _MAPPED:
-            # Root of the namespace: what it makes next is owned by the pod's root, and the
-            # host groups we still carry (unmapped there) go.
-            syscalls.setgroups(())
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            _become_root(syscalls)
             inside()
             sync.send(_READY)
             sync.recv(1)  # EOF: the parent is done with our namespaces

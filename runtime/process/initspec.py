@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from runtime.container.model import IdMapping, UserNamespace
+
 HOST = "host"  # a namespace mode: stay in the agent's namespace
 POD = "pod"  # the PID namespace of the pod's pause process, which the pod monitor holds
 TARGET_PREFIX = "target:"  # + a container id: that container's PID namespace (CRI mode TARGET)
@@ -21,6 +23,7 @@ class BindMount:
     recursive_readonly: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
     is_file: bool = False  # the target is created as a file, not a directory
+    idmap: bool = False  # id-mapped through the pod's user namespace (runtime/linux/idmap.py)
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,14 @@ class User:
 @dataclass(frozen=True)
 class Namespaces:
     """Each is a path to join (a pod's pinned namespace), HOST, or "" for new; pid is "", HOST, POD
-    or TARGET_PREFIX + container id, resolved by the pod monitor (never a pid that could be reused)."""
+    or TARGET_PREFIX + container id, resolved by the pod monitor (never a pid that could be reused);
+    user is the pod's pinned user namespace, or "" for the node's (a container never gets its own)."""
 
     net: str = ""
     ipc: str = ""
     uts: str = ""
     pid: str = ""
+    user: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class InitSpec:
     tty: bool = False
     stdin: bool = False
     stdin_once: bool = False
+    userns: UserNamespace | None = None  # the pod's mappings when namespaces.user is set
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +102,8 @@ class InitSpec:
                                "additional_gids": tuple(data.get("user", {}).get("additional_gids", ()))})
         data["mounts"] = tuple(BindMount(**m) for m in data.get("mounts", ()))
         data["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
+        userns = data.get("userns")
+        data["userns"] = UserNamespace(IdMapping(**userns["uids"]), IdMapping(**userns["gids"])) if userns else None
         for key in ("args", "env", "lowerdirs", "masked_paths", "readonly_paths", "capabilities",
                     "ambient_capabilities"):
             data[key] = tuple(data.get(key, ()))
