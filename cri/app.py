@@ -32,6 +32,7 @@ from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
 from runtime.process.client import connect_or_start
+from runtime.process.idmapprobe import probe_idmap
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
@@ -70,6 +71,7 @@ def build(config: Config) -> Node:
     root, state = Path(config.root), Path(config.state)
     forkserver_log = str(state / "forkserver.log")
     forkserver = connect_or_start(str(state / "forkserver.sock"), forkserver_log)
+    idmap = probe_idmap(forkserver, [str(root), str(state)])  # where layers, volumes and pod files live
     syscalls = LinuxSyscalls()
     net = config.network
     network = new_network_plugin(net.mode, net.pod_cidr, net.bridge, Path(net.cni_conf_dir),
@@ -94,7 +96,7 @@ def build(config: Config) -> Node:
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
                          config.root, config.state, time.time_ns), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
-                               driver, time.time_ns)
+                               driver, time.time_ns, idmap)
     deaths.append(sandboxes)
     supervisor.start()
     sandboxes.recover()
@@ -117,7 +119,7 @@ def build(config: Config) -> Node:
     streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
                                 config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
-                             helpers=supervisor.state, streaming=streaming)
+                             helpers=supervisor.state, streaming=streaming, idmap=idmap)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
                                  in_use=containers.in_use)
     server = None

@@ -12,6 +12,7 @@ from cri.stats import StatsRpcs
 from cri.status import StatusRpcs
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
+from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.network.plugin import NetworkPlugin
 from runtime.process.supervisor import HelperState
 from runtime.sandbox.manager import SandboxManager
@@ -26,8 +27,8 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs, Streamin
                  containers: Containers, stats_reader: StatsReader | None = None,
                  observe_rpc: Callable[[str, str, float], None] | None = None,
                  helpers: Callable[[], HelperState] = lambda: HelperState(True),
-                 streaming: StreamingUrls | None = None) -> None:
-        StatusRpcs.__init__(self, config, network, helpers)
+                 streaming: StreamingUrls | None = None, idmap: IdmapSupport = NOT_PROBED) -> None:
+        StatusRpcs.__init__(self, config, network, helpers, idmap)
         self.streaming = streaming
         self.sandboxes = sandboxes
         self.containers = containers

@@ -9,7 +9,7 @@ from cri.api.v1 import api_pb2 as pb
 from cri.convert_sandbox import sandbox_config
 from cri.filters import id_matches, matches
 from cri.streams import batches
-from runtime.container.model import NamespaceMode
+from runtime.container.model import IdMapping, NamespaceMode, UserNamespace
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.record import Sandbox
 from runtime.store.codec import encode
@@ -65,8 +65,19 @@ def sandbox_status(s: Sandbox) -> pb.PodSandboxStatus:
                                            additional_ips=[pb.PodIP(ip=ip) for ip in s.ips[1:]]),
         linux=pb.LinuxPodSandboxStatus(namespaces=pb.Namespace(options=pb.NamespaceOption(
             network=_NAMESPACE_MODE[c.network_mode], pid=_NAMESPACE_MODE[c.pid_mode],
-            ipc=_NAMESPACE_MODE[c.ipc_mode]))),
+            ipc=_NAMESPACE_MODE[c.ipc_mode], userns_options=userns_options(c.userns)))),
         labels=c.labels, annotations=c.annotations, runtime_handler=c.runtime_handler)
+
+
+def userns_options(userns: UserNamespace | None) -> pb.UserNamespace:
+    """The pod's user namespace as the CRI says it: POD with its mappings, or NODE."""
+    if userns is None:
+        return pb.UserNamespace(mode=pb.NODE)
+    return pb.UserNamespace(mode=pb.POD, uids=[_id_mapping(userns.uids)], gids=[_id_mapping(userns.gids)])
+
+
+def _id_mapping(m: IdMapping) -> pb.IDMapping:
+    return pb.IDMapping(container_id=m.container_id, host_id=m.host_id, length=m.length)
 
 
 def _metadata(s: Sandbox) -> pb.PodSandboxMetadata:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from cri.api.v1 import api_pb2 as pb
 from cri.config import Config
 from runtime.conditions import network_condition, runtime_condition
+from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.network.plugin import NetworkPlugin
 from runtime.process.supervisor import HelperState
 from runtime.version import VERSION
@@ -19,10 +20,12 @@ RUNTIME_API_VERSION = "v1"
 
 class StatusRpcs:
     def __init__(self, config: Config, network: NetworkPlugin,
-                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True),
+                 idmap: IdmapSupport = NOT_PROBED) -> None:
         self.config = config
         self.network = network
         self.helpers = helpers
+        self.idmap = idmap
 
     def Version(self, request: pb.VersionRequest) -> pb.VersionResponse:
         return pb.VersionResponse(version=KUBE_API_VERSION, runtime_name=RUNTIME_NAME,
@@ -36,7 +39,8 @@ class StatusRpcs:
             status=pb.RuntimeStatus(conditions=[
                 pb.RuntimeCondition(type=c.type, status=c.status, reason=c.reason, message=c.message)
                 for c in conditions]),
-            runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures())],
+            runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures(
+                user_namespaces=self.idmap.supported))],
         )
         if request.verbose:
             # crictl decodes every info value as JSON, so each value is a JSON document.

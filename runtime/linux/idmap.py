@@ -31,6 +31,9 @@ class IdmapSupport:
         return not self.problem
 
 
+NOT_PROBED = IdmapSupport("id-mapped mounts were not probed on this node")
+
+
 def idmapped_tree(syscalls: Syscalls, source: str, userns_fd: int, recursive: bool) -> int:
     """A detached, id-mapped copy of the mount at ``source`` (with the mounts below it when
     ``recursive``): an fd to attach with move_mount or to give overlayfs as a layer, then close."""

@@ -69,10 +69,12 @@ class FakeMonitors:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.pauses: list[subprocess.Popen[bytes]] = []
         self.pause_specs: list[dict[str, Any]] = []
+        self.pins: list[PinSpec] = []  # what each spawned monitor was to pin
         self.pause_error: PycridError | None = None  # the pause starts, but its report is lost
         self.upgraded: list[str] = []
 
     def spawn(self, sandbox_id: str, run_dir: str, pins: PinSpec) -> tuple[int, int]:
+        self.pins.append(pins)
         process, started = _sleeper()
         self.processes[sandbox_id] = process
         return process.pid, started

@@ -18,6 +18,7 @@ from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
 from runtime.ids import new_id, resolve
+from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.linux.syscalls import Syscalls
 from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, sandbox_name
@@ -49,8 +50,9 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
-                 driver: CgroupDriver, clock: Callable[[], int]) -> None:
+                 driver: CgroupDriver, clock: Callable[[], int], idmap: IdmapSupport = NOT_PROBED) -> None:
         self._processes = processes
+        self._idmap = idmap
         self._locks = locks
         self._driver = driver
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
@@ -108,6 +110,9 @@ class SandboxManager:
         if config.runtime_handler not in RUNTIME_HANDLERS:
             raise NotFound(f"runtime handler {config.runtime_handler!r} is not configured")
         validate_sysctls(config.sysctls, config.network_mode, config.ipc_mode)
+        if config.userns is not None and not self._idmap.supported:
+            raise FailedPrecondition(f"pod {config.namespace}/{config.name}: a user namespace needs id-mapped mounts, "
+                                     f"which this node cannot make: {self._idmap.problem}")
         sandbox_id = new_id()
         # The pause process goes under the pod's cgroup, as containerd's sandbox container does:
         # the pod's limits and usage cover it. Named like a container's (a bad parent fails here).

@@ -13,6 +13,8 @@ from runtime.linux.newuserns import user_namespace_child
 from runtime.linux.proc import zombies_under
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.linux.testing import run_in_child
+from runtime.process.client import connect_or_start
+from runtime.process.idmapprobe import probe_idmap
 
 MAP = "0 100000 65536\n"
 
@@ -86,3 +88,12 @@ def test_probe_on_this_machine(tmp_path) -> None:
     assert run_in_child(lambda: probe([str(tmp_path), "/run"], LinuxSyscalls())).supported
     refused = run_in_child(lambda: probe([str(tmp_path), "/proc"], LinuxSyscalls()))
     assert refused.problem.startswith("id-mapping /proc: its filesystem does not support id-mapped mounts")
+
+
+def test_the_agent_asks_a_fork_server_child(tmp_path) -> None:
+    server = connect_or_start(str(tmp_path / "fork.sock"), str(tmp_path / "fork.log"))
+    try:
+        assert probe_idmap(server, [str(tmp_path), "/run"]).supported
+        assert "id-mapping /proc: its filesystem" in probe_idmap(server, ["/proc"]).problem
+    finally:
+        server.shutdown()

@@ -11,6 +11,7 @@ from cri.api.v1 import api_pb2_grpc
 from cri.config import Config, NetworkConfig
 from cri.image_service import ImageService
 from runtime.image import ImageManager
+from runtime.linux.idmap import IdmapSupport
 from cri.status import StatusRpcs
 from runtime.network.plugin import NetworkStatus
 from runtime.network.testing import FakeNetworkPlugin
@@ -120,3 +121,13 @@ def test_runtime_is_not_ready_while_the_fork_server_is_down(tmp_path) -> None:
     runtime_ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
     assert (runtime_ready.status, runtime_ready.reason) == (False, "ForkServerDown")
     assert "no space left" in runtime_ready.message
+
+
+@pytest.mark.parametrize("idmap, supported", [(IdmapSupport(), True), (IdmapSupport("id-mapping /x: no"), False)])
+def test_the_handler_says_whether_it_runs_user_namespaces(serve, tmp_path, idmap, supported) -> None:
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    stub = api_pb2_grpc.RuntimeServiceStub(serve(StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16"), idmap=idmap),
+                                                 ImageService(ImageManager(str(tmp_path / "images")),
+                                                              container_dir=str(tmp_path), in_use=lambda i: False)))
+    (handler,) = stub.Status(pb.StatusRequest()).runtime_handlers
+    assert (handler.name, handler.features.user_namespaces) == ("", supported)
