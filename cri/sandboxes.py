@@ -69,10 +69,10 @@ def sandbox_status(s: Sandbox) -> pb.PodSandboxStatus:
         labels=c.labels, annotations=c.annotations, runtime_handler=c.runtime_handler)
 
 
-def userns_options(userns: UserNamespace | None) -> pb.UserNamespace:
-    """The pod's user namespace as the CRI says it: POD with its mappings, or NODE."""
+def userns_options(userns: UserNamespace | None) -> pb.UserNamespace | None:
+    """The pod's user namespace as the CRI says it: POD with its mappings; none for the node's."""
     if userns is None:
-        return pb.UserNamespace(mode=pb.NODE)
+        return None
     return pb.UserNamespace(mode=pb.POD, uids=[_id_mapping(userns.uids)], gids=[_id_mapping(userns.gids)])
 
 

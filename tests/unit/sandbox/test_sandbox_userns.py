@@ -86,4 +86,4 @@ def test_pod_status_says_its_user_namespace() -> None:
         mode=pb.POD, uids=[pb.IDMapping(container_id=0, host_id=100000, length=65536)],
         gids=[pb.IDMapping(container_id=0, host_id=200000, length=65536)])
     node = sandbox_status(replace(sandbox, config=replace(CONFIG, userns=None))).linux.namespaces.options
-    assert node.userns_options == pb.UserNamespace(mode=pb.NODE)
+    assert not node.HasField("userns_options")  # the node's: as before user namespaces
