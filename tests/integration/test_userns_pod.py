@@ -15,7 +15,7 @@ from runtime.container.execsync import exec_sync
 from runtime.container.model import IdMapping, UserNamespace
 from runtime.linux.proc import mount_points, read_status
 from runtime.process.execspec import exec_spec
-from runtime.process.initspec import BindMount, InitSpec, Namespaces
+from runtime.process.initspec import BindMount, InitSpec, Namespaces, User
 from runtime.sandbox.namespaces import PinSpec
 from runtime.sandbox.userns import map_line, root_owner
 from tests.integration.podharness import PodHarness, log_lines, wait_exit
@@ -33,12 +33,25 @@ def userns_pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
                    sysctls={"net.ipv4.ip_unprivileged_port_start": "80"}, shm=str(run / "shm"),
                    uid_map=map_line(MAPPING), gid_map=map_line(MAPPING))
     harness = PodHarness(tmp_path, lower, pins)
+    user = os.stat(run / "user").st_ino
     try:
         yield harness
     finally:
         zombies = harness.close()
     assert zombies == ()
     assert not [p for p in mount_points() if p.startswith(str(tmp_path))], "mounts left behind"
+    assert not processes_in(user), "a process is left in the pod's user namespace"
+
+
+def processes_in(user_namespace: int) -> list[int]:
+    found = []
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if os.stat(f"/proc/{pid}/ns/user").st_ino == user_namespace:
+                found.append(pid)
+        except OSError:
+            pass  # gone meanwhile
+    return found
 
 
 def in_pod(pod: PodHarness, container_id: str, args: tuple[str, ...], **changes: object) -> InitSpec:
@@ -133,3 +146,15 @@ def test_the_pause_runs_in_the_pod_as_its_65535(userns_pod: PodHarness, tmp_path
     assert status["Uid"].split() == ["165535"] * 4 and status["Gid"].split() == ["165535"] * 4
     assert status["CapEff"] == "0000000000000000" and status["CapBnd"] == "0000000000000000"
     assert os.stat(f"/proc/{pause}/ns/user").st_ino == os.stat(run / "user").st_ino
+
+
+def test_a_non_root_user_is_the_pods_own_id(userns_pod: PodHarness, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    plain.chmod(0o777)
+    spec = in_pod(userns_pod, "c1", ("sh", "-c", "id; echo > /plain/by-guest"), user=User(uid=1234, gid=5000),
+                  mounts=(BindMount(str(plain), "/plain"),))
+    userns_pod.start(spec)
+    assert wait_exit(spec)["exit_code"] == 0, log_lines(spec)
+    assert log_lines(spec)[0][2].startswith("uid=1234(guest) gid=5000(extra)")
+    assert owner(plain / "by-guest") == (101234, 105000)
