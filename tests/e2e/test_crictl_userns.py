@@ -63,6 +63,10 @@ def test_a_pod_with_a_user_namespace(pycrid: Daemon, pods: Pods, tmp_path: Path)
     assert options["usernsOptions"] == {"mode": "POD", "uids": [{"hostId": 100000, "containerId": 0, "length": 65536}],
                                         "gids": [{"hostId": 100000, "containerId": 0, "length": 65536}]}
 
+    # A container that says nothing of user namespaces (as in the README's example) is in its pod's.
+    plain_ctr = pods.create(pod_id, pod_path, container_config("inherits", SLEEP))
+    assert exec_out(pycrid, plain_ctr, "cat", "/proc/self/uid_map").split() == ["0", "100000", "65536"]
+
     other = [{"container_id": 0, "host_id": 200000, "length": 65536}]
     refused = crictl(pycrid, "create", pod_id, pods.write(container_config(
         "other", SLEEP, linux={"security_context": {"namespace_options": {
