@@ -104,7 +104,7 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         readonly_paths=tuple(sc.readonly_paths) or None,
         seccomp=seccomp(sc.seccomp if sc.HasField("seccomp") else None, sc.seccomp_profile_path)
         or Seccomp(kind=""),
-        userns=userns_options(sc.namespace_options),
+        userns=userns_options(sc.namespace_options, who),
     )
 
 

@@ -40,8 +40,9 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
         raise InvalidArgument(f"sandbox config: run_as_group {run_as_group} set without run_as_user")
     if sc.supplemental_groups_policy != pb.Merge:
         raise InvalidArgument("sandbox config: supplemental_groups_policy Strict is not supported")
-    userns = pod_user_namespace(userns_options(sc.namespace_options), network=network, pid=pid, ipc=ipc,
-                                privileged=sc.privileged, who=f"pod {m.namespace}/{m.name}")
+    who = f"pod {m.namespace}/{m.name}"
+    userns = pod_user_namespace(userns_options(sc.namespace_options, who), network=network, pid=pid, ipc=ipc,
+                                privileged=sc.privileged, who=who)
     return SandboxConfig(
         name=m.name, uid=m.uid, namespace=m.namespace, attempt=m.attempt,
         hostname=hostname(c.hostname),
@@ -136,12 +137,13 @@ def id_mappings(mappings: Iterable[pb.IDMapping]) -> tuple[IdMapping, ...]:
     return tuple(IdMapping(container_id=m.container_id, host_id=m.host_id, length=m.length) for m in mappings)
 
 
-def userns_options(opts: pb.NamespaceOption) -> UsernsOptions | None:
+def userns_options(opts: pb.NamespaceOption, who: str) -> UsernsOptions | None:
     """The UserNamespace as sent; None when absent (an older kubelet, or a client that leaves it out)."""
     if not opts.HasField("userns_options"):
         return None
     u = opts.userns_options
-    return UsernsOptions(mode=namespace_mode(u.mode, "user"), uids=id_mappings(u.uids), gids=id_mappings(u.gids))
+    return UsernsOptions(mode=namespace_mode(u.mode, f"{who}: user"), uids=id_mappings(u.uids),
+                         gids=id_mappings(u.gids))
 
 
 def optional_id(msg: object, field: str, what: str) -> int | None:

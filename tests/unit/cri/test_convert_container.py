@@ -151,7 +151,7 @@ def test_mount_refused(m, message) -> None:
     (with_sc(namespace_options=pb.NamespaceOption(pid=pb.TARGET)), "TARGET without a target_id"),
     (with_sc(namespace_options=pb.NamespaceOption(ipc=8)), "IPC namespace mode 8"),  # type: ignore[arg-type]
     (with_sc(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=7))),  # type: ignore[arg-type]
-     "user namespace mode 7"),
+     "container 'app': user namespace mode 7: unknown"),
     (with_sc(supplemental_groups_policy=pb.Strict), "Strict"),
     (with_sc(seccomp_profile_path="localhost/x.json"), "'x.json'"),
     (with_sc(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost)), "Localhost profile ''"),
