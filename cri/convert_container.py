@@ -61,10 +61,6 @@ def mount(m: pb.Mount) -> Mount:
     propagation = _PROPAGATION.get(m.propagation)
     if propagation is None:
         raise InvalidArgument(f"{where}: unknown propagation {m.propagation}")
-    if m.recursive_read_only and not m.readonly:
-        raise InvalidArgument(f"{where}: recursive_read_only needs readonly")
-    if m.recursive_read_only and propagation != "rprivate":
-        raise InvalidArgument(f"{where}: recursive_read_only needs private propagation, not {propagation}")
     if m.uidMappings or m.gidMappings:
         raise InvalidArgument(f"{where}: id-mapped mounts are not supported")
     image = m.image.image if m.HasField("image") else ""

@@ -47,7 +47,9 @@ MonitorOf = Callable[[Sandbox], MonitorClient]
 class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
-                 root_dir: str, state_dir: str, clock: Callable[[], int]) -> None:
+                 root_dir: str, state_dir: str, clock: Callable[[], int], *,
+                 recursive_readonly_supported: bool) -> None:
+        """``recursive_readonly_supported``: this kernel has mount_setattr (probed once by the agent)."""
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
@@ -58,6 +60,7 @@ class ContainerManager:
         self._root = os.path.join(root_dir, "containers")
         self._state = os.path.join(state_dir, "containers")
         self._clock = clock
+        self._rro = recursive_readonly_supported
         self._names = NameRegistry("container")
         self._exit_pending: dict[str, float] = {}  # container id → when its init was first seen gone
         for d in (self._root, self._state):
@@ -144,7 +147,8 @@ class ContainerManager:
                 workdir=os.path.join(root, "work"), rootfs=os.path.join(state, "rootfs"),
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
-                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
+                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set(),
+                recursive_readonly_supported=self._rro)
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock(),

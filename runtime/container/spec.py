@@ -21,6 +21,7 @@ from runtime.container.model import (
     Seccomp,
     SecurityContext,
 )
+from runtime.container.rro import check_recursive_readonly
 from runtime.container.sysctls import validate_sysctls
 from runtime.container.users import check_id, parse_id, split_image_user
 from runtime.container.volumes import image_volumes, log_path
@@ -43,14 +44,17 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
                     sandbox: SandboxConfig, paths: SandboxPaths, *, lowerdirs: Sequence[str],
                     upperdir: str, workdir: str, rootfs: str, volumes_dir: str, cgroup: str,
                     cgroup_v1_dirs: Mapping[str, str] | None, exit_file: str, state_dir: str,
-                    sandbox_log_dir: str, bounding: frozenset[str]) -> InitSpec:
+                    sandbox_log_dir: str, bounding: frozenset[str],
+                    recursive_readonly_supported: bool) -> InitSpec:
+    """``bounding``: this node's capability bounding set; ``recursive_readonly_supported``: its
+    kernel has mount_setattr (runtime/linux/mountapi.py)."""
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
     if sec.privileged and not sandbox.privileged:
         raise InvalidArgument(f"container {config.name!r}: privileged, but its sandbox is not")
     ns = namespaces(sec, sandbox, paths)
-    cri_mounts = tuple(validate_mount(m) for m in config.mounts)
+    cri_mounts = tuple(validate_mount(m, config.name, recursive_readonly_supported) for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
@@ -215,16 +219,16 @@ def _container_path(path: str, what: str) -> str:
     return _absolute(path, what)
 
 
-def validate_mount(m: Mount) -> BindMount:
+def validate_mount(m: Mount, container: str, recursive_readonly_supported: bool) -> BindMount:
     """A CRI mount as a bind; InvalidArgument for what the CRI forbids or pycrid cannot do."""
-    target = _container_path(m.container_path, "mount container_path")
+    target = _container_path(m.container_path, f"container {container!r}: mount container_path")
+    where = f"container {container!r}: mount at {target}"
     if m.image and not m.host_path:
-        raise InvalidArgument(f"mount at {target}: image volume {m.image!r} is not supported")
-    source = _absolute(m.host_path, f"mount at {target}: host_path")
+        raise InvalidArgument(f"{where}: image volume {m.image!r} is not supported")
+    source = _absolute(m.host_path, f"{where}: host_path")
     if m.propagation not in PROPAGATIONS:
-        raise InvalidArgument(f"mount at {target}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
-    if m.recursive_read_only and not (m.readonly and m.propagation == "rprivate"):
-        raise InvalidArgument(f"mount at {target}: recursive_read_only needs readonly and private propagation")
+        raise InvalidArgument(f"{where}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
+    check_recursive_readonly(m, where, recursive_readonly_supported)
     return BindMount(source=source, target=target, readonly=m.readonly,
                      recursive_readonly=m.recursive_read_only, propagation=m.propagation)
 

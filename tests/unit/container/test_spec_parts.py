@@ -252,7 +252,7 @@ def test_resolve_seccomp_refused(container, message) -> None:
     (Mount("/d", "/h", image="busybox"), BindMount("/h", "/d")),  # an image mount the manager resolved
 ])
 def test_validate_mount(mount, want) -> None:
-    assert validate_mount(mount) == want
+    assert validate_mount(mount, "app", True) == want
 
 
 @pytest.mark.parametrize("mount, message", [
@@ -266,8 +266,9 @@ def test_validate_mount(mount, want) -> None:
     (Mount("/d", "/h", readonly=True, recursive_read_only=True, propagation="rslave"), "recursive_read_only"),
 ])
 def test_validate_mount_refused(mount, message) -> None:
-    with pytest.raises(InvalidArgument, match=message):
-        validate_mount(mount)
+    with pytest.raises(InvalidArgument, match=message) as refused:
+        validate_mount(mount, "app", True)
+    assert str(refused.value).startswith("container 'app': mount")
 
 
 def test_ambient_capabilities_are_carried_only_when_granted() -> None:
@@ -282,6 +283,7 @@ def test_ambient_capabilities_are_carried_only_when_granted() -> None:
                            ImageConfig(), SandboxConfig(name="p", uid="u", namespace="n"), paths,
                            lowerdirs=("/l",), upperdir="/u", workdir="/w", rootfs="/r", volumes_dir="/v",
                            cgroup="/c", cgroup_v1_dirs=None, exit_file="/e", state_dir="/s",
-                           sandbox_log_dir="", bounding=frozenset({"CAP_NET_ADMIN", "CAP_CHOWN", "CAP_KILL"}))
+                           sandbox_log_dir="", bounding=frozenset({"CAP_NET_ADMIN", "CAP_CHOWN", "CAP_KILL"}),
+                           recursive_readonly_supported=True)
     assert spec.ambient_capabilities == ("CAP_NET_ADMIN",)
     assert "CAP_NET_ADMIN" in spec.capabilities
