@@ -16,6 +16,7 @@ from runtime.container.command import check_exec_size, merge_command, merge_env
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
@@ -156,7 +157,8 @@ def container_user(sec: SecurityContext, image_user: str,
     """Who init runs the process as, by the CRI rules: run_as_user or run_as_username (never both)
     replace the image's USER; run_as_group needs one of them. From the image's USER, a numeric user
     is a uid and a name is looked up inside the rootfs; the group part, a gid or a name, replaces
-    the user's primary group."""
+    the user's primary group. The user's /etc/group memberships are added inside the rootfs too,
+    unless the policy is Strict."""
     if sec.run_as_user is not None and sec.run_as_username:
         raise InvalidArgument(f"run_as_user {sec.run_as_user} and run_as_username "
                               f"{sec.run_as_username!r}: only one may be set")
@@ -164,16 +166,18 @@ def container_user(sec: SecurityContext, image_user: str,
         raise InvalidArgument(f"run_as_group {sec.run_as_group}: set without run_as_user or run_as_username")
     groups = tuple(dict.fromkeys(check_id(g, "supplemental gid")
                                  for g in (*sec.supplemental_groups, *sandbox_groups)))
+    image_groups = sec.groups_policy is GroupsPolicy.MERGE
     if sec.run_as_user is not None or sec.run_as_username:
         uid = check_id(sec.run_as_user, "uid") if sec.run_as_user is not None else None
         gid = check_id(sec.run_as_group, "gid") if sec.run_as_group is not None else None
-        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups)
+        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups,
+                    image_groups=image_groups)
     user, group = split_image_user(image_user)
     uid, gid = parse_id(user), parse_id(group)
     uid = check_id(uid, "image uid") if uid is not None else None
     gid = check_id(gid, "image gid") if gid is not None else None
     return User(uid=uid, gid=gid, username="" if uid is not None else user,
-                group="" if gid is not None else group, additional_gids=groups)
+                group="" if gid is not None else group, additional_gids=groups, image_groups=image_groups)
 
 
 def resolve_seccomp(container: Seccomp, sandbox: Seccomp, privileged: bool) -> tuple[str, str]:

@@ -197,7 +197,7 @@ def resolve_identity(spec: InitSpec, syscalls: Syscalls) -> Identity:
     name = str(user.uid) if user.uid is not None else user.username
     group = str(user.gid) if user.gid is not None else user.group
     return resolve(name, group, parse_passwd(read("/etc/passwd")), parse_group(read("/etc/group")),
-                   user.additional_gids)
+                   user.additional_gids, user.image_groups)
 
 
 def process_env(env: tuple[str, ...], identity: Identity) -> tuple[str, ...]:

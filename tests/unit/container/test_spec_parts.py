@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.container.model import Mount, NamespaceMode, Seccomp, SecurityContext
+from runtime.container.model import GroupsPolicy, Mount, NamespaceMode, Seccomp, SecurityContext
 from runtime.container.spec import (
     container_user,
     image_volumes,
@@ -192,6 +192,11 @@ def test_image_volume_message_names_the_path() -> None:
     (SecurityContext(supplemental_groups=(3, 4)), "", (4, 5), User(additional_gids=(3, 4, 5))),
     (SecurityContext(run_as_user=2**31 - 1), "", (), User(uid=2**31 - 1)),
     (SecurityContext(), "\u00b2:\u00b2", (), User(username="\u00b2", group="\u00b2")),  # a name
+    # Strict: init leaves the image's /etc/group out; the CRI's groups stay.
+    (SecurityContext(run_as_user=1000, supplemental_groups=(1234,), groups_policy=GroupsPolicy.STRICT), "", (),
+     User(uid=1000, additional_gids=(1234,), image_groups=False)),
+    (SecurityContext(groups_policy=GroupsPolicy.STRICT), "nginx", (5,),
+     User(username="nginx", additional_gids=(5,), image_groups=False)),
 ])
 def test_container_user(sec, image_user, sandbox_groups, want) -> None:
     assert container_user(sec, image_user, sandbox_groups) == want

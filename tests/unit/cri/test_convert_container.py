@@ -9,6 +9,7 @@ from runtime.cgroups.resources import Resources
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
@@ -95,6 +96,10 @@ def test_everything() -> None:
     ({"namespace_options": pb.NamespaceOption(pid=pb.CONTAINER,
                                               userns_options=pb.UserNamespace(mode=pb.NODE))},
      SecurityContext(seccomp=Seccomp(""))),
+    ({"supplemental_groups_policy": pb.Merge}, SEC),
+    ({"supplemental_groups_policy": pb.Strict, "supplemental_groups": [1234]},
+     SecurityContext(supplemental_groups=(1234,), groups_policy=GroupsPolicy.STRICT, pid_mode=NamespaceMode.POD,
+                     seccomp=Seccomp(""))),
 ])
 def test_security_context(sc, want) -> None:
     assert container_config(with_sc(**sc)).security == want
@@ -143,7 +148,7 @@ def test_mount_refused(m, message) -> None:
     (with_sc(namespace_options=pb.NamespaceOption(pid=pb.TARGET)), "TARGET without a target_id"),
     (with_sc(namespace_options=pb.NamespaceOption(ipc=8)), "IPC namespace mode 8"),  # type: ignore[arg-type]
     (with_sc(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD))), "user namespaces"),
-    (with_sc(supplemental_groups_policy=pb.Strict), "Strict"),
+    (with_sc(supplemental_groups_policy=7), "unknown supplemental_groups_policy 7"),  # type: ignore[arg-type]
     (with_sc(seccomp_profile_path="localhost/x.json"), "'x.json'"),
     (with_sc(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost)), "Localhost profile ''"),
     (config(linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(cpu_period=10))), "cpu_period 10"),
