@@ -14,6 +14,7 @@ from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
 from runtime.container.record import Container, State
+from runtime.container.users import InitialUser
 from runtime.sandbox.manager import SandboxManager
 from runtime.store.codec import encode
 
@@ -99,12 +100,21 @@ def container_status(c: Container) -> pb.ContainerStatus:
                          recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])
                 for m in c.config.mounts],
         log_path=c.spec.log_path,
+        user=_user(c.user),
         resources=pb.ContainerResources(linux=pb.LinuxContainerResources(
             cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
             memory_limit_in_bytes=r.memory_limit_in_bytes, oom_score_adj=r.oom_score_adj,
             cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems,
             memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes, unified=dict(r.unified),
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
+
+
+def _user(user: InitialUser | None) -> pb.ContainerUser | None:
+    """None until init has reported it (a created container, or a start the agent missed)."""
+    if user is None:
+        return None
+    return pb.ContainerUser(linux=pb.LinuxContainerUser(uid=user.uid, gid=user.gid,
+                                                        supplemental_groups=list(user.groups)))
 
 
 def _metadata(c: Container) -> pb.ContainerMetadata:

@@ -41,6 +41,8 @@ class StatusRpcs:
                 for c in conditions]),
             runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures(
                 recursive_read_only_mounts=self.recursive_read_only_mounts))],
+            # Strict and Merge both, and ContainerStatus.user as the container's init reports it.
+            features=pb.RuntimeFeatures(supplemental_groups_policy=True),
         )
         if request.verbose:
             # crictl decodes every info value as JSON, so each value is a JSON document.

@@ -78,7 +78,8 @@ class ContainerManager:
 
     def _adopt_start(self, c: Container, sandbox: Sandbox, monitored: dict[str, dict[str, int]]) -> None:
         """A start the agent died in the middle of may have gone through: the monitor runs the
-        container (or ran it: its exit file is there). Record it as started, not created."""
+        container (or ran it: its exit file is there). Record it as started, not created. Its
+        user went out with the answer the agent never read: the status shows none."""
         if sandbox.id not in monitored:
             try:
                 monitored[sandbox.id] = dict(self._monitor_of(sandbox).ping().get("containers", {}))
@@ -173,7 +174,7 @@ class ContainerManager:
             if c.spec.log_path:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
             self._cgroups.create(c.cgroup, c.config.resources)
-            pid, started_at = self._monitor_of(sandbox).start(c.spec, timeout)
+            started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
             # The monitor killed what it started; whatever else reached the cgroup goes too, so
             # the container stays removable.
@@ -184,8 +185,9 @@ class ContainerManager:
             self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
                                                        reason="StartError", message=why))
             raise
+        pid = started.pid
         self._store.update(c.id, lambda r: replace(
-            r, started_at=started_at, pid=pid, pid_start=start_time(pid) or 0,
+            r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)

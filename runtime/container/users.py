@@ -47,6 +47,16 @@ class Identity:
     home: str = "/"
 
 
+@dataclass(frozen=True)
+class InitialUser:
+    """The identity a container's init took just before exec, as it reported it: what
+    ContainerStatus.user shows ("initially attached"; the process may change it later)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
 def check_id(value: int, what: str) -> int:
     if not 0 <= value <= MAX_ID:
         raise InvalidArgument(f"{what} {value} is out of range 0..{MAX_ID}")

@@ -82,7 +82,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
-        sync.send(protocol.READY)
+        sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
