@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from cri.admission import remaining, within_deadline
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_container import container_config
+from cri.convert_container import container_config, signal_enum
 from cri.convert_sandbox import resources
 from cri.filters import id_matches, matches
 from cri.managers import Containers
@@ -101,6 +101,7 @@ def container_status(c: Container) -> pb.ContainerStatus:
                 for m in c.config.mounts],
         log_path=c.spec.log_path,
         user=_user(c.user),
+        stop_signal=signal_enum(c.stop_signal),
         resources=pb.ContainerResources(linux=pb.LinuxContainerResources(
             cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
             memory_limit_in_bytes=r.memory_limit_in_bytes, oom_score_adj=r.oom_score_adj,

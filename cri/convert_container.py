@@ -119,6 +119,14 @@ def signal_name(value: int) -> str:
     return name
 
 
+def signal_enum(name: str) -> str:
+    """The pb.Signal name for a signal name from signal_name() or runtime/container/stopsignal.py;
+    RUNTIME_DEFAULT for none ("")."""
+    if not name:
+        return pb.Signal.Name(pb.RUNTIME_DEFAULT)
+    return name.replace("SIGRTMIN+", "SIGRTMINPLUS").replace("SIGRTMAX-", "SIGRTMAXMINUS")
+
+
 def stop_signal(value: int) -> str:
     """"" for RUNTIME_DEFAULT (the image's StopSignal, else SIGTERM, applies)."""
     return "" if value == pb.RUNTIME_DEFAULT else signal_name(value)

@@ -25,6 +25,7 @@ from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
+from runtime.container.stopsignal import signal_number, stop_signal
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
 from runtime.ids import new_id, resolve
 from runtime.image import Image, ImageManager
@@ -69,6 +70,9 @@ class ContainerManager:
     def recover(self) -> None:
         monitored: dict[str, dict[str, int]] = {}  # sandbox id → the containers its monitor runs
         for c in self._store.all():
+            if not c.stop_signal:  # a record from before stop signals were decided at create
+                self._store.update(c.id, lambda r: replace(r, stop_signal=self._resolve_stop_signal(
+                    r.config, self._images.status(r.image_id))))
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
                 self._names.reserve(_name(c.config, sandbox), c.id)
@@ -153,7 +157,8 @@ class ContainerManager:
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock(),
-                                                    image_name=image_name(config, image)))
+                                                    image_name=image_name(config, image),
+                                                    stop_signal=self._resolve_stop_signal(config, image)))
             undo.pop_all()
         return container_id
 
@@ -207,7 +212,7 @@ class ContainerManager:
         if c.state != State.RUNNING:
             return
         if timeout > 0:
-            send_signal(c.pid, c.pid_start, self._stop_signal(c))
+            send_signal(c.pid, c.pid_start, signal_number(c.stop_signal) or signal.SIGTERM)
             exited = self._wait_exit(c, float(timeout))
         else:
             exited = False
@@ -339,14 +344,12 @@ class ContainerManager:
             time.sleep(0.005)
         return self.refresh(c.id).state != State.RUNNING
 
-    def _stop_signal(self, c: Container) -> int:
-        image = self._images.status(c.image_id)
-        name = c.config.stop_signal or (image.config.stop_signal if image else "") or "SIGTERM"
-        try:
-            return int(name) if name.isdigit() else signal.Signals[name if name.startswith("SIG") else
-                                                                    f"SIG{name}"].value
-        except KeyError:
-            return signal.SIGTERM
+    def _resolve_stop_signal(self, config: ContainerConfig, image: Image | None) -> str:
+        image_signal = image.config.stop_signal if image else ""
+        if image_signal and not config.stop_signal and signal_number(image_signal) is None:
+            log.warning("image %s: STOPSIGNAL %r names no signal; its containers stop with SIGTERM",
+                        image.id if image else "", image_signal)
+        return stop_signal(config.stop_signal, image_signal)
 
     def _resolve_target(self, config: ContainerConfig) -> ContainerConfig:
         """A TARGET PID namespace names a running container; its full id goes into the spec."""

@@ -37,6 +37,7 @@ class Container:
     unknown: bool = False
     image_name: str = ""  # how statuses name its image: as the pod spec does, else a tag of it
     user: InitialUser | None = None  # as its init reported it once started
+    stop_signal: str = ""  # what StopContainer sends (runtime/container/stopsignal.py); "" in older records
 
     @property
     def shown_image(self) -> str:

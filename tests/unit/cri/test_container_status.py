@@ -1,7 +1,10 @@
-"""ContainerStatus fields beyond the state: the user init became, and the record that keeps it."""
+"""ContainerStatus fields beyond the state: the user init became, the stop signal, and the record
+that keeps them."""
 from __future__ import annotations
 
 from dataclasses import replace
+
+import pytest
 
 from cri.api.v1 import api_pb2 as pb
 from cri.containers import container_status
@@ -14,7 +17,8 @@ from runtime.store.codec import decode, encode
 SPEC = InitSpec(id="c1", args=("sleep",), env=(), cwd="/", lowerdirs=(), upperdir="", workdir="", rootfs="")
 CREATED = Container("c1", "p1", ContainerConfig(name="app", attempt=0, image="busybox"), image_id="sha256:1",
                     image_ref="busybox", spec=SPEC, cgroup="/pycrid/c1", created_at=1)
-RUNNING = replace(CREATED, started_at=2, pid=42, user=InitialUser(1000, 1000, (1000, 1234, 50000)))
+RUNNING = replace(CREATED, started_at=2, pid=42, user=InitialUser(1000, 1000, (1000, 1234, 50000)),
+                  stop_signal="SIGRTMIN+3")
 
 
 def test_the_user_init_reported() -> None:
@@ -35,3 +39,11 @@ def test_the_user_survives_in_the_record() -> None:
     """What an agent restart reads back (runtime/store/records.py keeps records as this JSON)."""
     assert decode(Container, encode(RUNNING)) == RUNNING
     assert decode(Container, {k: v for k, v in encode(CREATED).items() if k != "user"}) == CREATED  # older record
+
+
+@pytest.mark.parametrize("name, want", [
+    ("SIGTERM", pb.SIGTERM), ("SIGUSR1", pb.SIGUSR1), ("SIGRTMIN+3", pb.SIGRTMINPLUS3),
+    ("SIGRTMAX-2", pb.SIGRTMAXMINUS2), ("SIGCLD", pb.SIGCLD),
+])
+def test_the_stop_signal_it_was_created_with(name: str, want: int) -> None:
+    assert container_status(replace(RUNNING, stop_signal=name)).stop_signal == want

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_container import container_config, mount, signal_name, stop_signal
+from cri.convert_container import container_config, mount, signal_enum, signal_name, stop_signal
 from runtime.cgroups.resources import Resources
+from runtime.container import stopsignal
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
@@ -175,3 +176,14 @@ def test_stop_signal(value, want) -> None:
 def test_every_named_signal_converts() -> None:
     for name, value in pb.Signal.items():
         assert signal_name(value).startswith("SIG") or name == "RUNTIME_DEFAULT"
+
+
+def test_every_signal_name_maps_back_to_its_enum() -> None:
+    for name, value in pb.Signal.items():
+        assert signal_enum(stop_signal(value)) == name
+
+
+def test_every_stop_signal_the_runtime_decides_is_a_cri_signal() -> None:
+    for number in [n for n in range(1, 65) if n not in (32, 33)]:
+        name = stopsignal.signal_name(number)
+        assert name is not None and pb.Signal.Value(signal_enum(name)) != pb.RUNTIME_DEFAULT

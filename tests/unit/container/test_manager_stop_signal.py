@@ -1,0 +1,82 @@
+"""The container manager decides a container's stop signal once, at create (the CRI's, else its
+image's STOPSIGNAL), and fills it in for records written before it did so."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from runtime.cgroups.paths import CgroupDriver
+from runtime.cgroups.testing import FakeCgroupManager
+from runtime.container.manager import ContainerManager
+from runtime.container.model import ContainerConfig
+from runtime.container.record import Container
+from runtime.image import testimages as ti
+from runtime.image.manager import ImageManager
+from runtime.image.manifest import Platform
+from runtime.image.testing import FakeRegistry, RecordingFileOps
+from runtime.locks import KeyedLocks
+from runtime.sandbox.model import SandboxConfig, SandboxPaths
+from runtime.sandbox.record import Sandbox
+from runtime.store.codec import decode, encode
+from runtime.store.records import RecordStore
+
+HUB = "registry-1.docker.io"
+D = "/run/pycrid/sandboxes/s1"
+SANDBOX = Sandbox("5" * 64, SandboxConfig(name="pod", uid="u1", namespace="ns"),
+                  SandboxPaths(dir=D, netns=f"{D}/netns", ipcns=f"{D}/ipcns", utsns=f"{D}/utsns", pidns="",
+                               hosts="", resolv_conf="", hostname="", shm=""), created_at=1)
+
+
+class NoMonitor:
+    def ping(self) -> dict[str, object]:
+        return {"containers": {}}
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> ImageManager:
+    registry = FakeRegistry()
+    base = ti.layer_tar([ti.directory("bin"), ti.file("bin/sh", b"#!", mode=0o755)])
+    registry.push(HUB, "library/trapper", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "usr1"}), "1")
+    registry.push(HUB, "library/plain", ti.build_image([base], config={"Cmd": ["sh"]}), "1")
+    manager = ImageManager(str(tmp_path / "images"), {}, lambda: registry, platform=Platform("linux", "amd64"),
+                           fileops=RecordingFileOps())
+    manager.pull("trapper:1")
+    manager.pull("plain:1")
+    return manager
+
+
+def make_manager(tmp_path: Path, images: ImageManager) -> tuple[ContainerManager, RecordStore[Container]]:
+    store: RecordStore[Container] = RecordStore(tmp_path / "containers", "container", encode,
+                                                lambda d: decode(Container, d))
+    sandboxes: RecordStore[Sandbox] = RecordStore(tmp_path / "sandboxes", "sandbox", encode,
+                                                  lambda d: decode(Sandbox, d))
+    if not sandboxes.find(SANDBOX.id):
+        sandboxes.add(SANDBOX.id, SANDBOX)
+    manager = ContainerManager(store, sandboxes, images, lambda s: NoMonitor(), FakeCgroupManager(),  # type: ignore[arg-type]
+                               CgroupDriver("cgroupfs"), KeyedLocks(), str(tmp_path / "root"), str(tmp_path / "state"),
+                               lambda: 1, recursive_readonly_supported=True)
+    return manager, store
+
+
+@pytest.mark.parametrize("image, cri, want", [
+    ("trapper:1", "", "SIGUSR1"),  # the image's STOPSIGNAL, in canonical form
+    ("trapper:1", "SIGQUIT", "SIGQUIT"),  # the CRI's wins
+    ("plain:1", "", "SIGTERM"),
+])
+def test_create_decides_the_stop_signal(tmp_path: Path, images: ImageManager, image: str, cri: str,
+                                        want: str) -> None:
+    manager, _ = make_manager(tmp_path, images)
+    config = ContainerConfig(name="c", attempt=0, image=image, stop_signal=cri)
+    assert manager.get(manager.create(SANDBOX, config)).stop_signal == want
+
+
+def test_an_older_record_gets_its_stop_signal_on_recovery(tmp_path: Path, images: ImageManager) -> None:
+    manager, store = make_manager(tmp_path, images)
+    created = manager.get(manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image="trapper:1")))
+    store.update(created.id, lambda r: replace(r, stop_signal=""))  # as written before this field
+    restarted, reloaded = make_manager(tmp_path, images)
+    reloaded.load_all()
+    restarted.recover()
+    assert restarted.get(created.id).stop_signal == "SIGUSR1"
