@@ -13,6 +13,7 @@ from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
+from runtime.container.model import Mount
 from runtime.container.record import Container, State
 from runtime.container.users import InitialUser
 from runtime.sandbox.manager import SandboxManager
@@ -96,9 +97,7 @@ def container_status(c: Container) -> pb.ContainerStatus:
         image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
         image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
-        mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                         recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])
-                for m in c.config.mounts],
+        mounts=[_mount(m) for m in c.config.mounts],
         log_path=c.spec.log_path,
         user=_user(c.user),
         stop_signal=signal_enum(c.stop_signal),
@@ -108,6 +107,14 @@ def container_status(c: Container) -> pb.ContainerStatus:
             cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems,
             memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes, unified=dict(r.unified),
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
+
+
+def _mount(m: Mount) -> pb.Mount:
+    """A CRI mount as it was asked for, as containerd reports it (not the binds it became)."""
+    return pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
+                    selinux_relabel=m.selinux_relabel, propagation=_PROPAGATION[m.propagation],
+                    recursive_read_only=m.recursive_read_only,
+                    image=pb.ImageSpec(image=m.image) if m.image else None)
 
 
 def _user(user: InitialUser | None) -> pb.ContainerUser | None:

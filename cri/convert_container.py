@@ -69,7 +69,8 @@ def mount(m: pb.Mount) -> Mount:
     if not image and not m.host_path:
         raise InvalidArgument(f"{where}: host_path is empty")
     return Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image)
+                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image,
+                 selinux_relabel=m.selinux_relabel)
 
 
 def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> SecurityContext:

@@ -30,6 +30,7 @@ class Mount:
     recursive_read_only: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
     image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
+    selinux_relabel: bool = False  # kept to be reported back; no SELinux here to relabel for
 
 
 @dataclass(frozen=True)

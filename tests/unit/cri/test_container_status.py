@@ -8,6 +8,7 @@ import pytest
 
 from cri.api.v1 import api_pb2 as pb
 from cri.containers import container_status
+from cri.convert_container import mount
 from runtime.container.model import ContainerConfig
 from runtime.container.record import Container
 from runtime.container.users import InitialUser
@@ -47,3 +48,16 @@ def test_the_user_survives_in_the_record() -> None:
 ])
 def test_the_stop_signal_it_was_created_with(name: str, want: int) -> None:
     assert container_status(replace(RUNNING, stop_signal=name)).stop_signal == want
+
+
+def test_mounts_are_reported_as_they_were_asked_for() -> None:
+    """As containerd reports them: the CRI's mounts, field for field (not the binds they became)."""
+    asked = [
+        pb.Mount(container_path="/data", host_path="/var/lib/kubelet/pods/u/volumes/d", selinux_relabel=True),
+        pb.Mount(container_path="/tree", host_path="/srv/tree", readonly=True, recursive_read_only=True),
+        pb.Mount(container_path="/in", host_path="/mnt/in", propagation=pb.PROPAGATION_HOST_TO_CONTAINER),
+        pb.Mount(container_path="/both", host_path="/mnt/both", propagation=pb.PROPAGATION_BIDIRECTIONAL),
+        pb.Mount(container_path="/img", image=pb.ImageSpec(image="sha256:" + "a" * 64)),
+    ]
+    config = replace(RUNNING.config, mounts=tuple(mount(m) for m in asked))
+    assert list(container_status(replace(RUNNING, config=config)).mounts) == asked

@@ -1,5 +1,6 @@
-"""The container manager decides a container's stop signal once, at create (the CRI's, else its
-image's STOPSIGNAL), and fills it in for records written before it did so."""
+"""What the container manager decides at create and keeps in the record: the image reference the
+status reports, and the stop signal (the CRI's, else its image's STOPSIGNAL), which it fills in on
+recovery for records written before it did so."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -80,3 +81,14 @@ def test_an_older_record_gets_its_stop_signal_on_recovery(tmp_path: Path, images
     reloaded.load_all()
     restarted.recover()
     assert restarted.get(created.id).stop_signal == "SIGUSR1"
+
+
+def test_the_image_ref_is_digest_pinned(tmp_path: Path, images: ImageManager) -> None:
+    """The kubelet shows ContainerStatus.image_ref as the pod's imageID: the repository digest
+    (containerd's repoDigests[0]), with the node-local image id beside it in image_id."""
+    manager, _ = make_manager(tmp_path, images)
+    image = images.status("trapper:1")
+    assert image is not None and image.repo_digests
+    c = manager.get(manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image=image.id)))
+    assert (c.image_ref, c.image_id) == (image.repo_digests[0], image.id)
+    assert c.image_ref.startswith("docker.io/library/trapper@sha256:")
