@@ -3,6 +3,7 @@ status reports, and the stop signal (the CRI's, else its image's STOPSIGNAL), wh
 recovery for records written before it did so."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.testing import FakeCgroupManager
 from runtime.container.manager import ContainerManager
-from runtime.container.model import ContainerConfig
+from runtime.container.model import ContainerConfig, Mount
 from runtime.container.record import Container
+from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
 from runtime.image.manager import ImageManager
 from runtime.image.manifest import Platform
@@ -48,7 +50,8 @@ def images(tmp_path: Path) -> ImageManager:
     return manager
 
 
-def make_manager(tmp_path: Path, images: ImageManager) -> tuple[ContainerManager, RecordStore[Container]]:
+def make_manager(tmp_path: Path, images: ImageManager,
+                 rro: bool = True) -> tuple[ContainerManager, RecordStore[Container]]:
     store: RecordStore[Container] = RecordStore(tmp_path / "containers", "container", encode,
                                                 lambda d: decode(Container, d))
     sandboxes: RecordStore[Sandbox] = RecordStore(tmp_path / "sandboxes", "sandbox", encode,
@@ -57,7 +60,7 @@ def make_manager(tmp_path: Path, images: ImageManager) -> tuple[ContainerManager
         sandboxes.add(SANDBOX.id, SANDBOX)
     manager = ContainerManager(store, sandboxes, images, lambda s: NoMonitor(), FakeCgroupManager(),  # type: ignore[arg-type]
                                CgroupDriver("cgroupfs"), KeyedLocks(), str(tmp_path / "root"), str(tmp_path / "state"),
-                               lambda: 1, recursive_readonly_supported=True)
+                               lambda: 1, recursive_readonly_supported=rro)
     return manager, store
 
 
@@ -92,3 +95,22 @@ def test_the_image_ref_is_digest_pinned(tmp_path: Path, images: ImageManager) ->
     c = manager.get(manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image=image.id)))
     assert (c.image_ref, c.image_id) == (image.repo_digests[0], image.id)
     assert c.image_ref.startswith("docker.io/library/trapper@sha256:")
+
+
+RRO = Mount("/tree", "/srv/tree", readonly=True, recursive_read_only=True)
+
+
+@pytest.mark.parametrize("mount, kernel_has_it, message", [
+    (replace(RRO, readonly=False), True, "recursive_read_only needs readonly"),
+    (replace(RRO, propagation="rslave"), True, "private propagation, not rslave"),
+    (replace(RRO, propagation="rshared"), True, "private propagation, not rshared"),
+    (RRO, False, "mount_setattr"),
+])
+def test_a_refused_recursive_readonly_mount_leaves_nothing(tmp_path: Path, images: ImageManager, mount: Mount,
+                                                          kernel_has_it: bool, message: str) -> None:
+    manager, store = make_manager(tmp_path, images, rro=kernel_has_it)
+    config = ContainerConfig(name="web", attempt=0, image="plain:1", mounts=(mount,))
+    with pytest.raises(InvalidArgument, match=f"^container 'web': mount at /tree: .*{message}"):
+        manager.create(SANDBOX, config)
+    assert store.ids() == [] and os.listdir(tmp_path / "root" / "containers") == []
+    manager.create(SANDBOX, replace(config, mounts=()))  # the name was given back
