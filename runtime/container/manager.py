@@ -346,9 +346,9 @@ class ContainerManager:
 
     def _resolve_stop_signal(self, config: ContainerConfig, image: Image | None) -> str:
         image_signal = image.config.stop_signal if image else ""
-        if image_signal and not config.stop_signal and signal_number(image_signal) is None:
+        if image and image_signal and not config.stop_signal and signal_number(image_signal) is None:
             log.warning("image %s: STOPSIGNAL %r names no signal; its containers stop with SIGTERM",
-                        image.id if image else "", image_signal)
+                        image.id, image_signal)
         return stop_signal(config.stop_signal, image_signal)
 
     def _resolve_target(self, config: ContainerConfig) -> ContainerConfig:

@@ -43,10 +43,12 @@ def images(tmp_path: Path) -> ImageManager:
     base = ti.layer_tar([ti.directory("bin"), ti.file("bin/sh", b"#!", mode=0o755)])
     registry.push(HUB, "library/trapper", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "usr1"}), "1")
     registry.push(HUB, "library/plain", ti.build_image([base], config={"Cmd": ["sh"]}), "1")
+    registry.push(HUB, "library/odd", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "SIGFOO"}), "1")
     manager = ImageManager(str(tmp_path / "images"), {}, lambda: registry, platform=Platform("linux", "amd64"),
                            fileops=RecordingFileOps())
     manager.pull("trapper:1")
     manager.pull("plain:1")
+    manager.pull("odd:1")
     return manager
 
 
@@ -74,6 +76,14 @@ def test_create_decides_the_stop_signal(tmp_path: Path, images: ImageManager, im
     manager, _ = make_manager(tmp_path, images)
     config = ContainerConfig(name="c", attempt=0, image=image, stop_signal=cri)
     assert manager.get(manager.create(SANDBOX, config)).stop_signal == want
+
+
+def test_an_image_stop_signal_naming_none_stops_with_sigterm_and_says_so(tmp_path: Path, images: ImageManager,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    manager, _ = make_manager(tmp_path, images)
+    c = manager.get(manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image="odd:1")))
+    assert c.stop_signal == "SIGTERM"
+    assert "STOPSIGNAL 'SIGFOO' names no signal" in caplog.text
 
 
 def test_an_older_record_gets_its_stop_signal_on_recovery(tmp_path: Path, images: ImageManager) -> None:
