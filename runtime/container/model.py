@@ -15,6 +15,13 @@ class NamespaceMode(Enum):
     TARGET = 3
 
 
+class GroupsPolicy(Enum):
+    """CRI SupplementalGroupsPolicy: whether the image's /etc/group adds groups to the CRI's."""
+
+    MERGE = 0
+    STRICT = 1
+
+
 @dataclass(frozen=True)
 class Mount:
     container_path: str
@@ -23,6 +30,7 @@ class Mount:
     recursive_read_only: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
     image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
+    selinux_relabel: bool = False  # kept to be reported back; no SELinux here to relabel for
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class SecurityContext:
     run_as_username: str = ""
     readonly_rootfs: bool = False
     supplemental_groups: tuple[int, ...] = ()
+    groups_policy: GroupsPolicy = GroupsPolicy.MERGE
     no_new_privs: bool = False
     masked_paths: tuple[str, ...] | None = None  # None: the runtime's defaults
     readonly_paths: tuple[str, ...] | None = None
