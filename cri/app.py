@@ -28,6 +28,7 @@ from runtime.container.manager import ContainerManager
 from runtime.container.record import Container
 from runtime.errors import PycridError
 from runtime.image import Image, ImageManager, RegistryHost
+from runtime.linux.mountapi import has_mount_setattr
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
@@ -73,6 +74,8 @@ def build(config: Config) -> Node:
     forkserver = connect_or_start(str(state / "forkserver.sock"), forkserver_log)
     idmap = probe_idmap(forkserver, [str(root), str(state)])  # where layers, volumes and pod files live
     syscalls = LinuxSyscalls()
+    rro = has_mount_setattr(syscalls)
+    log.info("recursive read-only mounts: %s", "supported" if rro else "not supported (no mount_setattr)")
     net = config.network
     network = new_network_plugin(net.mode, net.pod_cidr, net.bridge, Path(net.cni_conf_dir),
                                  [Path(d) for d in net.cni_bin_dirs], root / "network")
@@ -94,7 +97,7 @@ def build(config: Config) -> Node:
                              InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
-                         config.root, config.state, time.time_ns), stops)
+                         config.root, config.state, time.time_ns, recursive_readonly_supported=rro), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
                                driver, time.time_ns, idmap)
     deaths.append(sandboxes)
@@ -119,7 +122,8 @@ def build(config: Config) -> Node:
     streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
                                 config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
-                             helpers=supervisor.state, streaming=streaming, idmap=idmap)
+                             helpers=supervisor.state, streaming=streaming, recursive_read_only_mounts=rro,
+                             idmap=idmap)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
                                  in_use=containers.in_use)
     server = None

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 
 from cri.admission import remaining, within_deadline
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_container import container_config
+from cri.convert_container import container_config, signal_enum
 from cri.convert_sandbox import resources
 from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
+from runtime.container.model import Mount
 from runtime.container.record import Container, State
+from runtime.container.users import InitialUser
 from runtime.sandbox.manager import SandboxManager
 from runtime.store.codec import encode
 
@@ -95,16 +97,32 @@ def container_status(c: Container) -> pb.ContainerStatus:
         image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
         image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
-        mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                         recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])
-                for m in c.config.mounts],
+        mounts=[_mount(m) for m in c.config.mounts],
         log_path=c.spec.log_path,
+        user=_user(c.user),
+        stop_signal=signal_enum(c.stop_signal),
         resources=pb.ContainerResources(linux=pb.LinuxContainerResources(
             cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
             memory_limit_in_bytes=r.memory_limit_in_bytes, oom_score_adj=r.oom_score_adj,
             cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems,
             memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes, unified=dict(r.unified),
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
+
+
+def _mount(m: Mount) -> pb.Mount:
+    """A CRI mount as it was asked for, as containerd reports it (not the binds it became)."""
+    return pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
+                    selinux_relabel=m.selinux_relabel, propagation=_PROPAGATION[m.propagation],
+                    recursive_read_only=m.recursive_read_only,
+                    image=pb.ImageSpec(image=m.image) if m.image else None)
+
+
+def _user(user: InitialUser | None) -> pb.ContainerUser | None:
+    """None until init has reported it (a created container, or a start the agent missed)."""
+    if user is None:
+        return None
+    return pb.ContainerUser(linux=pb.LinuxContainerUser(uid=user.uid, gid=user.gid,
+                                                        supplemental_groups=list(user.groups)))
 
 
 def _metadata(c: Container) -> pb.ContainerMetadata:

@@ -8,10 +8,10 @@ Decisions on fields proto3 cannot mark absent:
   reading.
 - seccomp: neither SecurityProfile nor seccomp_profile_path -> Seccomp(kind=""), "not given", which
   runtime/container/spec.py resolves to the sandbox's profile.
-What pycrid cannot do yet is refused rather than ignored: CDI devices, supplemental_groups_policy
-Strict. User namespace options and a mount's id mappings are checked against the pod's when the
-container is created (runtime/sandbox/userns.py). SELinux and AppArmor options are ignored (no LSM
-support; the kubelet sends AppArmor only on nodes where it is enabled).
+What pycrid cannot do yet is refused rather than ignored: CDI devices. User namespace options and a
+mount's id mappings are checked against the pod's when the container is created
+(runtime/sandbox/userns.py). SELinux and AppArmor options are ignored (no LSM support; the kubelet
+sends AppArmor only on nodes where it is enabled).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from runtime.cgroups.resources import Resources
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
@@ -28,6 +29,7 @@ from runtime.container.model import (
 )
 from runtime.errors import InvalidArgument
 
+_GROUPS_POLICY = {pb.Merge: GroupsPolicy.MERGE, pb.Strict: GroupsPolicy.STRICT}
 _PROPAGATION = {pb.PROPAGATION_PRIVATE: "rprivate", pb.PROPAGATION_HOST_TO_CONTAINER: "rslave",
                 pb.PROPAGATION_BIDIRECTIONAL: "rshared"}
 
@@ -63,16 +65,13 @@ def mount(m: pb.Mount) -> Mount:
     propagation = _PROPAGATION.get(m.propagation)
     if propagation is None:
         raise InvalidArgument(f"{where}: unknown propagation {m.propagation}")
-    if m.recursive_read_only and not m.readonly:
-        raise InvalidArgument(f"{where}: recursive_read_only needs readonly")
-    if m.recursive_read_only and propagation != "rprivate":
-        raise InvalidArgument(f"{where}: recursive_read_only needs private propagation, not {propagation}")
     image = m.image.image if m.HasField("image") else ""
     if not image and not m.host_path:
         raise InvalidArgument(f"{where}: host_path is empty")
     return Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
                  recursive_read_only=m.recursive_read_only, propagation=propagation, image=image,
-                 uid_mappings=id_mappings(m.uidMappings), gid_mappings=id_mappings(m.gidMappings))
+                 uid_mappings=id_mappings(m.uidMappings), gid_mappings=id_mappings(m.gidMappings),
+                 selinux_relabel=m.selinux_relabel)
 
 
 def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> SecurityContext:
@@ -87,8 +86,9 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         raise InvalidArgument(f"{who}: run_as_user and run_as_username are both set")
     if run_as_group is not None and run_as_user is None and not sc.run_as_username:
         raise InvalidArgument(f"{who}: run_as_group {run_as_group} set without run_as_user or run_as_username")
-    if sc.supplemental_groups_policy != pb.Merge:
-        raise InvalidArgument(f"{who}: supplemental_groups_policy Strict is not supported")
+    policy = _GROUPS_POLICY.get(sc.supplemental_groups_policy)
+    if policy is None:
+        raise InvalidArgument(f"{who}: unknown supplemental_groups_policy {sc.supplemental_groups_policy}")
     caps = sc.capabilities
     return SecurityContext(
         privileged=sc.privileged,
@@ -99,6 +99,7 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         run_as_user=run_as_user, run_as_group=run_as_group, run_as_username=sc.run_as_username,
         readonly_rootfs=sc.readonly_rootfs,
         supplemental_groups=ids(sc.supplemental_groups, f"{who}: supplemental group"),
+        groups_policy=policy,
         no_new_privs=sc.no_new_privs,
         masked_paths=tuple(sc.masked_paths) or None,
         readonly_paths=tuple(sc.readonly_paths) or None,
@@ -119,6 +120,14 @@ def signal_name(value: int) -> str:
     if name.startswith("SIGRTMAXMINUS"):
         return "SIGRTMAX-" + name.removeprefix("SIGRTMAXMINUS")
     return name
+
+
+def signal_enum(name: str) -> str:
+    """The pb.Signal name for a signal name from signal_name() or runtime/container/stopsignal.py;
+    RUNTIME_DEFAULT for none ("")."""
+    if not name:
+        return pb.Signal.Name(pb.RUNTIME_DEFAULT)
+    return name.replace("SIGRTMIN+", "SIGRTMINPLUS").replace("SIGRTMAX-", "SIGRTMAXMINUS")
 
 
 def stop_signal(value: int) -> str:

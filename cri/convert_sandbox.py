@@ -38,8 +38,10 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
     run_as_group = optional_id(sc, "run_as_group", "run_as_group")
     if run_as_group is not None and run_as_user is None:
         raise InvalidArgument(f"sandbox config: run_as_group {run_as_group} set without run_as_user")
-    if sc.supplemental_groups_policy != pb.Merge:
-        raise InvalidArgument("sandbox config: supplemental_groups_policy Strict is not supported")
+    # Merge or Strict: both are the pause's (it runs with no groups at all), and each container
+    # carries its own policy, as the kubelet copies the pod's there.
+    if sc.supplemental_groups_policy not in (pb.Merge, pb.Strict):
+        raise InvalidArgument(f"sandbox config: unknown supplemental_groups_policy {sc.supplemental_groups_policy}")
     who = f"pod {m.namespace}/{m.name}"
     userns = pod_user_namespace(userns_options(sc.namespace_options, who), network=network, pid=pid, ipc=ipc,
                                 privileged=sc.privileged, who=who)

@@ -27,8 +27,9 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs, Streamin
                  containers: Containers, stats_reader: StatsReader | None = None,
                  observe_rpc: Callable[[str, str, float], None] | None = None,
                  helpers: Callable[[], HelperState] = lambda: HelperState(True),
-                 streaming: StreamingUrls | None = None, idmap: IdmapSupport = NOT_PROBED) -> None:
-        StatusRpcs.__init__(self, config, network, helpers, idmap)
+                 streaming: StreamingUrls | None = None, recursive_read_only_mounts: bool = False,
+                 idmap: IdmapSupport = NOT_PROBED) -> None:
+        StatusRpcs.__init__(self, config, network, helpers, recursive_read_only_mounts, idmap)
         self.streaming = streaming
         self.sandboxes = sandboxes
         self.containers = containers

@@ -21,10 +21,13 @@ RUNTIME_API_VERSION = "v1"
 class StatusRpcs:
     def __init__(self, config: Config, network: NetworkPlugin,
                  helpers: Callable[[], HelperState] = lambda: HelperState(True),
-                 idmap: IdmapSupport = NOT_PROBED) -> None:
+                 recursive_read_only_mounts: bool = False, idmap: IdmapSupport = NOT_PROBED) -> None:
+        """``recursive_read_only_mounts``: the kernel has mount_setattr (runtime/linux/mountapi.py);
+        ``idmap``: whether pods can have user namespaces (runtime/process/idmapprobe.py)."""
         self.config = config
         self.network = network
         self.helpers = helpers
+        self.recursive_read_only_mounts = recursive_read_only_mounts
         self.idmap = idmap
 
     def Version(self, request: pb.VersionRequest) -> pb.VersionResponse:
@@ -40,7 +43,10 @@ class StatusRpcs:
                 pb.RuntimeCondition(type=c.type, status=c.status, reason=c.reason, message=c.message)
                 for c in conditions]),
             runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures(
+                recursive_read_only_mounts=self.recursive_read_only_mounts,
                 user_namespaces=self.idmap.supported))],
+            # Strict and Merge both, and ContainerStatus.user as the container's init reports it.
+            features=pb.RuntimeFeatures(supplemental_groups_policy=True),
         )
         if request.verbose:
             # crictl decodes every info value as JSON, so each value is a JSON document.

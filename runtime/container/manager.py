@@ -25,6 +25,7 @@ from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
+from runtime.container.stopsignal import signal_number, stop_signal
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
 from runtime.ids import new_id, resolve
 from runtime.image import Image, ImageManager
@@ -48,7 +49,9 @@ MonitorOf = Callable[[Sandbox], MonitorClient]
 class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
-                 root_dir: str, state_dir: str, clock: Callable[[], int]) -> None:
+                 root_dir: str, state_dir: str, clock: Callable[[], int], *,
+                 recursive_readonly_supported: bool) -> None:
+        """``recursive_readonly_supported``: this kernel has mount_setattr (probed once by the agent)."""
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
@@ -59,6 +62,7 @@ class ContainerManager:
         self._root = os.path.join(root_dir, "containers")
         self._state = os.path.join(state_dir, "containers")
         self._clock = clock
+        self._rro = recursive_readonly_supported
         self._names = NameRegistry("container")
         self._exit_pending: dict[str, float] = {}  # container id → when its init was first seen gone
         for d in (self._root, self._state):
@@ -67,6 +71,9 @@ class ContainerManager:
     def recover(self) -> None:
         monitored: dict[str, dict[str, int]] = {}  # sandbox id → the containers its monitor runs
         for c in self._store.all():
+            if not c.stop_signal:  # a record from before stop signals were decided at create
+                self._store.update(c.id, lambda r: replace(r, stop_signal=self._resolve_stop_signal(
+                    r.config, self._images.status(r.image_id))))
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
                 self._names.reserve(_name(c.config, sandbox), c.id)
@@ -76,7 +83,8 @@ class ContainerManager:
 
     def _adopt_start(self, c: Container, sandbox: Sandbox, monitored: dict[str, dict[str, int]]) -> None:
         """A start the agent died in the middle of may have gone through: the monitor runs the
-        container (or ran it: its exit file is there). Record it as started, not created."""
+        container (or ran it: its exit file is there). Record it as started, not created. Its
+        user went out with the answer the agent never read: the status shows none."""
         if sandbox.id not in monitored:
             try:
                 monitored[sandbox.id] = dict(self._monitor_of(sandbox).ping().get("containers", {}))
@@ -145,13 +153,15 @@ class ContainerManager:
                 workdir=os.path.join(root, "work"), rootfs=os.path.join(state, "rootfs"),
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
-                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
+                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set(),
+                recursive_readonly_supported=self._rro)
             if spec.userns is not None:  # the rootfs' root is the upper dir's: the pod's root owns it
                 os.chown(spec.upperdir, *root_owner(spec.userns))
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock(),
-                                                    image_name=image_name(config, image)))
+                                                    image_name=image_name(config, image),
+                                                    stop_signal=self._resolve_stop_signal(config, image)))
             undo.pop_all()
         return container_id
 
@@ -172,7 +182,7 @@ class ContainerManager:
             if c.spec.log_path:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
             self._cgroups.create(c.cgroup, c.config.resources)
-            pid, started_at = self._monitor_of(sandbox).start(c.spec, timeout)
+            started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
             # The monitor killed what it started; whatever else reached the cgroup goes too, so
             # the container stays removable.
@@ -183,8 +193,9 @@ class ContainerManager:
             self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
                                                        reason="StartError", message=why))
             raise
+        pid = started.pid
         self._store.update(c.id, lambda r: replace(
-            r, started_at=started_at, pid=pid, pid_start=start_time(pid) or 0,
+            r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
@@ -204,7 +215,7 @@ class ContainerManager:
         if c.state != State.RUNNING:
             return
         if timeout > 0:
-            send_signal(c.pid, c.pid_start, self._stop_signal(c))
+            send_signal(c.pid, c.pid_start, signal_number(c.stop_signal) or signal.SIGTERM)
             exited = self._wait_exit(c, float(timeout))
         else:
             exited = False
@@ -336,14 +347,12 @@ class ContainerManager:
             time.sleep(0.005)
         return self.refresh(c.id).state != State.RUNNING
 
-    def _stop_signal(self, c: Container) -> int:
-        image = self._images.status(c.image_id)
-        name = c.config.stop_signal or (image.config.stop_signal if image else "") or "SIGTERM"
-        try:
-            return int(name) if name.isdigit() else signal.Signals[name if name.startswith("SIG") else
-                                                                    f"SIG{name}"].value
-        except KeyError:
-            return signal.SIGTERM
+    def _resolve_stop_signal(self, config: ContainerConfig, image: Image | None) -> str:
+        image_signal = image.config.stop_signal if image else ""
+        if image and image_signal and not config.stop_signal and signal_number(image_signal) is None:
+            log.warning("image %s: STOPSIGNAL %r names no signal; its containers stop with SIGTERM",
+                        image.id, image_signal)
+        return stop_signal(config.stop_signal, image_signal)
 
     def _resolve_target(self, config: ContainerConfig) -> ContainerConfig:
         """A TARGET PID namespace names a running container; its full id goes into the spec."""

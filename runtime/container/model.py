@@ -15,6 +15,13 @@ class NamespaceMode(Enum):
     TARGET = 3
 
 
+class GroupsPolicy(Enum):
+    """CRI SupplementalGroupsPolicy: whether the image's /etc/group adds groups to the CRI's."""
+
+    MERGE = 0
+    STRICT = 1
+
+
 @dataclass(frozen=True)
 class IdMapping:
     """One line of a uid_map or gid_map: container ids container_id..container_id+length-1 are
@@ -52,6 +59,7 @@ class Mount:
     image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
     uid_mappings: tuple[IdMapping, ...] = ()  # the kubelet's, for an id-mapped mount (the pod's own)
     gid_mappings: tuple[IdMapping, ...] = ()
+    selinux_relabel: bool = False  # kept to be reported back; no SELinux here to relabel for
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class SecurityContext:
     run_as_username: str = ""
     readonly_rootfs: bool = False
     supplemental_groups: tuple[int, ...] = ()
+    groups_policy: GroupsPolicy = GroupsPolicy.MERGE
     no_new_privs: bool = False
     masked_paths: tuple[str, ...] | None = None  # None: the runtime's defaults
     readonly_paths: tuple[str, ...] | None = None

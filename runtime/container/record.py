@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from runtime.container.model import ContainerConfig
+from runtime.container.users import InitialUser
 from runtime.process.initspec import InitSpec
 
 
@@ -35,6 +36,8 @@ class Container:
     message: str = ""
     unknown: bool = False
     image_name: str = ""  # how statuses name its image: as the pod spec does, else a tag of it
+    user: InitialUser | None = None  # as its init reported it once started
+    stop_signal: str = ""  # what StopContainer sends (runtime/container/stopsignal.py); "" in older records
 
     @property
     def shown_image(self) -> str:

@@ -20,12 +20,14 @@ from runtime.container.command import check_exec_size, merge_command, merge_env
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
     SecurityContext,
     UserNamespace,
 )
+from runtime.container.rro import check_recursive_readonly
 from runtime.container.sysctls import validate_sysctls
 from runtime.container.users import check_id, parse_id, split_image_user
 from runtime.container.volumes import image_volumes, log_path
@@ -49,7 +51,10 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
                     sandbox: SandboxConfig, paths: SandboxPaths, *, lowerdirs: Sequence[str],
                     upperdir: str, workdir: str, rootfs: str, volumes_dir: str, cgroup: str,
                     cgroup_v1_dirs: Mapping[str, str] | None, exit_file: str, state_dir: str,
-                    sandbox_log_dir: str, bounding: frozenset[str]) -> InitSpec:
+                    sandbox_log_dir: str, bounding: frozenset[str],
+                    recursive_readonly_supported: bool) -> InitSpec:
+    """``bounding``: this node's capability bounding set; ``recursive_readonly_supported``: its
+    kernel has mount_setattr (runtime/linux/mountapi.py)."""
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
@@ -59,7 +64,7 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
     userns = container_user_namespace(sec.userns, sandbox.userns, who)
     check_container(userns, sec.privileged, sec.pid_mode == NamespaceMode.NODE, who)
     ns = replace(namespaces(sec, sandbox, paths), user=paths.userns if userns else "")
-    cri_mounts = tuple(validate_mount(m, userns) for m in config.mounts)
+    cri_mounts = tuple(validate_mount(m, config.name, recursive_readonly_supported, userns) for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
@@ -163,7 +168,8 @@ def container_user(sec: SecurityContext, image_user: str,
     """Who init runs the process as, by the CRI rules: run_as_user or run_as_username (never both)
     replace the image's USER; run_as_group needs one of them. From the image's USER, a numeric user
     is a uid and a name is looked up inside the rootfs; the group part, a gid or a name, replaces
-    the user's primary group."""
+    the user's primary group. The user's /etc/group memberships are added inside the rootfs too,
+    unless the policy is Strict."""
     if sec.run_as_user is not None and sec.run_as_username:
         raise InvalidArgument(f"run_as_user {sec.run_as_user} and run_as_username "
                               f"{sec.run_as_username!r}: only one may be set")
@@ -171,16 +177,18 @@ def container_user(sec: SecurityContext, image_user: str,
         raise InvalidArgument(f"run_as_group {sec.run_as_group}: set without run_as_user or run_as_username")
     groups = tuple(dict.fromkeys(check_id(g, "supplemental gid")
                                  for g in (*sec.supplemental_groups, *sandbox_groups)))
+    image_groups = sec.groups_policy is GroupsPolicy.MERGE
     if sec.run_as_user is not None or sec.run_as_username:
         uid = check_id(sec.run_as_user, "uid") if sec.run_as_user is not None else None
         gid = check_id(sec.run_as_group, "gid") if sec.run_as_group is not None else None
-        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups)
+        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups,
+                    image_groups=image_groups)
     user, group = split_image_user(image_user)
     uid, gid = parse_id(user), parse_id(group)
     uid = check_id(uid, "image uid") if uid is not None else None
     gid = check_id(gid, "image gid") if gid is not None else None
     return User(uid=uid, gid=gid, username="" if uid is not None else user,
-                group="" if gid is not None else group, additional_gids=groups)
+                group="" if gid is not None else group, additional_gids=groups, image_groups=image_groups)
 
 
 def resolve_seccomp(container: Seccomp, sandbox: Seccomp, privileged: bool) -> tuple[str, str]:
@@ -226,19 +234,20 @@ def _container_path(path: str, what: str) -> str:
     return _absolute(path, what)
 
 
-def validate_mount(m: Mount, userns: UserNamespace | None = None) -> BindMount:
+def validate_mount(m: Mount, container: str, recursive_readonly_supported: bool,
+                   userns: UserNamespace | None = None) -> BindMount:
     """A CRI mount as a bind; InvalidArgument for what the CRI forbids or pycrid cannot do."""
-    target = _container_path(m.container_path, "mount container_path")
+    target = _container_path(m.container_path, f"container {container!r}: mount container_path")
+    where = f"container {container!r}: mount at {target}"
     if m.image and not m.host_path:
-        raise InvalidArgument(f"mount at {target}: image volume {m.image!r} is not supported")
-    source = _absolute(m.host_path, f"mount at {target}: host_path")
+        raise InvalidArgument(f"{where}: image volume {m.image!r} is not supported")
+    source = _absolute(m.host_path, f"{where}: host_path")
     if m.propagation not in PROPAGATIONS:
-        raise InvalidArgument(f"mount at {target}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
-    if m.recursive_read_only and not (m.readonly and m.propagation == "rprivate"):
-        raise InvalidArgument(f"mount at {target}: recursive_read_only needs readonly and private propagation")
+        raise InvalidArgument(f"{where}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
+    check_recursive_readonly(m, where, recursive_readonly_supported)
     return BindMount(source=source, target=target, readonly=m.readonly,
                      recursive_readonly=m.recursive_read_only, propagation=m.propagation,
-                     idmap=mount_idmapped(m.uid_mappings, m.gid_mappings, userns, f"mount at {target}"))
+                     idmap=mount_idmapped(m.uid_mappings, m.gid_mappings, userns, where))
 
 
 def _device(d: DeviceMapping) -> Device:

@@ -14,7 +14,6 @@ owned by the pod's root), the terminals' group, and the binds marked ``idmap`` (
 id-mapped trees, runtime/linux/idmap.py).
 """
 
-import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 from runtime.errors import Internal
 from runtime.linux import constants as k
 from runtime.linux.idmap import idmapped_tree
-from runtime.linux.proc import mount_points
 from runtime.linux.rootfs import (
     closing_fd,
     fd_path,
@@ -194,25 +192,6 @@ def _remount(syscalls: Syscalls, path: str, flags: int) -> None:
     syscalls.mount(None, path, None, k.MS_BIND | k.MS_REMOUNT | flags | _locked_flags(path))
 
 
-def make_readonly(syscalls: Syscalls, path: str, recursive: bool) -> None:
-    """Make the mount at ``path`` (an ``fd_path`` too) read-only; with ``recursive``, every mount
-    below it as well, in one call with mount_setattr (Linux 5.12+) or else by remounting each one
-    found in mountinfo."""
-    if recursive:
-        try:
-            syscalls.mount_setattr(path, k.MOUNT_ATTR_RDONLY, recursive=True)
-            return
-        except OSError as e:
-            if e.errno != errno.ENOSYS:
-                raise
-        top = os.path.realpath(path)
-        below = [p for p in mount_points() if p.startswith(top.rstrip("/") + "/")]
-    else:
-        below = []
-    for point in [path, *below]:
-        _remount(syscalls, point, k.MS_RDONLY)
-
-
 def mount_one(syscalls: Syscalls, spec: MountSpec, rootfs: str) -> None:
     with opened_root(rootfs) as root_fd:
         _mount(syscalls, root_fd, rootfs, spec)
@@ -241,7 +220,9 @@ def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, usern
                 if remount_flags:
                     _remount(syscalls, fd_path(mounted), remount_flags)
                 if spec.recursive_readonly:
-                    make_readonly(syscalls, fd_path(mounted), recursive=True)
+                    # Every mount below the bind too, in one call (Linux 5.12+): the agent refuses
+                    # recursive read-only mounts on kernels without mount_setattr.
+                    syscalls.mount_setattr(fd_path(mounted), k.MOUNT_ATTR_RDONLY, recursive=True)
                 if spec.propagation:
                     syscalls.mount(None, fd_path(mounted), None, spec.propagation)
     except OSError as e:

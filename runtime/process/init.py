@@ -95,7 +95,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
-        sync.send(protocol.READY)
+        sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
@@ -205,7 +205,7 @@ def resolve_identity(spec: InitSpec, syscalls: Syscalls) -> Identity:
     name = str(user.uid) if user.uid is not None else user.username
     group = str(user.gid) if user.gid is not None else user.group
     return resolve(name, group, parse_passwd(read("/etc/passwd")), parse_group(read("/etc/group")),
-                   user.additional_gids)
+                   user.additional_gids, user.image_groups)
 
 
 def process_env(env: tuple[str, ...], identity: Identity) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ class User:
     username: str = ""
     group: str = ""  # a group name (from the image's USER) resolved inside the rootfs; gid wins if set
     additional_gids: tuple[int, ...] = ()
+    image_groups: bool = True  # add the user's /etc/group memberships (SupplementalGroupsPolicy Merge)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from runtime.errors import PycridError, Unavailable
 from runtime.linux.proc import start_time
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import InitSpec
+from runtime.process.monitorclient import Started
 from runtime.sandbox.namespaces import PinSpec
 
 
@@ -37,7 +38,7 @@ class FakeMonitor:
             raise self._owner.pause_error
         return process.pid, started
 
-    def start(self, spec: InitSpec, timeout: float) -> tuple[int, int]:
+    def start(self, spec: InitSpec, timeout: float) -> Started:
         raise Unavailable("FakeMonitor starts no containers")
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:

@@ -42,7 +42,7 @@ class PodHarness:
         return replace(spec, **changes)
 
     def start(self, spec: InitSpec, timeout: float = 30) -> int:
-        return self.monitor.start(spec, timeout)[0]
+        return self.monitor.start(spec, timeout).pid
 
     def close(self) -> tuple[int, ...]:
         """Ends the monitor (if alive) and the fork server; the zombies that were left."""

@@ -49,6 +49,7 @@ def build(config: ContainerConfig = CONFIG, image: ImageConfig = IMAGE, sandbox:
         "lowerdirs": ("/l2", "/l1"), "upperdir": "/c1/upper", "workdir": "/c1/work", "rootfs": "/c1/rootfs",
         "volumes_dir": VOLUMES, "cgroup": "/pycrid/pod/c1", "cgroup_v1_dirs": None, "exit_file": "/c1/exit",
         "state_dir": "/c1", "sandbox_log_dir": sandbox.log_directory, "bounding": ALL_CAPS,
+        "recursive_readonly_supported": True,
     }
     args.update(kw)
     return build_init_spec("c1", config, image, sandbox, paths, **args)
@@ -176,6 +177,13 @@ def test_cri_mounts_replace_etc_files_and_volumes_they_target() -> None:
     config = replace(CONFIG, mounts=(Mount("/etc/hosts", "/kubelet/etc-hosts"), Mount("/data", "/pv")))
     assert build(config).mounts == (ETC[1], ETC[2], BindMount("/kubelet/etc-hosts", "/etc/hosts"),
                                     BindMount("/pv", "/data"))
+
+
+def test_recursive_readonly_mounts_only_where_the_kernel_has_mount_setattr() -> None:
+    config = replace(CONFIG, mounts=(Mount("/tree", "/host/tree", readonly=True, recursive_read_only=True),))
+    assert build(config).mounts[-1] == BindMount("/host/tree", "/tree", readonly=True, recursive_readonly=True)
+    with pytest.raises(InvalidArgument, match="container 'c': mount at /tree: .*mount_setattr"):
+        build(config, recursive_readonly_supported=False)
 
 
 def test_etc_files_are_readonly_with_a_readonly_rootfs() -> None:

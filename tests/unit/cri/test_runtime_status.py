@@ -131,3 +131,19 @@ def test_the_handler_says_whether_it_runs_user_namespaces(serve, tmp_path, idmap
                                                               container_dir=str(tmp_path), in_use=lambda i: False)))
     (handler,) = stub.Status(pb.StatusRequest()).runtime_handlers
     assert (handler.name, handler.features.user_namespaces) == ("", supported)
+
+
+@pytest.mark.parametrize("kernel_has_mount_setattr", [True, False])
+def test_recursive_read_only_mounts_are_advertised_only_where_the_kernel_has_mount_setattr(
+        tmp_path, kernel_has_mount_setattr: bool) -> None:
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    rpcs = StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16"), recursive_read_only_mounts=kernel_has_mount_setattr)
+    (handler,) = rpcs.Status(pb.StatusRequest()).runtime_handlers
+    assert (handler.name, handler.features.recursive_read_only_mounts) == ("", kernel_has_mount_setattr)
+
+
+def test_supplemental_groups_policy_is_advertised(tmp_path) -> None:
+    """Strict and Merge are honoured, and ContainerStatus.user reported: what the feature promises."""
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    status = StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16")).Status(pb.StatusRequest())
+    assert status.features.supplemental_groups_policy is True
