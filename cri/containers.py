@@ -11,6 +11,7 @@ from cri.convert_container import container_config, signal_enum
 from cri.convert_sandbox import resources
 from cri.filters import id_matches, matches
 from cri.managers import Containers
+from cri.sandboxes import id_mapping
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
 from runtime.container.model import Mount
@@ -114,7 +115,9 @@ def _mount(m: Mount) -> pb.Mount:
     return pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
                     selinux_relabel=m.selinux_relabel, propagation=_PROPAGATION[m.propagation],
                     recursive_read_only=m.recursive_read_only,
-                    image=pb.ImageSpec(image=m.image) if m.image else None)
+                    image=pb.ImageSpec(image=m.image) if m.image else None,
+                    uidMappings=[id_mapping(i) for i in m.uid_mappings],
+                    gidMappings=[id_mapping(i) for i in m.gid_mappings])
 
 
 def _user(user: InitialUser | None) -> pb.ContainerUser | None:

@@ -73,10 +73,10 @@ def userns_options(userns: UserNamespace | None) -> pb.UserNamespace | None:
     """The pod's user namespace as the CRI says it: POD with its mappings; none for the node's."""
     if userns is None:
         return None
-    return pb.UserNamespace(mode=pb.POD, uids=[_id_mapping(userns.uids)], gids=[_id_mapping(userns.gids)])
+    return pb.UserNamespace(mode=pb.POD, uids=[id_mapping(userns.uids)], gids=[id_mapping(userns.gids)])
 
 
-def _id_mapping(m: IdMapping) -> pb.IDMapping:
+def id_mapping(m: IdMapping) -> pb.IDMapping:
     return pb.IDMapping(container_id=m.container_id, host_id=m.host_id, length=m.length)
 
 

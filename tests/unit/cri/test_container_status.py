@@ -58,6 +58,9 @@ def test_mounts_are_reported_as_they_were_asked_for() -> None:
         pb.Mount(container_path="/in", host_path="/mnt/in", propagation=pb.PROPAGATION_HOST_TO_CONTAINER),
         pb.Mount(container_path="/both", host_path="/mnt/both", propagation=pb.PROPAGATION_BIDIRECTIONAL),
         pb.Mount(container_path="/img", image=pb.ImageSpec(image="sha256:" + "a" * 64)),
+        pb.Mount(container_path="/mapped", host_path="/var/lib/kubelet/pods/u/volumes/m",  # a userns pod's
+                 uidMappings=[pb.IDMapping(host_id=100000, length=65536)],
+                 gidMappings=[pb.IDMapping(host_id=200000, length=65536)]),
     ]
     config = replace(RUNNING.config, mounts=tuple(mount(m) for m in asked))
     assert list(container_status(replace(RUNNING, config=config)).mounts) == asked
