@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
-from tests.e2e.daemon import Daemon, crictl
+from tests.e2e import leaks
+from tests.e2e.daemon import Daemon, crictl, start
 from tests.e2e.workloads import Pods, container_config, container_pid, pod_config, unique
 
 MAPPING = [{"container_id": 0, "host_id": 100000, "length": 65536}]
@@ -90,3 +92,29 @@ def test_refused_pods(pycrid: Daemon, pods: Pods) -> None:
                               "gids": MAPPING}, "does not map container id 0")):
         result = crictl(pycrid, "runp", pods.write(userns_pod(unique("refused"), pods.log_dir, userns)), check=False)
         assert result.returncode != 0 and "InvalidArgument" in result.stderr and message in result.stderr, result.stderr
+
+
+def test_a_userns_pod_survives_a_sigkill_of_the_agent(registry: str, tmp_path: Path) -> None:
+    """Its status comes back the same, and a container started after the restart joins the same
+    user namespace (the pin outlives the agent, as the other namespaces' do)."""
+    daemon = start(tmp_path / "pycrid", registry)
+    try:
+        crictl(daemon, "pull", "busybox:1")
+        made = Pods(daemon, tmp_path)
+        pod_id, pod_path = made.run(userns_pod(unique("restart"), made.log_dir))
+        first = made.create(pod_id, pod_path, container_config("first", SLEEP))
+        before = json.loads(crictl(daemon, "inspectp", pod_id).stdout)["status"]
+        user = os.stat(f"/proc/{container_pid(daemon, first)}/ns/user").st_ino
+
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait(10)
+        daemon = start(tmp_path / "pycrid", registry)
+
+        assert json.loads(crictl(daemon, "inspectp", pod_id).stdout)["status"] == before
+        made.daemon = daemon
+        second = made.create(pod_id, pod_path, container_config("second", SLEEP))
+        assert os.stat(f"/proc/{container_pid(daemon, second)}/ns/user").st_ino == user
+        assert exec_out(daemon, second, "id", "-u") == "0"
+    finally:
+        left, ran = leaks.remove_everything(daemon)
+    assert ran and left.empty(), f"pycrid left behind: {left}"
