@@ -13,6 +13,7 @@ from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
+from runtime.container.model import Mount
 from runtime.container.record import Container, State
 from runtime.sandbox.manager import SandboxManager
 from runtime.store.codec import encode
@@ -95,9 +96,7 @@ def container_status(c: Container) -> pb.ContainerStatus:
         image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
         image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
-        mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                         recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])
-                for m in c.config.mounts],
+        mounts=[_mount(c, m) for m in c.config.mounts],
         log_path=c.spec.log_path,
         resources=pb.ContainerResources(linux=pb.LinuxContainerResources(
             cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
@@ -105,6 +104,19 @@ def container_status(c: Container) -> pb.ContainerStatus:
             cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems,
             memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes, unified=dict(r.unified),
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
+
+
+def _mount(c: Container, m: Mount) -> pb.Mount:
+    """As the CRI config gave it; an image volume also with the reference of the image it mounts
+    (ImageSpec.image_ref, KEP-5365), resolved at create. Its image stays as given: the kubelet's
+    image GC matches it against image ids, which is what the kubelet gives."""
+    mount = pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
+                     recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation],
+                     image_sub_path=m.image_sub_path)
+    if m.image:
+        ref = next((i.image_ref for i in c.mounted_images if i.container_path == m.container_path), "")
+        mount.image.CopyFrom(pb.ImageSpec(image=m.image, image_ref=ref))
+    return mount
 
 
 def _metadata(c: Container) -> pb.ContainerMetadata:
