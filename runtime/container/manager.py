@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 EXIT_FILE_GRACE = 2.0  # the monitor writes the exit file right after reaping init
 START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
 MonitorOf = Callable[[Sandbox], MonitorClient]
-# Mounts an image volume's tree on a directory (root, target) where nothing sees it, or raises why not.
-ImageMountCheck = Callable[[ImageTree, str, str, str], None]
+# Mounts an image volume's tree on a directory (root, target) where nothing sees it, or raises why
+# not (for the container ``who``, the volume ``what``).
+ImageMountCheck = Callable[[ImageTree, str, str, str, str], None]
 IMAGE_MOUNT_EMPTY = "image-empty"  # in the container's run dir: the empty bottom layer of its image volumes
 
 
@@ -159,8 +160,8 @@ class ContainerManager:
                 image_mounts=image_mounts)
             for m in spec.mounts:
                 if m.image is not None:
-                    self._check_image_mount(m.image, state, "rootfs",
-                                            f"container {config.name!r}: image volume at {m.target}")
+                    self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
+                                            f"image volume at {m.target}")
             self._store.add(container_id, Container(
                 container_id, sandbox.id, config, image.id, _image_ref(image), spec, cgroup,
                 created_at=self._clock(), image_name=image_name(config, image),

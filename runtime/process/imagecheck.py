@@ -19,7 +19,7 @@ from runtime.linux.imagetree import ImageTree, mount_image_tree
 from runtime.linux.rootfs import closing_fd, open_in_root, opened_root
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import protocol
-from runtime.process.client import ForkServer
+from runtime.process.client import ForkServer, wait_report
 
 CHECK_TIMEOUT = 30.0  # seconds: an overlay mount and a path walk
 
@@ -52,8 +52,11 @@ class ForkedImageMountCheck:
     def __init__(self, forkserver: ForkServer) -> None:
         self._forkserver = forkserver
 
-    def __call__(self, tree: ImageTree, root: str, target: str, what: str) -> None:
-        """Raises what mounting ``tree`` on ``target``, a directory in ``root``, raised."""
-        self._forkserver.spawn("check_image_mount", {"layers": list(tree.layers), "empty": tree.empty,
-                                                     "sub_path": tree.sub_path, "root": root, "target": target,
-                                                     "what": what}, timeout=CHECK_TIMEOUT)
+    def __call__(self, tree: ImageTree, root: str, target: str, who: str, what: str) -> None:
+        """Raises what mounting ``tree`` on ``target``, a directory in ``root``, raised, its message
+        prefixed with ``who`` (the container) and ``what`` (the volume)."""
+        pid, report = self._forkserver.launch("check_image_mount", {
+            "layers": list(tree.layers), "empty": tree.empty, "sub_path": tree.sub_path, "root": root,
+            "target": target, "what": what})
+        with report:
+            wait_report(report, who, pid, CHECK_TIMEOUT)

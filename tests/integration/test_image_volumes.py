@@ -115,13 +115,14 @@ def test_the_create_check_mounts_in_a_child_and_leaves_nothing(pod: PodHarness, 
                                                                 tmp_path: Path) -> None:
     (tmp_path / "ctr" / "rootfs").mkdir(parents=True)
     check = ForkedImageMountCheck(pod.forkserver)
-    check(replace(image, sub_path="share/doc"), str(tmp_path / "ctr"), "rootfs", "image volume at /doc")
-    check(replace(image, sub_path="hostetc"), str(tmp_path / "ctr"), "rootfs", "image volume at /e")
+    check(replace(image, sub_path="share/doc"), str(tmp_path / "ctr"), "rootfs", "container 'c'", "image volume")
+    check(replace(image, sub_path="hostetc"), str(tmp_path / "ctr"), "rootfs", "container 'c'", "image volume")
     for sub_path, message in (("share/nope", "'share/nope': no such file or directory in the image"),
                               ("top", "'top' is not a directory in the image"),
                               ("gone", "'gone': no such file")):  # whited out
-        with pytest.raises(InvalidArgument, match=message):
-            check(replace(image, sub_path=sub_path), str(tmp_path / "ctr"), "rootfs", "image volume at /v")
+        with pytest.raises(InvalidArgument, match=f"^container 'c': image volume at /v: sub path {message}"):
+            check(replace(image, sub_path=sub_path), str(tmp_path / "ctr"), "rootfs", "container 'c'",
+                  "image volume at /v")
     assert mounts_under(tmp_path) == []
     assert layer_mounts_anywhere(image) == []
     assert os.listdir(tmp_path / "ctr" / "rootfs") == []
