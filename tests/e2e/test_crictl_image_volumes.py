@@ -70,7 +70,7 @@ def test_an_image_volume_from_create_to_removal_across_an_agent_restart(registry
                     "image_sub_path": "etc"}]
         running = create("reader", volumes).stdout.strip()
         crictl(daemon, "start", running)
-        idle = create("idle", volumes[:1]).stdout.strip()  # created, never started, removed after the restart
+        later = create("later", volumes[:1]).stdout.strip()  # started only after the restart
 
         assert crictl(daemon, "exec", running, "cat", "/vol/test-2").stdout == "test-2\n"
         assert "passwd" in crictl(daemon, "exec", running, "ls", "/etc-of-image").stdout.split()
@@ -100,7 +100,9 @@ def test_an_image_volume_from_create_to_removal_across_an_agent_restart(registry
 
         assert crictl(daemon, "exec", running, "cat", "/vol/test-2").stdout == "test-2\n"
         assert crictl(daemon, "rmi", VOLUME_IMAGE, check=False).returncode != 0
-        crictl(daemon, "rm", idle)
+        crictl(daemon, "start", later)  # from the record the new agent read back
+        assert crictl(daemon, "exec", later, "cat", "/vol/test-2").stdout == "test-2\n"
+        crictl(daemon, "rm", "-f", later)
         assert crictl(daemon, "rmi", VOLUME_IMAGE, check=False).returncode != 0  # "reader" still uses it
         crictl(daemon, "rm", "-f", running)
         assert mounted_anywhere(marker_layer) == [], "the image volume outlived its container"
