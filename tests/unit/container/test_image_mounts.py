@@ -2,6 +2,7 @@
 among the container's other mounts."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from runtime.image.config import ImageConfig
 from runtime.linux.imagetree import ImageTree
 from runtime.process.initspec import BindMount, InitSpec
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
+from runtime.store.codec import decode, encode
 
 ID = "sha256:" + "a" * 64
 LAYERS = ("/snap/3/fs", "/snap/2/fs")
@@ -114,3 +116,12 @@ def test_a_container_uses_its_rootfs_image_and_its_image_volumes_images() -> Non
     assert c.uses_image("sha256:" + "1" * 64) and c.uses_image(ID)
     assert not c.uses_image("sha256:" + "2" * 64)
     assert not replace(c, mounted_images=()).uses_image(ID)
+
+
+def test_a_container_with_image_volumes_survives_its_record() -> None:
+    spec = build(CONFIG)
+    c = Container("c1", "p1", CONFIG, image_id="sha256:" + "1" * 64, image_ref="busybox", spec=spec, cgroup="/c",
+                  created_at=1, mounted_images=(MountedImage("/data/tools/", ID, ID),))
+    assert decode(Container, json.loads(json.dumps(encode(c)))) == c
+    old = {k: v for k, v in encode(c).items() if k != "mounted_images"}  # written before image volumes
+    assert decode(Container, old).mounted_images == ()
