@@ -33,6 +33,7 @@ from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
 from runtime.process.client import connect_or_start
+from runtime.process.imagecheck import ForkedImageMountCheck
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
@@ -95,7 +96,8 @@ def build(config: Config) -> Node:
                              InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
-                         config.root, config.state, time.time_ns, recursive_readonly_supported=rro), stops)
+                         config.root, config.state, time.time_ns, ForkedImageMountCheck(forkserver),
+                         recursive_readonly_supported=rro), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
                                driver, time.time_ns)
     deaths.append(sandboxes)
@@ -122,7 +124,7 @@ def build(config: Config) -> Node:
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
                              helpers=supervisor.state, streaming=streaming, recursive_read_only_mounts=rro)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
-                                 in_use=containers.in_use)
+                                 in_use=containers.image_user)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,

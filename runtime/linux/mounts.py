@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from runtime.errors import Internal
 from runtime.linux import constants as k
+from runtime.linux.imagetree import ImageTree, mount_image_tree
 from runtime.linux.rootfs import (
     closing_fd,
     fd_path,
@@ -53,6 +54,7 @@ class MountSpec:
     data: str | None = None
     propagation: int = 0  # a PROPAGATIONS value, applied after mounting
     recursive_readonly: bool = False  # every mount below target too (binds with MS_REC)
+    image: ImageTree | None = None  # an image volume: the image's filesystem, not ``source``
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,11 @@ def bind(
     """A bind mount; ``readonly`` makes the top mount read-only, ``recursive_readonly`` all of them."""
     flags |= k.MS_BIND | (k.MS_REC if recursive else 0) | (k.MS_RDONLY if readonly else 0)
     return MountSpec(source, target, None, flags, None, propagation, recursive_readonly)
+
+
+def image_tree(tree: ImageTree, target: str, recursive_readonly: bool = False, propagation: int = 0) -> MountSpec:
+    """An image volume: ``tree`` mounted read-only on ``target`` (runtime/linux/imagetree.py)."""
+    return MountSpec(None, target, None, 0, None, propagation, recursive_readonly, tree)
 
 
 def _cgroup_mounts(cgroup_v1: Mapping[str, str] | None, privileged: bool) -> list[MountSpec]:
@@ -184,7 +191,10 @@ def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec) -> No
     try:
         is_file = is_bind and not os.path.isdir(spec.source or "")
         with closing_fd(make_in_root(syscalls, root_fd, spec.target, file=is_file)) as target_fd:
-            syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
+            if spec.image is not None:
+                mount_image_tree(syscalls, root_fd, target_fd, spec.image, f"image volume at {spec.target}")
+            else:
+                syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
             if not (remount_flags or spec.recursive_readonly or spec.propagation):
                 return
             # target_fd still names the directory underneath the new mount.

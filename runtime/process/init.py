@@ -22,7 +22,14 @@ from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
 from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
-from runtime.linux.mounts import DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind, container_mount_plan
+from runtime.linux.mounts import (
+    DEFAULT_READONLY_PATHS,
+    PROPAGATIONS,
+    apply_mount_plan,
+    bind,
+    container_mount_plan,
+    image_tree,
+)
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
@@ -148,7 +155,8 @@ def mount_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
     syscalls.mount(None, spec.rootfs, None, k.MS_PRIVATE)
     data = f"lowerdir={':'.join(spec.lowerdirs)},upperdir={spec.upperdir},workdir={spec.workdir}"
     syscalls.mount("overlay", spec.rootfs, "overlay", 0, data)
-    extra = [bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
+    extra = [image_tree(m.image, m.target, m.recursive_readonly, PROPAGATIONS[m.propagation]) if m.image else
+             bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
                   propagation=PROPAGATIONS[m.propagation])
              for m in spec.mounts]
     extra += [bind(d.host_path, d.container_path, recursive=False) for d in spec.devices]

@@ -118,6 +118,9 @@ def test_security_context(sc, want) -> None:
               propagation=pb.PROPAGATION_HOST_TO_CONTAINER),
      Mount("/a", "/h", recursive_read_only=True, propagation="rslave")),
     (pb.Mount(container_path="/a", image=pb.ImageSpec(image="ref:1")), Mount("/a", "", image="ref:1")),
+    (pb.Mount(container_path="/a", readonly=True, image=pb.ImageSpec(image="sha256:" + "b" * 64),
+              image_sub_path="etc/ssl"),
+     Mount("/a", "", readonly=True, image="sha256:" + "b" * 64, image_sub_path="etc/ssl")),
 ])
 def test_mount(m, want) -> None:
     assert mount(m) == want
@@ -128,6 +131,9 @@ def test_mount(m, want) -> None:
     (pb.Mount(host_path="/h"), "container_path is empty"),
     (pb.Mount(container_path="/a"), "'/a'.*host_path is empty"),
     (pb.Mount(container_path="/a", host_path="/h", uidMappings=[pb.IDMapping(length=1)]), "id-mapped"),
+    (pb.Mount(container_path="/a", host_path="/h", image=pb.ImageSpec(image="ref:1")),
+     "an image volume \\('ref:1'\\) has no host_path, got '/h'"),
+    (pb.Mount(container_path="/a", host_path="/h", image_sub_path="etc"), "image_sub_path 'etc' without an image"),
 ])
 def test_mount_refused(m, message) -> None:
     with pytest.raises(InvalidArgument, match=message):
