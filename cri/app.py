@@ -34,6 +34,7 @@ from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
 from runtime.process.client import connect_or_start
 from runtime.process.idmapprobe import probe_idmap
+from runtime.process.imagecheck import ForkedImageMountCheck
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
@@ -97,7 +98,8 @@ def build(config: Config) -> Node:
                              InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
-                         config.root, config.state, time.time_ns, recursive_readonly_supported=rro), stops)
+                         config.root, config.state, time.time_ns, ForkedImageMountCheck(forkserver),
+                         recursive_readonly_supported=rro), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
                                driver, time.time_ns, idmap)
     deaths.append(sandboxes)
@@ -125,7 +127,7 @@ def build(config: Config) -> Node:
                              helpers=supervisor.state, streaming=streaming, recursive_read_only_mounts=rro,
                              idmap=idmap)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
-                                 in_use=containers.in_use)
+                                 in_use=containers.image_user)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,

@@ -98,7 +98,7 @@ def container_status(c: Container) -> pb.ContainerStatus:
         image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
         image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
-        mounts=[_mount(m) for m in c.config.mounts],
+        mounts=[_mount(c, m) for m in c.config.mounts],
         log_path=c.spec.log_path,
         user=_user(c.user),
         stop_signal=signal_enum(c.stop_signal),
@@ -110,14 +110,20 @@ def container_status(c: Container) -> pb.ContainerStatus:
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
 
 
-def _mount(m: Mount) -> pb.Mount:
-    """A CRI mount as it was asked for, as containerd reports it (not the binds it became)."""
-    return pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                    selinux_relabel=m.selinux_relabel, propagation=_PROPAGATION[m.propagation],
-                    recursive_read_only=m.recursive_read_only,
-                    image=pb.ImageSpec(image=m.image) if m.image else None,
-                    uidMappings=[id_mapping(i) for i in m.uid_mappings],
-                    gidMappings=[id_mapping(i) for i in m.gid_mappings])
+def _mount(c: Container, m: Mount) -> pb.Mount:
+    """A CRI mount as it was asked for, as containerd reports it (not the binds it became); an image
+    volume also with the reference of the image it mounts (ImageSpec.image_ref, KEP-5365), resolved
+    at create. Its image stays as given: the kubelet's image GC matches it against image ids, which
+    is what the kubelet gives."""
+    mount = pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
+                     selinux_relabel=m.selinux_relabel, recursive_read_only=m.recursive_read_only,
+                     propagation=_PROPAGATION[m.propagation], image_sub_path=m.image_sub_path,
+                     uidMappings=[id_mapping(i) for i in m.uid_mappings],
+                     gidMappings=[id_mapping(i) for i in m.gid_mappings])
+    if m.image:
+        ref = next((i.image_ref for i in c.mounted_images if i.container_path == m.container_path), "")
+        mount.image.CopyFrom(pb.ImageSpec(image=m.image, image_ref=ref))
+    return mount
 
 
 def _user(user: InitialUser | None) -> pb.ContainerUser | None:

@@ -68,10 +68,14 @@ def mount(m: pb.Mount) -> Mount:
     image = m.image.image if m.HasField("image") else ""
     if not image and not m.host_path:
         raise InvalidArgument(f"{where}: host_path is empty")
+    if image and m.host_path:
+        raise InvalidArgument(f"{where}: an image volume ({image!r}) has no host_path, got {m.host_path!r}")
+    if m.image_sub_path and not image:
+        raise InvalidArgument(f"{where}: image_sub_path {m.image_sub_path!r} without an image")
     return Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
                  recursive_read_only=m.recursive_read_only, propagation=propagation, image=image,
                  uid_mappings=id_mappings(m.uidMappings), gid_mappings=id_mappings(m.gidMappings),
-                 selinux_relabel=m.selinux_relabel)
+                 selinux_relabel=m.selinux_relabel, image_sub_path=m.image_sub_path)
 
 
 def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> SecurityContext:

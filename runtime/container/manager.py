@@ -21,15 +21,17 @@ from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
 from runtime.container.execsync import ExecResult, exec_sync
+from runtime.container.imagemounts import ImageMountSources
 from runtime.container.model import ContainerConfig, NamespaceMode
-from runtime.container.record import Container, State, exit_reason
+from runtime.container.record import Container, MountedImage, State, exit_reason
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
 from runtime.container.stopsignal import signal_number, stop_signal
-from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
+from runtime.errors import FailedPrecondition, NotFound, PycridError
 from runtime.ids import new_id, resolve
 from runtime.image import Image, ImageManager
 from runtime.linux.capabilities import bounding_set
+from runtime.linux.imagetree import ImageTree
 from runtime.linux.pidfd import send_signal, wait_gone
 from runtime.linux.proc import is_alive, read_status, start_time
 from runtime.locks import KeyedLocks
@@ -44,17 +46,22 @@ log = logging.getLogger(__name__)
 EXIT_FILE_GRACE = 2.0  # the monitor writes the exit file right after reaping init
 START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
 MonitorOf = Callable[[Sandbox], MonitorClient]
+# Mounts an image volume's tree on a directory (root, target) where nothing sees it, or raises why
+# not (for the container ``who``, the volume ``what``).
+ImageMountCheck = Callable[[ImageTree, str, str, str, str], None]
+IMAGE_MOUNT_EMPTY = "image-empty"  # in the container's run dir: the empty bottom layer of its image volumes
 
 
 class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
-                 root_dir: str, state_dir: str, clock: Callable[[], int], *,
-                 recursive_readonly_supported: bool) -> None:
+                 root_dir: str, state_dir: str, clock: Callable[[], int], check_image_mount: ImageMountCheck,
+                 *, recursive_readonly_supported: bool) -> None:
         """``recursive_readonly_supported``: this kernel has mount_setattr (probed once by the agent)."""
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
+        self._check_image_mount = check_image_mount
         self._monitor_of = monitor_of
         self._cgroups = cgroups
         self._driver = driver
@@ -117,8 +124,10 @@ class ContainerManager:
                 listed.append(self.refresh(c.id))
         return listed
 
-    def in_use(self, image_id: str) -> bool:
-        return any(c.image_id == image_id for c in self._store.all())
+    def image_user(self, image_id: str) -> str | None:
+        """A container that uses the image, as its rootfs or in an image volume; None if none does.
+        While one does, the image is not removed: its snapshots are that container's filesystem."""
+        return next((c.id for c in self._store.all() if c.uses_image(image_id)), None)
 
     # --- lifecycle -----------------------------------------------------------------------
     def create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
@@ -129,11 +138,10 @@ class ContainerManager:
             return self._create(current, config)
 
     def _create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
-        if any(m.image for m in config.mounts):
-            raise InvalidArgument(f"container {config.name!r}: image volume mounts are not supported")
         image = self._images.status(config.image)
         if image is None:
             raise NotFound(f"image {config.image!r} not found; pull it first")
+        mounted = self._mounted_images(config)
         config = self._resolve_target(config)
         container_id = new_id()
         name = _name(config, sandbox)
@@ -146,6 +154,10 @@ class ContainerManager:
             for d in ("upper", "work", "volumes"):
                 os.makedirs(os.path.join(root, d), mode=0o755)
             os.makedirs(os.path.join(state, "rootfs"), mode=0o700)
+            image_mounts = ImageMountSources(os.path.join(state, IMAGE_MOUNT_EMPTY),
+                                             {ref: self._images.lowerdirs(i.id) for ref, i in mounted.items()})
+            if mounted:
+                os.mkdir(image_mounts.empty, mode=0o755)
             cgroup = container_path(self._driver, sandbox.config.cgroup_parent, container_id)
             spec = build_init_spec(
                 container_id, config, image.config, sandbox.config, sandbox.paths,
@@ -154,16 +166,34 @@ class ContainerManager:
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
                 state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set(),
-                recursive_readonly_supported=self._rro)
+                image_mounts=image_mounts, recursive_readonly_supported=self._rro)
             if spec.userns is not None:  # the rootfs' root is the upper dir's: the pod's root owns it
                 os.chown(spec.upperdir, *root_owner(spec.userns))
-            image_ref = image.repo_digests[0] if image.repo_digests else image.id
-            self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
-                                                    spec, cgroup, created_at=self._clock(),
-                                                    image_name=image_name(config, image),
-                                                    stop_signal=self._resolve_stop_signal(config, image)))
+            for m in spec.mounts:
+                if m.image is not None:
+                    self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
+                                            f"image volume at {m.target}")
+            self._store.add(container_id, Container(
+                container_id, sandbox.id, config, image.id, _image_ref(image), spec, cgroup,
+                created_at=self._clock(), image_name=image_name(config, image),
+                stop_signal=self._resolve_stop_signal(config, image),
+                mounted_images=tuple(MountedImage(m.container_path, mounted[m.image].id, _image_ref(mounted[m.image]))
+                                     for m in config.mounts if m.image)))
             undo.pop_all()
         return container_id
+
+    def _mounted_images(self, config: ContainerConfig) -> dict[str, Image]:
+        """The image of each image volume, by the name the CRI mount gives it (the kubelet pulled
+        it first, and names it by its id)."""
+        found: dict[str, Image] = {}
+        for m in config.mounts:
+            if m.image and m.image not in found:
+                image = self._images.status(m.image)
+                if image is None:
+                    raise NotFound(f"image {m.image!r} of the image volume at {m.container_path} of container "
+                                   f"{config.name!r} not found; pull it first")
+                found[m.image] = image
+        return found
 
     def start(self, container_id: str, timeout: float | None = None) -> None:
         """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
@@ -376,6 +406,10 @@ def _note_oom_score(c: Container, pid: int) -> None:
     if wanted is not None and got != wanted:
         log.warning("container %s: oom_score_adj %d asked, %d set (lowering it needs CAP_SYS_RESOURCE)",
                     c.id[:12], wanted, got)
+
+
+def _image_ref(image: Image) -> str:
+    return image.repo_digests[0] if image.repo_digests else image.id
 
 
 def image_name(config: ContainerConfig, image: Image) -> str:

@@ -56,7 +56,8 @@ class Mount:
     readonly: bool = False
     recursive_read_only: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
-    image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
+    image: str = ""  # an image volume (CRI Mount.image): the image as the kubelet names it, host_path empty
+    image_sub_path: str = ""  # the directory of that image to mount ("" for its root), as given
     uid_mappings: tuple[IdMapping, ...] = ()  # the kubelet's, for an id-mapped mount (the pod's own)
     gid_mappings: tuple[IdMapping, ...] = ()
     selinux_relabel: bool = False  # kept to be reported back; no SELinux here to relabel for

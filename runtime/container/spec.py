@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from runtime.container.command import check_exec_size, merge_command, merge_env
+from runtime.container.imagemounts import NO_IMAGE_MOUNTS, ImageMountSources, image_mount
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
@@ -52,9 +53,11 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
                     upperdir: str, workdir: str, rootfs: str, volumes_dir: str, cgroup: str,
                     cgroup_v1_dirs: Mapping[str, str] | None, exit_file: str, state_dir: str,
                     sandbox_log_dir: str, bounding: frozenset[str],
-                    recursive_readonly_supported: bool) -> InitSpec:
+                    recursive_readonly_supported: bool,
+                    image_mounts: ImageMountSources = NO_IMAGE_MOUNTS) -> InitSpec:
     """``bounding``: this node's capability bounding set; ``recursive_readonly_supported``: its
-    kernel has mount_setattr (runtime/linux/mountapi.py)."""
+    kernel has mount_setattr (runtime/linux/mountapi.py); ``image_mounts``: the image volumes'
+    layers, resolved by the caller."""
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
@@ -64,7 +67,8 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
     userns = container_user_namespace(sec.userns, sandbox.userns, who)
     check_container(userns, sec.privileged, sec.pid_mode == NamespaceMode.NODE, who)
     ns = replace(namespaces(sec, sandbox, paths), user=paths.userns if userns else "")
-    cri_mounts = tuple(validate_mount(m, config.name, recursive_readonly_supported, userns) for m in config.mounts)
+    cri_mounts = tuple(_cri_mount(m, config.name, recursive_readonly_supported, image_mounts, userns)
+                       for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
@@ -234,13 +238,27 @@ def _container_path(path: str, what: str) -> str:
     return _absolute(path, what)
 
 
+def _cri_mount(m: Mount, container: str, recursive_readonly_supported: bool,
+               image_mounts: ImageMountSources, userns: UserNamespace | None) -> BindMount:
+    if not m.image:
+        return validate_mount(m, container, recursive_readonly_supported, userns)
+    target = _container_path(m.container_path, f"container {container!r}: mount container_path")
+    # In a user namespace an image volume's layers are id-mapped as the rootfs' are, whether the
+    # kubelet sent the pod's mappings on it or none.
+    mount_idmapped(m.uid_mappings, m.gid_mappings, userns, f"container {container!r}: mount at {target}")
+    return replace(image_mount(m, target, image_mounts), idmap=userns is not None)
+
+
 def validate_mount(m: Mount, container: str, recursive_readonly_supported: bool,
                    userns: UserNamespace | None = None) -> BindMount:
-    """A CRI mount as a bind; InvalidArgument for what the CRI forbids or pycrid cannot do."""
+    """A CRI mount of a host path as a bind; InvalidArgument for what the CRI forbids or pycrid
+    cannot do. (An image mount is image_mount's.)"""
     target = _container_path(m.container_path, f"container {container!r}: mount container_path")
     where = f"container {container!r}: mount at {target}"
-    if m.image and not m.host_path:
-        raise InvalidArgument(f"{where}: image volume {m.image!r} is not supported")
+    if m.image:
+        raise InvalidArgument(f"{where}: image volume {m.image!r} is not a bind of a host path")
+    if m.image_sub_path:
+        raise InvalidArgument(f"{where}: image_sub_path {m.image_sub_path!r} without an image")
     source = _absolute(m.host_path, f"{where}: host_path")
     if m.propagation not in PROPAGATIONS:
         raise InvalidArgument(f"{where}: propagation {m.propagation!r} not one of {PROPAGATIONS}")

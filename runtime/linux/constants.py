@@ -39,16 +39,16 @@ UMOUNT_NOFOLLOW = 0x8
 
 # mount_setattr(2).
 AT_FDCWD = -100
-AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_IDMAP = 0x100000
 
-# open_tree(2) and move_mount(2): detached mount trees (Linux 5.2+).
+# open_tree(2) and move_mount(2): a detached copy of a mount, attached elsewhere.
+AT_EMPTY_PATH = 0x1000
 OPEN_TREE_CLONE = 0x1
 OPEN_TREE_CLOEXEC = 0o2000000  # O_CLOEXEC
-MOVE_MOUNT_F_EMPTY_PATH = 0x4  # the source is the fd itself
-MOVE_MOUNT_T_SYMLINKS = 0x10  # follow the target path's links (a /proc/self/fd/N magic link)
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 # openat2(2) resolve flags.
 RESOLVE_NO_MAGICLINKS = 0x02  # no /proc/<pid>/fd/N, /proc/<pid>/root and the like (ELOOP)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from runtime.errors import FailedPrecondition
 from runtime.linux import constants as k
 from runtime.linux.newuserns import user_namespace_child
+from runtime.linux.rootfs import closing_fd
 from runtime.linux.syscalls import Syscalls
 
 PROBE_MAP = "0 65536 65536\n"  # any mapping will do to ask a filesystem
@@ -37,9 +38,10 @@ NOT_PROBED = IdmapSupport("id-mapped mounts were not probed on this node")
 def idmapped_tree(syscalls: Syscalls, source: str, userns_fd: int, recursive: bool) -> int:
     """A detached, id-mapped copy of the mount at ``source`` (with the mounts below it when
     ``recursive``): an fd to attach with move_mount or to give overlayfs as a layer, then close."""
-    flags = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | (k.AT_RECURSIVE if recursive else 0)
+    flags = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH | (k.AT_RECURSIVE if recursive else 0)
     try:
-        tree = syscalls.open_tree(source, flags)
+        with closing_fd(os.open(source, os.O_PATH | os.O_CLOEXEC)) as where:
+            tree = syscalls.open_tree(where, "", flags)
     except OSError as e:
         raise FailedPrecondition(f"id-mapping {source}: {e}") from e
     try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from runtime.errors import Internal
 from runtime.linux import constants as k
 from runtime.linux.idmap import idmapped_tree
+from runtime.linux.imagetree import ImageTree, mount_image_tree
 from runtime.linux.rootfs import (
     closing_fd,
     fd_path,
@@ -63,7 +64,8 @@ class MountSpec:
     data: str | None = None
     propagation: int = 0  # a PROPAGATIONS value, applied after mounting
     recursive_readonly: bool = False  # every mount below target too (binds with MS_REC)
-    idmap: bool = False  # a bind id-mapped through the plan's user namespace
+    image: ImageTree | None = None  # an image volume: the image's filesystem, not ``source``
+    idmap: bool = False  # a bind (or an image volume's layers) id-mapped through the plan's user namespace
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,14 @@ def bind(
 ) -> MountSpec:
     """A bind mount; ``readonly`` makes the top mount read-only, ``recursive_readonly`` all of them."""
     flags |= k.MS_BIND | (k.MS_REC if recursive else 0) | (k.MS_RDONLY if readonly else 0)
-    return MountSpec(source, target, None, flags, None, propagation, recursive_readonly, idmap)
+    return MountSpec(source, target, None, flags, None, propagation, recursive_readonly, idmap=idmap)
+
+
+def image_tree(tree: ImageTree, target: str, recursive_readonly: bool = False, propagation: int = 0,
+               idmap: bool = False) -> MountSpec:
+    """An image volume: ``tree`` mounted read-only on ``target`` (runtime/linux/imagetree.py), its
+    layers id-mapped with ``idmap``."""
+    return MountSpec(None, target, None, 0, None, propagation, recursive_readonly, tree, idmap)
 
 
 def _cgroup_mounts(cgroup_v1: Mapping[str, str] | None, privileged: bool) -> list[MountSpec]:
@@ -202,15 +211,18 @@ def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, usern
     first_flags = spec.flags & (k.MS_BIND | k.MS_REC) if is_bind else spec.flags
     # The kernel ignores other flags on the first bind; they need a remount.
     remount_flags = spec.flags & ~(k.MS_BIND | k.MS_REC) if is_bind else 0
-    if spec.idmap and (userns_fd < 0 or not is_bind):
+    if spec.idmap and (userns_fd < 0 or not (is_bind or spec.image)):
         raise Internal(f"mounting {spec.source} on {spec.target}: id-mapped, but not a bind in a user namespace")
     try:
         is_file = is_bind and not os.path.isdir(spec.source or "")
         with closing_fd(make_in_root(syscalls, root_fd, spec.target, file=is_file)) as target_fd:
-            if spec.idmap:
+            if spec.image is not None:
+                mount_image_tree(syscalls, root_fd, target_fd, spec.image, f"image volume at {spec.target}",
+                                 userns_fd if spec.idmap else -1)
+            elif spec.idmap:
                 with closing_fd(idmapped_tree(syscalls, spec.source or "", userns_fd,
                                               recursive=bool(spec.flags & k.MS_REC))) as tree:
-                    syscalls.move_mount(tree, fd_path(target_fd))
+                    syscalls.move_mount(tree, "", target_fd, "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH)
             else:
                 syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
             if not (remount_flags or spec.recursive_readonly or spec.propagation):

@@ -30,17 +30,15 @@ class Syscalls(Protocol):
         self, path: str, attr_set: int, attr_clr: int = 0, propagation: int = 0, recursive: bool = True
     ) -> None: ...
 
-    def open_tree(self, path: str, flags: int) -> int:
-        """A new fd for the mount at ``path``; with OPEN_TREE_CLONE, a detached copy of it."""
+    def open_tree(self, dirfd: int, path: str, flags: int) -> int:
+        """An fd of the mount at ``path`` (from ``dirfd``); with OPEN_TREE_CLONE, of a detached copy."""
         ...
 
     def mount_setattr_idmap(self, tree_fd: int, userns_fd: int, recursive: bool) -> None:
         """Id-maps the (detached) mount ``tree_fd`` through the user namespace ``userns_fd``."""
         ...
 
-    def move_mount(self, tree_fd: int, target: str) -> None:
-        """Attaches the detached mount ``tree_fd`` at ``target`` (links, /proc/self/fd/N too, followed)."""
-        ...
+    def move_mount(self, from_dirfd: int, from_path: str, to_dirfd: int, to_path: str, flags: int) -> None: ...
 
     def pivot_root(self, new_root: str, put_old: str) -> None: ...
 
@@ -159,10 +157,10 @@ class LinuxSyscalls:
         )
         self._check(ret, f"mount_setattr {path} (set={attr_set:#x}, clear={attr_clr:#x})")
 
-    def open_tree(self, path: str, flags: int) -> int:
-        ret = self._libc.syscall(ctypes.c_long(k.SYS_OPEN_TREE), ctypes.c_int(k.AT_FDCWD),
+    def open_tree(self, dirfd: int, path: str, flags: int) -> int:
+        ret = self._libc.syscall(ctypes.c_long(k.SYS_OPEN_TREE), ctypes.c_int(dirfd),
                                  ctypes.c_char_p(os.fsencode(path)), ctypes.c_uint(flags))
-        return self._check(ret, f"open_tree {path} (flags={flags:#x})")
+        return self._check(ret, f"open_tree {path!r} from fd {dirfd} (flags={flags:#x})")
 
     def mount_setattr_idmap(self, tree_fd: int, userns_fd: int, recursive: bool) -> None:
         attr = _MountAttr(k.MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
@@ -176,16 +174,12 @@ class LinuxSyscalls:
         )
         self._check(ret, f"mount_setattr idmap of mount fd {tree_fd} (user namespace fd {userns_fd})")
 
-    def move_mount(self, tree_fd: int, target: str) -> None:
-        ret = self._libc.syscall(
-            ctypes.c_long(k.SYS_MOVE_MOUNT),
-            ctypes.c_int(tree_fd),
-            ctypes.c_char_p(b""),
-            ctypes.c_int(k.AT_FDCWD),
-            ctypes.c_char_p(os.fsencode(target)),
-            ctypes.c_uint(k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_SYMLINKS),
-        )
-        self._check(ret, f"move_mount of mount fd {tree_fd} to {target}")
+    def move_mount(self, from_dirfd: int, from_path: str, to_dirfd: int, to_path: str, flags: int) -> None:
+        ret = self._libc.syscall(ctypes.c_long(k.SYS_MOVE_MOUNT), ctypes.c_int(from_dirfd),
+                                 ctypes.c_char_p(os.fsencode(from_path)), ctypes.c_int(to_dirfd),
+                                 ctypes.c_char_p(os.fsencode(to_path)), ctypes.c_uint(flags))
+        self._check(ret, f"move_mount {from_path!r} of fd {from_dirfd} to {to_path!r} of fd {to_dirfd} "
+                         f"(flags={flags:#x})")
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         ret = self._libc.syscall(

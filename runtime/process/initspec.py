@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from runtime.container.model import IdMapping, UserNamespace
+from runtime.linux.imagetree import ImageTree
 
 HOST = "host"  # a namespace mode: stay in the agent's namespace
 POD = "pod"  # the PID namespace of the pod's pause process, which the pod monitor holds
@@ -23,6 +24,7 @@ class BindMount:
     recursive_readonly: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
     is_file: bool = False  # the target is created as a file, not a directory
+    image: ImageTree | None = None  # an image volume: this image's filesystem, not ``source`` ("")
     idmap: bool = False  # id-mapped through the pod's user namespace (runtime/linux/idmap.py)
 
 
@@ -101,7 +103,7 @@ class InitSpec:
         data["namespaces"] = Namespaces(**data.get("namespaces", {}))
         data["user"] = User(**{**data.get("user", {}),
                                "additional_gids": tuple(data.get("user", {}).get("additional_gids", ()))})
-        data["mounts"] = tuple(BindMount(**m) for m in data.get("mounts", ()))
+        data["mounts"] = tuple(_bind_mount(m) for m in data.get("mounts", ()))
         data["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
         userns = data.get("userns")
         data["userns"] = UserNamespace(IdMapping(**userns["uids"]), IdMapping(**userns["gids"])) if userns else None
@@ -109,3 +111,9 @@ class InitSpec:
                     "ambient_capabilities"):
             data[key] = tuple(data.get(key, ()))
         return InitSpec(**data)
+
+
+def _bind_mount(raw: dict[str, Any]) -> BindMount:
+    image = raw.get("image")
+    tree = ImageTree(**{**image, "layers": tuple(image["layers"])}) if image else None
+    return BindMount(**{**raw, "image": tree})

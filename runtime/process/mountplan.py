@@ -22,6 +22,7 @@ from runtime.linux.mounts import (
     MountPlan,
     bind,
     container_mount_plan,
+    image_tree,
 )
 from runtime.process.initspec import InitSpec
 from runtime.sandbox.userns import root_owner, to_host
@@ -41,7 +42,9 @@ def _tty_gid(userns: UserNamespace | None) -> int | None:
 
 
 def container_plan(spec: InitSpec) -> MountPlan:
-    extra = [bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
+    extra = [image_tree(m.image, m.target, m.recursive_readonly, PROPAGATIONS[m.propagation], idmap=m.idmap)
+             if m.image else
+             bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
                   propagation=PROPAGATIONS[m.propagation], idmap=m.idmap)
              for m in spec.mounts]
     extra += [bind(d.host_path, d.container_path, recursive=False) for d in spec.devices]

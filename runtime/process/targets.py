@@ -8,4 +8,5 @@ TARGETS: dict[str, str] = {
     "monitor": "runtime.process.podmonitor:run_monitor",
     "unpack_layer": "runtime.process.unpacker:unpack_layer",
     "idmap_probe": "runtime.process.idmapprobe:run_probe",
+    "check_image_mount": "runtime.process.imagecheck:check_image_mount",
 }

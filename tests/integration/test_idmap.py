@@ -8,7 +8,7 @@ import pytest
 
 from runtime.errors import Internal
 from runtime.linux import constants as k
-from runtime.linux.idmap import idmapped_tree, probe, tree_path
+from runtime.linux.idmap import idmapped_tree, probe
 from runtime.linux.newuserns import user_namespace_child
 from runtime.linux.proc import zombies_under
 from runtime.linux.syscalls import LinuxSyscalls
@@ -76,7 +76,7 @@ def test_an_idmapped_bind_shows_host_root_as_the_pods_root(tmp_path) -> None:
             userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY)
             tree = idmapped_tree(sc, str(source), userns, recursive=True)
             target_fd = os.open(target, os.O_PATH)
-            sc.move_mount(tree, tree_path(target_fd))  # onto an fd, as the mount plan mounts
+            sc.move_mount(tree, "", target_fd, "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH)
         seen = os.stat(target / "by-host-root")
         return seen.st_uid, seen.st_gid
 

@@ -62,7 +62,7 @@ def make_manager(tmp_path: Path, images: ImageManager,
         sandboxes.add(SANDBOX.id, SANDBOX)
     manager = ContainerManager(store, sandboxes, images, lambda s: NoMonitor(), FakeCgroupManager(),  # type: ignore[arg-type]
                                CgroupDriver("cgroupfs"), KeyedLocks(), str(tmp_path / "root"), str(tmp_path / "state"),
-                               lambda: 1, recursive_readonly_supported=rro)
+                               lambda: 1, lambda *_: None, recursive_readonly_supported=rro)
     return manager, store
 
 

@@ -297,7 +297,6 @@ def test_the_spec_survives_the_fork_server_socket() -> None:
     (CONFIG, replace(IMAGE, user="4294967301"), {}, "4294967301"),
     (replace(CONFIG, working_dir="rel"), IMAGE, {}, "'rel'"),
     (CONFIG, replace(IMAGE, entrypoint=(), cmd=()), {}, "no command specified"),
-    (replace(CONFIG, mounts=(Mount("/d", "", image="img"),)), IMAGE, {}, "'img' is not supported"),
     (sec(masked_paths=("proc/kcore",)), IMAGE, {}, "'proc/kcore'"),
 ])
 def test_hostile_and_invalid_inputs(config, image, kw, message) -> None:

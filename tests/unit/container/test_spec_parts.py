@@ -254,7 +254,6 @@ def test_resolve_seccomp_refused(container, message) -> None:
      BindMount("/h", "/d", readonly=True, recursive_readonly=True)),
     (Mount("/d", "/h", propagation="rslave"), BindMount("/h", "/d", propagation="rslave")),
     (Mount("/d", "/h", propagation="rshared"), BindMount("/h", "/d", propagation="rshared")),
-    (Mount("/d", "/h", image="busybox"), BindMount("/h", "/d")),  # an image mount the manager resolved
 ])
 def test_validate_mount(mount, want) -> None:
     assert validate_mount(mount, "app", True) == want
@@ -265,7 +264,9 @@ def test_validate_mount(mount, want) -> None:
     (Mount("/a/../../etc", "/h"), r"'/a/\.\./\.\./etc'"),
     (Mount("/d", "relative"), "'relative'"),
     (Mount("/d", ""), "host_path ''"),
-    (Mount("/d", "", image="busybox"), "image volume 'busybox' is not supported"),
+    (Mount("/d", "", image="busybox"), "image volume 'busybox' is not a bind of a host path"),
+    (Mount("/d", "/h", image="busybox"), "image volume 'busybox' is not a bind of a host path"),
+    (Mount("/d", "/h", image_sub_path="etc"), "image_sub_path 'etc' without an image"),
     (Mount("/d", "/h", propagation="shared"), "'shared'"),
     (Mount("/d", "/h", recursive_read_only=True), "recursive_read_only"),
     (Mount("/d", "/h", readonly=True, recursive_read_only=True, propagation="rslave"), "recursive_read_only"),

@@ -128,6 +128,9 @@ def test_security_context(sc, want) -> None:
     (pb.Mount(container_path="/a", host_path="/h", uidMappings=[pb.IDMapping(host_id=7, length=1)],
               gidMappings=[pb.IDMapping(host_id=8, length=2)]),
      Mount("/a", "/h", uid_mappings=(IdMapping(0, 7, 1),), gid_mappings=(IdMapping(0, 8, 2),))),
+    (pb.Mount(container_path="/a", readonly=True, image=pb.ImageSpec(image="sha256:" + "b" * 64),
+              image_sub_path="etc/ssl"),
+     Mount("/a", "", readonly=True, image="sha256:" + "b" * 64, image_sub_path="etc/ssl")),
 ])
 def test_mount(m, want) -> None:
     assert mount(m) == want
@@ -137,6 +140,9 @@ def test_mount(m, want) -> None:
     (pb.Mount(container_path="/a", host_path="/h", propagation=5), "unknown propagation 5"),  # type: ignore[arg-type]
     (pb.Mount(host_path="/h"), "container_path is empty"),
     (pb.Mount(container_path="/a"), "'/a'.*host_path is empty"),
+    (pb.Mount(container_path="/a", host_path="/h", image=pb.ImageSpec(image="ref:1")),
+     "an image volume \\('ref:1'\\) has no host_path, got '/h'"),
+    (pb.Mount(container_path="/a", host_path="/h", image_sub_path="etc"), "image_sub_path 'etc' without an image"),
 ])
 def test_mount_refused(m, message) -> None:
     with pytest.raises(InvalidArgument, match=message):

@@ -100,8 +100,10 @@ def test_remove_is_whole_idempotent_and_refused_in_use(manager, registry) -> Non
     registry.push(HUB, "library/app", image("a"), "v1")
     pulled = manager.pull("app")
     manager.pull("app:v1")
-    with pytest.raises(FailedPrecondition, match="in use"):
-        manager.remove("app:v1", in_use=lambda image_id: image_id == pulled.id)
+    user = "c0ffee" + "0" * 58
+    with pytest.raises(FailedPrecondition, match=f'image "app:v1" \\({pulled.id}\\) is in use by container {user}'):
+        manager.remove("app:v1", in_use=lambda image_id: user if image_id == pulled.id else None)
+    assert manager.status("app:v1") == manager.status("app")  # nothing removed, no name either
     manager.remove("app:v1")
     assert manager.list() == [] and manager.status("app") is None
     manager.remove("app:v1")

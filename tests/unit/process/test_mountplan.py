@@ -80,10 +80,13 @@ def test_an_idmapped_bind_is_cloned_mapped_and_moved_onto_its_target(tmp_path, u
     apply_mount_plan(fake, plan, str(rootfs))
     names = [name for name, _ in fake.calls if name not in ("openat2",)]
     assert names == ["open_tree", "mount_setattr_idmap", "move_mount", "mount"]
-    assert fake.calls_to("open_tree")[0] == (str(volume), k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_RECURSIVE)
+    assert fake.calls_to("open_tree")[0][1:] == ("", k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
+                                                 | k.AT_RECURSIVE)
     tree, userns_fd, recursive = fake.calls_to("mount_setattr_idmap")[0]
-    assert recursive and fake.calls_to("move_mount")[0][0] == tree
-    assert fake.calls_to("move_mount", resolved=True)[0][1] == f"{rootfs}/v"
+    (moved,) = fake.calls_to("move_mount")
+    assert recursive and moved[0] == tree
+    assert (moved[1], moved[3], moved[4]) == ("", "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH)
+    assert (rootfs / "v").is_dir()  # the target it was moved onto, made inside the root
     (remount,) = fake.calls_to("mount", resolved=True)  # the read-only flag, as for any bind
     assert remount[1] == f"{rootfs}/v" and remount[3] & (k.MS_REMOUNT | k.MS_RDONLY) == k.MS_REMOUNT | k.MS_RDONLY
 
