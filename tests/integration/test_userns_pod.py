@@ -13,6 +13,7 @@ import pytest
 
 from runtime.container.execsync import exec_sync
 from runtime.container.model import IdMapping, UserNamespace
+from runtime.linux.imagetree import ImageTree
 from runtime.linux.proc import mount_points, read_status
 from runtime.process.execspec import exec_spec
 from runtime.process.initspec import BindMount, InitSpec, Namespaces, User
@@ -158,3 +159,16 @@ def test_a_non_root_user_is_the_pods_own_id(userns_pod: PodHarness, tmp_path: Pa
     assert wait_exit(spec)["exit_code"] == 0, log_lines(spec)
     assert log_lines(spec)[0][2].startswith("uid=1234(guest) gid=5000(extra)")
     assert owner(plain / "by-guest") == (101234, 105000)
+
+
+def test_an_image_volume_is_the_pods_roots_like_its_rootfs(userns_pod: PodHarness, tmp_path: Path) -> None:
+    top, empty = tmp_path / "snap1", tmp_path / "image-empty"
+    (top / "etc").mkdir(parents=True)
+    empty.mkdir()
+    (top / "etc" / "tool.conf").write_text("from the image\n")
+    tree = ImageTree((str(top),), str(empty))
+    spec = in_pod(userns_pod, "c1", ("sh", "-c", "stat -c %u:%g /tools /tools/etc/tool.conf; cat /tools/etc/tool.conf"),
+                  mounts=(BindMount("", "/tools", readonly=True, image=tree, idmap=True),))
+    userns_pod.start(spec)
+    assert wait_exit(spec)["exit_code"] == 0, log_lines(spec)
+    assert [text for _, _, text in log_lines(spec)] == ["0:0", "0:0", "from the image"]

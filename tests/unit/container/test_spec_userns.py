@@ -6,8 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from runtime.container.imagemounts import ImageMountSources
 from runtime.container.model import IdMapping, Mount, NamespaceMode, SecurityContext, UserNamespace, UsernsOptions
 from runtime.errors import InvalidArgument
+from runtime.linux.imagetree import ImageTree
 from runtime.process.initspec import BindMount, InitSpec
 from tests.unit.container.test_spec_build import CONFIG, DATA, ETC, PATHS, SANDBOX, build
 
@@ -65,3 +67,18 @@ def test_a_pod_without_one_has_no_user_namespace_and_no_idmapped_mount() -> None
 def test_refused(config, sandbox, paths, message) -> None:
     with pytest.raises(InvalidArgument, match=message):
         build(config, sandbox=sandbox, paths=paths)
+
+
+def test_an_image_volume_of_a_userns_pod_has_its_layers_idmapped() -> None:
+    image = "sha256:" + "a" * 64
+    sources = ImageMountSources("/c1/image-empty", {image: ("/snap/2/fs", "/snap/1/fs")})
+    asked = Mount("/tools", "", readonly=True, image=image, uid_mappings=(M,), gid_mappings=(M,))  # as the kubelet
+    spec = build(replace(CONFIG, mounts=(asked,)), sandbox=POD, paths=POD_PATHS, image_mounts=sources)
+    (volume,) = [m for m in spec.mounts if m.target == "/tools"]
+    assert volume.image == ImageTree(("/snap/2/fs", "/snap/1/fs"), "/c1/image-empty") and volume.idmap
+    assert InitSpec.from_dict(spec.to_dict()) == spec
+    plain = build(replace(CONFIG, mounts=(replace(asked, uid_mappings=(), gid_mappings=()),)), image_mounts=sources)
+    assert not [m for m in plain.mounts if m.target == "/tools"][0].idmap  # no user namespace: as it was
+    with pytest.raises(InvalidArgument, match="mount at /tools: id mappings differ from the pod's"):
+        build(replace(CONFIG, mounts=(replace(asked, uid_mappings=(IdMapping(0, 1, 65536),)),)), sandbox=POD,
+              paths=POD_PATHS, image_mounts=sources)
