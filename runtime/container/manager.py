@@ -23,6 +23,7 @@ from runtime.cgroups.resources import Resources
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
+from runtime.container.resize import updated_limits
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound, PycridError
@@ -260,10 +261,16 @@ class ContainerManager:
                                                                reason="Error", message=why))
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
+        """Writes what ``resources`` sets to the container's cgroup and records the limits then in
+        force (resize.py), which ContainerStatus reports. Under the container's lock: a start
+        creates the cgroup from the record."""
         c = self.get(container_id)
-        if c.state in (State.RUNNING, State.CREATED) and self._cgroups.exists(c.cgroup):
-            self._cgroups.apply(c.cgroup, resources)
-        self._store.update(c.id, lambda r: replace(r, config=replace(r.config, resources=resources)))
+        with self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            limits = updated_limits(c.config.resources, resources)  # refuses what cannot hold, before any write
+            if c.state in (State.RUNNING, State.CREATED) and self._cgroups.exists(c.cgroup):
+                self._cgroups.apply(c.cgroup, resources)
+            self._store.update(c.id, lambda r: replace(r, config=replace(r.config, resources=limits)))
 
     def reopen_log(self, container_id: str) -> None:
         c = self.get(container_id)
