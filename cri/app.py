@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,12 @@ from metrics.server import MetricsServer
 from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
+from runtime.container.exits import watched_container
 from runtime.container.manager import ContainerManager
 from runtime.container.record import Container
 from runtime.errors import PycridError
+from runtime.events.hub import EventHub
+from runtime.events.model import pods_in
 from runtime.image import Image, ImageManager, RegistryHost
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
@@ -84,18 +88,26 @@ def build(config: Config) -> Node:
     cgroups, driver = new_manager(files=HeldFiles()), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
     locks = KeyedLocks()
-    # The Supervisor's callback needs the sandbox manager, which needs the Supervisor: tie the knot.
-    deaths: list[SandboxManager] = []
-    supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0].helper_died(key))
+    events = EventHub(pods_in(sandbox_store, container_store))
+    # The Supervisor's callback needs the managers, which need the Supervisor: tie the knot.
+    deaths: list[Callable[[str], None]] = []
+    supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0](key))
     forkserver.recover = supervisor.wait_forkserver
     processes = PodProcesses(MonitorFactory(forkserver), supervisor, cgroups,
                              InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
-                         config.root, config.state, time.time_ns), stops)
+                         config.root, config.state, time.time_ns, events, supervisor), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
-                               driver, time.time_ns)
-    deaths.append(sandboxes)
+                               driver, time.time_ns, events)
+
+    def died(key: str) -> None:
+        container_id = watched_container(key)
+        if container_id:
+            containers.exited(container_id)
+        else:
+            sandboxes.helper_died(key)
+    deaths.append(died)
     supervisor.start()
     sandboxes.recover()
     containers.recover()

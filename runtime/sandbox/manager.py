@@ -1,4 +1,8 @@
-"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle."""
+"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle.
+
+Each change of a sandbox's state is published as an event with the sandbox's id in place of a
+container's (created and started when it is ready, stopped, deleted), as containerd does: the
+kubelet's EventedPLEG follows the pod's sandbox that way."""
 from __future__ import annotations
 
 import contextlib
@@ -17,6 +21,7 @@ from runtime.container.model import NamespaceMode
 from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
+from runtime.events.model import EventKind, Publisher
 from runtime.ids import new_id, resolve
 from runtime.linux.syscalls import Syscalls
 from runtime.locks import KeyedLocks
@@ -48,7 +53,7 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
-                 driver: CgroupDriver, clock: Callable[[], int]) -> None:
+                 driver: CgroupDriver, clock: Callable[[], int], events: Publisher) -> None:
         self._processes = processes
         self._locks = locks
         self._driver = driver
@@ -60,6 +65,7 @@ class SandboxManager:
         self._dir = os.path.join(state_dir, "sandboxes")
         self._containers = containers
         self._clock = clock
+        self._events = events
         os.makedirs(self._dir, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
@@ -90,6 +96,7 @@ class SandboxManager:
             self._store.update(sandbox_id, lambda s: replace(s, failure=why))
             self._containers.fail_in_pod(sandbox_id, f"sandbox {sandbox_id[:12]} failed: {why}")
             self._processes.kill_pause(sandbox)
+            self._events.publish(EventKind.STOPPED, sandbox_id, sandbox_id)
 
     def get(self, sandbox_id: str) -> Sandbox:
         return self._store.get(resolve(sandbox_id, self._store.ids(), "sandbox"))
@@ -128,6 +135,9 @@ class SandboxManager:
             except BaseException:
                 self._roll_back(sandbox_id, sandbox, name)
                 raise
+        # Both once it is ready: a set-up that fails is undone, and its record never seen.
+        self._events.publish(EventKind.CREATED, sandbox_id, sandbox_id)
+        self._events.publish(EventKind.STARTED, sandbox_id, sandbox_id)
         log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id, config.namespace, config.name,
                  ",".join(sandbox.ips) or "-")
         return sandbox_id
@@ -183,6 +193,7 @@ class SandboxManager:
                 return
             self._release(sandbox)
             self._store.update(sandbox.id, lambda s: replace(s, stopped_at=self._clock(), unknown=False))
+            self._events.publish(EventKind.STOPPED, sandbox.id, sandbox.id)
         log.info("sandbox %s stopped", sandbox.id[:12])
 
     def remove(self, sandbox_id: str) -> None:
@@ -195,6 +206,9 @@ class SandboxManager:
             self.stop(sandbox.id)
             self._containers.remove_in_pod(sandbox.id)
             shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
+            # Before the record goes, so that the event carries the pod's last status (the
+            # kubelet ignores one without it).
+            self._events.publish(EventKind.DELETED, sandbox.id, sandbox.id)
             self._store.delete(sandbox.id)
             self._names.release(_name(sandbox.config), sandbox.id)
         log.info("sandbox %s removed", sandbox.id[:12])
