@@ -66,6 +66,7 @@ class Node:
     metrics: MetricsServer | None
     supervisor: Supervisor
     streaming: StreamingServer
+    events: EventHub
 
 
 def build(config: Config) -> Node:
@@ -129,14 +130,14 @@ def build(config: Config) -> Node:
     streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
                                 config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
-                             helpers=supervisor.state, streaming=streaming)
+                             helpers=supervisor.state, streaming=streaming, events=events)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
                                  in_use=containers.in_use)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
-    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming)
+    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming, events)
 
 
 def import_images(config: Config, tarball: str) -> list[Image]:
@@ -178,6 +179,7 @@ def serve(config: Config) -> None:
     print(f"pycrid: serving CRI v1 on {config.listen}", flush=True)
     try:
         stop.wait()
+        node.events.close()  # event streams end now, not at the end of the grace period
         log.info("shutting down: draining in-flight RPCs for up to %.1fs", config.shutdown_grace_seconds)
         server.stop(config.shutdown_grace_seconds).wait()
     finally:

@@ -6,8 +6,10 @@ import time
 from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
+from cri.containers import container_status
 from cri.convert_sandbox import sandbox_config
 from cri.filters import id_matches, matches
+from cri.managers import Containers
 from cri.streams import batches
 from runtime.container.model import NamespaceMode
 from runtime.sandbox.manager import SandboxManager
@@ -19,6 +21,7 @@ _NAMESPACE_MODE = {NamespaceMode.POD: pb.POD, NamespaceMode.CONTAINER: pb.CONTAI
 
 class SandboxRpcs:
     sandboxes: SandboxManager
+    containers: Containers
 
     def RunPodSandbox(self, request: pb.RunPodSandboxRequest) -> pb.RunPodSandboxResponse:
         config = sandbox_config(request.config, request.runtime_handler)
@@ -34,7 +37,12 @@ class SandboxRpcs:
 
     def PodSandboxStatus(self, request: pb.PodSandboxStatusRequest) -> pb.PodSandboxStatusResponse:
         sandbox = self.sandboxes.get(request.pod_sandbox_id)
-        response = pb.PodSandboxStatusResponse(status=sandbox_status(sandbox), timestamp=time.time_ns())
+        # With a timestamp, a kubelet running EventedPLEG takes the pod's containers from this
+        # response alone (as containerd sends them), not from ListContainers.
+        timestamp = time.time_ns()
+        response = pb.PodSandboxStatusResponse(
+            status=sandbox_status(sandbox), timestamp=timestamp,
+            containers_statuses=[container_status(c) for c in self.containers.in_pod(sandbox.id)])
         if request.verbose:
             response.info["info"] = json.dumps({"id": sandbox.id, "config": encode(sandbox.config),
                                                 "paths": encode(sandbox.paths), "pausePid": sandbox.pause_pid,
