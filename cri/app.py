@@ -100,7 +100,7 @@ def build(config: Config) -> Node:
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
                          config.root, config.state, time.time_ns, events, supervisor), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
-                               driver, time.time_ns, events)
+                               driver, time.time_ns, events, cgroups)
 
     def died(key: str) -> None:
         container_id = watched_container(key)

@@ -1,4 +1,5 @@
-"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes."""
+"""RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes,
+UpdatePodSandboxResources."""
 from __future__ import annotations
 
 import json
@@ -7,10 +8,11 @@ from collections.abc import Iterator
 
 from cri.api.v1 import api_pb2 as pb
 from cri.containers import container_status
-from cri.convert_sandbox import sandbox_config
+from cri.convert_sandbox import pod_resources, sandbox_config
 from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
+from runtime.cgroups.resources import Resources
 from runtime.container.model import NamespaceMode
 from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.record import Sandbox
@@ -48,6 +50,16 @@ class SandboxRpcs:
                                                 "paths": encode(sandbox.paths), "pausePid": sandbox.pause_pid,
                                                 "monitorPid": sandbox.monitor_pid, "failure": sandbox.failure})
         return response
+
+    def UpdatePodSandboxResources(self, request: pb.UpdatePodSandboxResourcesRequest
+                                  ) -> pb.UpdatePodSandboxResourcesResponse:
+        """The values in force show in the verbose PodSandboxStatus (its config's overhead and
+        resources): the CRI's PodSandboxStatus has no field for them."""
+        self.sandboxes.update_resources(
+            request.pod_sandbox_id,
+            pod_resources(request.overhead) if request.HasField("overhead") else Resources(),
+            pod_resources(request.resources) if request.HasField("resources") else Resources())
+        return pb.UpdatePodSandboxResourcesResponse()
 
     def ListPodSandbox(self, request: pb.ListPodSandboxRequest) -> pb.ListPodSandboxResponse:
         return pb.ListPodSandboxResponse(items=self._sandbox_items(request.filter))

@@ -16,7 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.cgroups.resources import Resources
 from runtime.container.model import NamespaceMode
 from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
@@ -33,6 +35,7 @@ from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.resize import pod_cgroup, pod_cgroup_limits, write_pod_limits
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
 
@@ -53,7 +56,8 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
-                 driver: CgroupDriver, clock: Callable[[], int], events: Publisher) -> None:
+                 driver: CgroupDriver, clock: Callable[[], int], events: Publisher,
+                 cgroups: CgroupManager) -> None:
         self._processes = processes
         self._locks = locks
         self._driver = driver
@@ -66,6 +70,7 @@ class SandboxManager:
         self._containers = containers
         self._clock = clock
         self._events = events
+        self._cgroups = cgroups
         os.makedirs(self._dir, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
@@ -225,6 +230,20 @@ class SandboxManager:
         finally:
             ending.result()
         unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm], self._syscalls)
+
+    def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
+        """In-place pod resize: the pod cgroup's limits written (resize.py says when, and why
+        pycrid writes them at all), then the new values recorded, so a refused write changes
+        nothing. Under the pod's lock: not racing its stop."""
+        sandbox = self.get(sandbox_id)
+        with self._locks.hold(sandbox.id):
+            sandbox = self.get(sandbox.id)
+            path = pod_cgroup(sandbox, self._driver)
+            if path:
+                write_pod_limits(self._cgroups, path, pod_cgroup_limits(overhead, resources))
+            self._store.update(sandbox.id, lambda s: replace(s, config=replace(s.config, overhead=overhead,
+                                                                               resources=resources)))
+        log.info("sandbox %s: resources updated%s", sandbox.id[:12], f" (cgroup {path})" if path else "")
 
     def require_ready(self, sandbox_id: str) -> Sandbox:
         sandbox = self.get(sandbox_id)

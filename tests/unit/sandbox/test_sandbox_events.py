@@ -65,7 +65,8 @@ def parts(tmp_path: Path):
                              str(tmp_path / "run" / "sandboxes"))
     published = Published(store)
     manager = SandboxManager(store, processes, network, FakeSyscalls(), str(tmp_path / "run"), containers,
-                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, events=published)
+                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, events=published,
+                             cgroups=FakeCgroupManager())
     yield manager, published, network, containers
     monitors.kill_all()
 

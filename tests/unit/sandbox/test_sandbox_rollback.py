@@ -47,7 +47,8 @@ def parts(tmp_path: Path):
     processes = PodProcesses(monitors, FakeWatches(), cgroups, NoInfraImage(),  # type: ignore[arg-type]
                              str(tmp_path / "run" / "sandboxes"))
     manager = SandboxManager(store, processes, network, FakeSyscalls(), str(tmp_path / "run"), NoContainers(),
-                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, events=RecordedEvents())
+                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, events=RecordedEvents(),
+                             cgroups=cgroups)
     yield manager, store, monitors, network, cgroups
     monitors.kill_all()
 
