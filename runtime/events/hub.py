@@ -114,12 +114,14 @@ class EventHub:
                 self._held.clear()
             subscription = Subscription(self, backlog)
             self._subscribers.append(subscription)
+            log.info("event stream opened (%d open, %d held events handed over)", len(self._subscribers), len(backlog))
             return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self.changed:
             if subscription in self._subscribers:
                 self._subscribers.remove(subscription)
+                log.info("event stream closed (%d open)", len(self._subscribers))
             subscription._queue.clear()  # its reader is gone
             subscription._end()
             self.changed.notify_all()
