@@ -90,7 +90,7 @@ class EventHub:
                 # pod as it was then. Strictly increasing: the kubelet keeps a pod status only if it
                 # is not older than the one it has, and two events may fall in one clock tick.
                 self._last = max(self._clock(), self._last + 1)
-                event = Event(kind, subject_id, sandbox_id, self._last, self._pods(sandbox_id))
+                event = Event(kind, subject_id, self._last, self._pods(sandbox_id))
                 if not self._subscribers:
                     self._hold(event)
                     return

@@ -36,7 +36,6 @@ class Event:
     kind: EventKind
     # A container's id, or the sandbox's own for the sandbox's lifecycle (as containerd sends them).
     subject_id: str
-    sandbox_id: str
     at: int  # ns since the epoch
     pod: PodView
 

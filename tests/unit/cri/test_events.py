@@ -45,7 +45,7 @@ class Events(EventRpcs):
 
 
 def test_a_container_event_carries_the_pod_and_all_its_containers() -> None:
-    response = event_response(Event(EventKind.STOPPED, DONE.id, POD, 123, PodView(SANDBOX, (DONE, APP))))
+    response = event_response(Event(EventKind.STOPPED, DONE.id, 123, PodView(SANDBOX, (DONE, APP))))
     assert (response.container_id, response.container_event_type, response.created_at) == \
         (DONE.id, pb.CONTAINER_STOPPED_EVENT, 123)
     status = response.pod_sandbox_status
@@ -61,11 +61,11 @@ def test_a_container_event_carries_the_pod_and_all_its_containers() -> None:
                                             (EventKind.STOPPED, pb.CONTAINER_STOPPED_EVENT),
                                             (EventKind.DELETED, pb.CONTAINER_DELETED_EVENT)])
 def test_each_kind_is_its_cri_event_type(kind: EventKind, wire: int) -> None:
-    assert event_response(Event(kind, POD, POD, 1, PodView(SANDBOX, ()))).container_event_type == wire
+    assert event_response(Event(kind, POD, 1, PodView(SANDBOX, ()))).container_event_type == wire
 
 
 def test_an_event_of_a_pod_already_gone_has_no_pod_status() -> None:
-    response = event_response(Event(EventKind.DELETED, POD, POD, 1, PodView(None, ())))
+    response = event_response(Event(EventKind.DELETED, POD, 1, PodView(None, ())))
     assert not response.HasField("pod_sandbox_status") and not response.containers_statuses
 
 
