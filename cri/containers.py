@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from cri.admission import remaining, within_deadline
 from cri.api.v1 import api_pb2 as pb
 from cri.convert_container import container_config, signal_enum
-from cri.convert_sandbox import resources
+from cri.convert_sandbox import id_mapping_message, resources
 from cri.filters import id_matches, matches
 from cri.managers import Containers
-from cri.sandboxes import id_mapping
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
 from runtime.container.model import Mount
@@ -118,8 +117,8 @@ def _mount(c: Container, m: Mount) -> pb.Mount:
     mount = pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
                      selinux_relabel=m.selinux_relabel, recursive_read_only=m.recursive_read_only,
                      propagation=_PROPAGATION[m.propagation], image_sub_path=m.image_sub_path,
-                     uidMappings=[id_mapping(i) for i in m.uid_mappings],
-                     gidMappings=[id_mapping(i) for i in m.gid_mappings])
+                     uidMappings=[id_mapping_message(i) for i in m.uid_mappings],
+                     gidMappings=[id_mapping_message(i) for i in m.gid_mappings])
     if m.image:
         ref = next((i.image_ref for i in c.mounted_images if i.container_path == m.container_path), "")
         mount.image.CopyFrom(pb.ImageSpec(image=m.image, image_ref=ref))

@@ -139,6 +139,11 @@ def id_mappings(mappings: Iterable[pb.IDMapping]) -> tuple[IdMapping, ...]:
     return tuple(IdMapping(container_id=m.container_id, host_id=m.host_id, length=m.length) for m in mappings)
 
 
+def id_mapping_message(m: IdMapping) -> pb.IDMapping:
+    """The other way, for statuses."""
+    return pb.IDMapping(container_id=m.container_id, host_id=m.host_id, length=m.length)
+
+
 def userns_options(opts: pb.NamespaceOption, who: str) -> UsernsOptions | None:
     """The UserNamespace as sent; None when absent (an older kubelet, or a client that leaves it out)."""
     if not opts.HasField("userns_options"):
@@ -201,3 +206,15 @@ def resources(r: pb.LinuxContainerResources) -> Resources:
         cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems, hugepage_limits=hugepages,
         unified=dict(r.unified), memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
     )
+
+
+def pod_resources(r: pb.LinuxContainerResources) -> Resources:
+    """The pod-level totals of UpdatePodSandboxResources. The kubelet subtracts the overhead from
+    the pod's totals even where they are unlimited (-1), and sends -1 minus the overhead: still
+    unlimited, not an invalid limit."""
+    totals = pb.LinuxContainerResources()
+    totals.CopyFrom(r)
+    for name in ("cpu_quota", "memory_limit_in_bytes"):
+        if getattr(totals, name) < 0:
+            setattr(totals, name, -1)
+    return resources(totals)

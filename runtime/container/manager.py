@@ -1,5 +1,6 @@
 """Containers: create (rootfs dirs and the init spec), start (by the pod's monitor), stop, remove,
-and the state read back from the monitor's exit file.
+and the state read back from the monitor's exit file. Each change of state is published as an
+event once its record shows it (runtime/events).
 
 State-changing calls hold the container's lock, and those that must not race a stop of the pod
 (create, start) its sandbox's lock first (runtime/locks.py)."""
@@ -21,13 +22,16 @@ from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
 from runtime.container.execsync import ExecResult, exec_sync
+from runtime.container.exits import ExitCollector, exit_key
 from runtime.container.imagemounts import ImageMountSources
 from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, MountedImage, State, exit_reason
+from runtime.container.resize import updated_limits
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
 from runtime.container.spec import build_init_spec
 from runtime.container.stopsignal import signal_number, stop_signal
 from runtime.errors import FailedPrecondition, NotFound, PycridError
+from runtime.events.model import EventKind, Publisher
 from runtime.ids import new_id, resolve
 from runtime.image import Image, ImageManager
 from runtime.linux.capabilities import bounding_set
@@ -38,6 +42,7 @@ from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, container_name
 from runtime.process.execspec import exec_spec
 from runtime.process.monitorclient import MonitorClient
+from runtime.sandbox.processes import Watches
 from runtime.sandbox.record import Sandbox
 from runtime.sandbox.userns import root_owner
 from runtime.store.records import RecordStore
@@ -56,7 +61,7 @@ class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
                  root_dir: str, state_dir: str, clock: Callable[[], int], check_image_mount: ImageMountCheck,
-                 *, recursive_readonly_supported: bool) -> None:
+                 events: Publisher, watches: Watches, *, recursive_readonly_supported: bool) -> None:
         """``recursive_readonly_supported``: this kernel has mount_setattr (probed once by the agent)."""
         self._store = store
         self._sandboxes = sandboxes
@@ -72,6 +77,9 @@ class ContainerManager:
         self._rro = recursive_readonly_supported
         self._names = NameRegistry("container")
         self._exit_pending: dict[str, float] = {}  # container id → when its init was first seen gone
+        self._events = events
+        self._watches = watches  # the agent's pidfd watch: each running init, "container:<id>"
+        self._exits = ExitCollector(self._settle_exit)
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -86,7 +94,9 @@ class ContainerManager:
                 self._names.reserve(_name(c.config, sandbox), c.id)
                 if c.state == State.CREATED and sandbox.ready:
                     self._adopt_start(c, sandbox, monitored)
-            self.refresh(c.id)
+            c = self.refresh(c.id)
+            if c.state == State.RUNNING:
+                self._watch_exit(c)
 
     def _adopt_start(self, c: Container, sandbox: Sandbox, monitored: dict[str, dict[str, int]]) -> None:
         """A start the agent died in the middle of may have gone through: the monitor runs the
@@ -104,6 +114,7 @@ class ContainerManager:
         started = int(exit_record["finished_at"]) if exit_record else self._clock()
         self._store.update(c.id, lambda r: replace(r, started_at=started, pid=pid or 0,
                                                    pid_start=start_time(pid) or 0 if pid else 0))
+        self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
         log.info("container %s: its start went through while pycrid was down (pid %s)", c.id[:12], pid or "-")
 
     # --- lookups -------------------------------------------------------------------------
@@ -115,6 +126,15 @@ class ContainerManager:
             return self.get(container_id)
         except NotFound:
             return None
+
+    def in_pod(self, sandbox_id: str) -> list[Container]:
+        """The sandbox's containers, refreshed, oldest first."""
+        listed = []
+        for c in self._store.all():
+            if c.sandbox_id == sandbox_id:
+                with contextlib.suppress(NotFound):
+                    listed.append(self.refresh(c.id))
+        return sorted(listed, key=lambda c: c.created_at)
 
     def list(self) -> list[Container]:
         """Every container, refreshed; one removed meanwhile is left out, not an error."""
@@ -180,6 +200,7 @@ class ContainerManager:
                 mounted_images=tuple(MountedImage(m.container_path, mounted[m.image].id, _image_ref(mounted[m.image]))
                                      for m in config.mounts if m.image)))
             undo.pop_all()
+        self._events.publish(EventKind.CREATED, container_id, sandbox.id)
         return container_id
 
     def _mounted_images(self, config: ContainerConfig) -> dict[str, Image]:
@@ -220,13 +241,15 @@ class ContainerManager:
                 self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
                 self._cgroups.remove(c.cgroup)
             why = str(e)
-            self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
-                                                       reason="StartError", message=why))
+            self._record_exit(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
+                                                      reason="StartError", message=why))
             raise
         pid = started.pid
-        self._store.update(c.id, lambda r: replace(
+        record = self._store.update(c.id, lambda r: replace(
             r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
+        self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
+        self._watch_exit(record)
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
 
@@ -271,7 +294,9 @@ class ContainerManager:
             self._cgroups.remove(c.cgroup)
             shutil.rmtree(os.path.join(self._root, c.id), ignore_errors=True)
             shutil.rmtree(os.path.join(self._state, c.id), ignore_errors=True)
+            self._watches.unwatch(exit_key(c.id))
             self._store.delete(c.id)
+            self._events.publish(EventKind.DELETED, c.id, c.sandbox_id)
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
                 self._names.release(_name(c.config, sandbox), c.id)
@@ -300,14 +325,20 @@ class ContainerManager:
                 while self.refresh(c.id).state == State.RUNNING and time.monotonic() < deadline:
                     time.sleep(0.02)
                 if self.refresh(c.id).state == State.RUNNING:
-                    self._store.update(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=255,
-                                                               reason="Error", message=why))
+                    self._record_exit(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=255,
+                                                              reason="Error", message=why))
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
+        """Writes what ``resources`` sets to the container's cgroup and records the limits then in
+        force (resize.py), which ContainerStatus reports. Under the container's lock: a start
+        creates the cgroup from the record."""
         c = self.get(container_id)
-        if c.state in (State.RUNNING, State.CREATED) and self._cgroups.exists(c.cgroup):
-            self._cgroups.apply(c.cgroup, resources)
-        self._store.update(c.id, lambda r: replace(r, config=replace(r.config, resources=resources)))
+        with self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            limits = updated_limits(c.config.resources, resources)  # refuses what cannot hold, before any write
+            if c.state in (State.RUNNING, State.CREATED) and self._cgroups.exists(c.cgroup):
+                self._cgroups.apply(c.cgroup, resources)
+            self._store.update(c.id, lambda r: replace(r, config=replace(r.config, resources=limits)))
 
     def reopen_log(self, container_id: str) -> None:
         c = self.get(container_id)
@@ -360,10 +391,42 @@ class ContainerManager:
                            "lost": "the pod monitor that watched it is gone; its exit code is unknown"}
         self._exit_pending.pop(c.id, None)
         oom = self._cgroups.oom_events(c.cgroup) > c.oom_kills_before
-        return self._store.update(c.id, lambda r: replace(
+        return self._record_exit(c.id, lambda r: replace(
             r, finished_at=exit_record["finished_at"], exit_code=exit_record["exit_code"],
             reason=exit_reason(exit_record["exit_code"], exit_record["signal"], oom),
             message=exit_record.get("lost", "")))
+
+    def _record_exit(self, container_id: str, change: Callable[[Container], Container]) -> Container:
+        """Records the end of a container once: status calls, the exit collector and a failing
+        pod may all see it at a time; the first to record it publishes STOPPED."""
+        ended = False
+
+        def once(r: Container) -> Container:
+            nonlocal ended
+            if r.finished_at:
+                return r
+            ended = True
+            return change(r)
+
+        c = self._store.update(container_id, once)
+        if ended:
+            self._events.publish(EventKind.STOPPED, c.id, c.sandbox_id)
+        return c
+
+    def exited(self, container_id: str) -> None:
+        """The agent's watch saw the container's init die: its exit is recorded (and published)
+        as soon as the monitor has written it."""
+        self._exits.collect(container_id)
+
+    def _watch_exit(self, c: Container) -> None:
+        if not self._watches.watch(exit_key(c.id), c.pid, c.pid_start):
+            self._exits.collect(c.id)  # gone already
+
+    def _settle_exit(self, container_id: str) -> bool:
+        try:
+            return self.refresh(container_id).state != State.RUNNING
+        except NotFound:
+            return True
 
     def _wait_exit(self, c: Container, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

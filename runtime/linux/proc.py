@@ -135,3 +135,13 @@ def parse_mount_points(mountinfo: str) -> tuple[str, ...]:
 def mount_points(pid: int | str = "self", proc_root: str = PROC) -> tuple[str, ...]:
     with open(os.path.join(proc_root, str(pid), "mountinfo")) as f:
         return parse_mount_points(f.read())
+
+
+def containing_mount(path: str, points: tuple[str, ...]) -> str:
+    """The mount point, of ``points``, that ``path`` (absolute, normalised) lies on: the deepest one
+    that is the path or a whole-component prefix of it."""
+    best = "/"
+    for point in points:
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best = point
+    return best

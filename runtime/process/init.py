@@ -28,6 +28,7 @@ from runtime.linux.idmap import idmapped_tree, tree_path
 from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
 from runtime.linux.mounts import apply_mount_plan
 from runtime.linux.newuserns import enter_user_namespace
+from runtime.linux.proc import containing_mount, mount_points
 from runtime.linux.rootfs import closing_fd
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
@@ -155,6 +156,12 @@ def enter_namespaces(spec: InitSpec, syscalls: Syscalls) -> None:
 
 def mount_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
     os.makedirs(spec.rootfs, exist_ok=True)
+    if any(m.propagation == "rshared" for m in spec.mounts):
+        # "/" is still the host's peer (enter_namespaces): the bind below would show up on the
+        # host, and stay, where the rootfs' parent mount is shared. Made private here, as runc
+        # does; an rshared volume on that very mount then propagates no more than with runc.
+        rootfs = os.path.realpath(spec.rootfs)
+        syscalls.mount(None, containing_mount(rootfs, mount_points()), None, k.MS_PRIVATE)
     # A private mount under the rootfs: what we mount there never reaches the host's peers, and
     # pivot_root (which refuses a shared parent) is happy.
     syscalls.mount(spec.rootfs, spec.rootfs, None, k.MS_BIND | k.MS_REC)

@@ -1,4 +1,8 @@
-"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle."""
+"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle.
+
+Each change of a sandbox's state is published as an event with the sandbox's id in place of a
+container's (created and started when it is ready, stopped, deleted), as containerd does: the
+kubelet's EventedPLEG follows the pod's sandbox that way."""
 from __future__ import annotations
 
 import contextlib
@@ -12,11 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.cgroups.resources import Resources
 from runtime.container.model import NamespaceMode
 from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
+from runtime.events.model import EventKind, Publisher
 from runtime.ids import new_id, resolve
 from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.linux.syscalls import Syscalls
@@ -29,6 +36,7 @@ from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.resize import pod_cgroup, pod_cgroup_limits, write_pod_limits
 from runtime.sandbox.userns import map_line
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
@@ -50,7 +58,8 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
-                 driver: CgroupDriver, clock: Callable[[], int], idmap: IdmapSupport = NOT_PROBED) -> None:
+                 driver: CgroupDriver, clock: Callable[[], int], events: Publisher,
+                 cgroups: CgroupManager, idmap: IdmapSupport = NOT_PROBED) -> None:
         self._processes = processes
         self._idmap = idmap
         self._locks = locks
@@ -63,6 +72,8 @@ class SandboxManager:
         self._dir = os.path.join(state_dir, "sandboxes")
         self._containers = containers
         self._clock = clock
+        self._events = events
+        self._cgroups = cgroups
         os.makedirs(self._dir, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
@@ -93,6 +104,7 @@ class SandboxManager:
             self._store.update(sandbox_id, lambda s: replace(s, failure=why))
             self._containers.fail_in_pod(sandbox_id, f"sandbox {sandbox_id[:12]} failed: {why}")
             self._processes.kill_pause(sandbox)
+            self._events.publish(EventKind.STOPPED, sandbox_id, sandbox_id)
 
     def get(self, sandbox_id: str) -> Sandbox:
         return self._store.get(resolve(sandbox_id, self._store.ids(), "sandbox"))
@@ -134,6 +146,9 @@ class SandboxManager:
             except BaseException:
                 self._roll_back(sandbox_id, sandbox, name)
                 raise
+        # Both once it is ready: a set-up that fails is undone, and its record never seen.
+        self._events.publish(EventKind.CREATED, sandbox_id, sandbox_id)
+        self._events.publish(EventKind.STARTED, sandbox_id, sandbox_id)
         log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id, config.namespace, config.name,
                  ",".join(sandbox.ips) or "-")
         return sandbox_id
@@ -191,6 +206,7 @@ class SandboxManager:
                 return
             self._release(sandbox)
             self._store.update(sandbox.id, lambda s: replace(s, stopped_at=self._clock(), unknown=False))
+            self._events.publish(EventKind.STOPPED, sandbox.id, sandbox.id)
         log.info("sandbox %s stopped", sandbox.id[:12])
 
     def remove(self, sandbox_id: str) -> None:
@@ -203,6 +219,9 @@ class SandboxManager:
             self.stop(sandbox.id)
             self._containers.remove_in_pod(sandbox.id)
             shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
+            # Before the record goes, so that the event carries the pod's last status (the
+            # kubelet ignores one without it).
+            self._events.publish(EventKind.DELETED, sandbox.id, sandbox.id)
             self._store.delete(sandbox.id)
             self._names.release(_name(sandbox.config), sandbox.id)
         log.info("sandbox %s removed", sandbox.id[:12])
@@ -219,6 +238,20 @@ class SandboxManager:
         finally:
             ending.result()
         unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm, paths.userns], self._syscalls)
+
+    def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
+        """In-place pod resize: the pod cgroup's limits written (resize.py says when, and why
+        pycrid writes them at all), then the new values recorded, so a refused write changes
+        nothing. Under the pod's lock: not racing its stop."""
+        sandbox = self.get(sandbox_id)
+        with self._locks.hold(sandbox.id):
+            sandbox = self.get(sandbox.id)
+            path = pod_cgroup(sandbox, self._driver)
+            if path:
+                write_pod_limits(self._cgroups, path, pod_cgroup_limits(overhead, resources))
+            self._store.update(sandbox.id, lambda s: replace(s, config=replace(s.config, overhead=overhead,
+                                                                               resources=resources)))
+        log.info("sandbox %s: resources updated%s", sandbox.id[:12], f" (cgroup {path})" if path else "")
 
     def require_ready(self, sandbox_id: str) -> Sandbox:
         sandbox = self.get(sandbox_id)

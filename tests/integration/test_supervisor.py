@@ -55,6 +55,16 @@ def test_a_watched_helper_that_dies_is_reported_by_its_key(watch: tuple[Supervis
     assert dict(supervisor.state().deaths)["monitor"] == 1
 
 
+def test_a_container_init_that_dies_is_reported_but_is_no_helper_death(watch: tuple[Supervisor, Deaths]) -> None:
+    supervisor, deaths = watch
+    init = sleeper()
+    assert supervisor.watch("container:c-1", init.pid, start_time(init.pid) or 0)
+    init.kill()
+    init.wait()
+    assert deaths.seen.wait(2) and deaths.keys == ["container:c-1"]
+    assert dict(supervisor.state().deaths) == {"forkserver": 0, "monitor": 0, "pause": 0}
+
+
 def test_an_unwatched_helper_dies_quietly(watch: tuple[Supervisor, Deaths]) -> None:
     supervisor, deaths = watch
     helper = sleeper()

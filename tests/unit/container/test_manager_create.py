@@ -15,11 +15,13 @@ from runtime.container.manager import ContainerManager
 from runtime.container.model import ContainerConfig, Mount
 from runtime.container.record import Container
 from runtime.errors import InvalidArgument
+from runtime.events.testing import RecordedEvents
 from runtime.image import testimages as ti
 from runtime.image.manager import ImageManager
 from runtime.image.manifest import Platform
 from runtime.image.testing import FakeRegistry, RecordingFileOps
 from runtime.locks import KeyedLocks
+from runtime.process.testing import FakeWatches
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.record import Sandbox
 from runtime.store.codec import decode, encode
@@ -62,7 +64,8 @@ def make_manager(tmp_path: Path, images: ImageManager,
         sandboxes.add(SANDBOX.id, SANDBOX)
     manager = ContainerManager(store, sandboxes, images, lambda s: NoMonitor(), FakeCgroupManager(),  # type: ignore[arg-type]
                                CgroupDriver("cgroupfs"), KeyedLocks(), str(tmp_path / "root"), str(tmp_path / "state"),
-                               lambda: 1, lambda *_: None, recursive_readonly_supported=rro)
+                               lambda: 1, lambda *_: None, RecordedEvents(), FakeWatches(),
+                               recursive_readonly_supported=rro)
     return manager, store
 
 

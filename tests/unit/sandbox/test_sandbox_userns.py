@@ -13,6 +13,7 @@ from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.testing import FakeCgroupManager
 from runtime.container.model import IdMapping, NamespaceMode, UserNamespace
 from runtime.errors import FailedPrecondition
+from runtime.events.testing import RecordedEvents
 from runtime.linux.idmap import IdmapSupport
 from runtime.linux.testing import FakeSyscalls
 from runtime.locks import KeyedLocks
@@ -33,10 +34,12 @@ CONFIG = SandboxConfig(name="web", uid="u1", namespace="prod", pid_mode=Namespac
 def manager(tmp_path: Path, idmap: IdmapSupport) -> tuple[SandboxManager, FakeMonitors, RecordStore[Sandbox]]:
     store: RecordStore[Sandbox] = RecordStore(tmp_path / "records", "sandbox", encode, lambda d: decode(Sandbox, d))
     monitors = FakeMonitors()
-    processes = PodProcesses(monitors, FakeWatches(), FakeCgroupManager(), NoInfraImage(),  # type: ignore[arg-type]
+    cgroups = FakeCgroupManager()
+    processes = PodProcesses(monitors, FakeWatches(), cgroups, NoInfraImage(),  # type: ignore[arg-type]
                              str(tmp_path / "run" / "sandboxes"))
     return (SandboxManager(store, processes, FakeNetworkPlugin(), FakeSyscalls(), str(tmp_path / "run"),
-                           NoContainers(), KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, idmap=idmap),
+                           NoContainers(), KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1,
+                           events=RecordedEvents(), cgroups=cgroups, idmap=idmap),
             monitors, store)
 
 
