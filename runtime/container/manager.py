@@ -20,6 +20,9 @@ from typing import Any
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
+from runtime.checkpoint.criu import CriuBinary, find_criu
+from runtime.checkpoint.dump import Checkpointer, subject_of
+from runtime.checkpoint.restore import Unpacked, attach, is_archive, restored_config, unpacked
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.model import ContainerConfig, NamespaceMode
 from runtime.container.record import Container, State, exit_reason
@@ -47,7 +50,8 @@ MonitorOf = Callable[[Sandbox], MonitorClient]
 class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
-                 root_dir: str, state_dir: str, clock: Callable[[], int]) -> None:
+                 root_dir: str, state_dir: str, clock: Callable[[], int],
+                 checkpointer: Checkpointer | None = None) -> None:
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
@@ -60,6 +64,7 @@ class ContainerManager:
         self._clock = clock
         self._names = NameRegistry("container")
         self._exit_pending: dict[str, float] = {}  # container id → when its init was first seen gone
+        self._checkpointer = checkpointer or Checkpointer(lambda: CriuBinary(find_criu()))
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -117,9 +122,12 @@ class ContainerManager:
             current = self._sandboxes.find(sandbox.id)
             if current is None or not current.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
+            if is_archive(config.image):  # restore a checkpoint (runtime/checkpoint/restore.py)
+                with unpacked(config.image, self._root) as source:
+                    return self._create(current, restored_config(config, source.checkpointed), source)
             return self._create(current, config)
 
-    def _create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+    def _create(self, sandbox: Sandbox, config: ContainerConfig, restore_from: Unpacked | None = None) -> str:
         if any(m.image for m in config.mounts):
             raise InvalidArgument(f"container {config.name!r}: image volume mounts are not supported")
         image = self._images.status(config.image)
@@ -145,6 +153,8 @@ class ContainerManager:
                 volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
                 cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
                 state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set())
+            if restore_from is not None:
+                spec = attach(restore_from, spec, root, find_criu())
             image_ref = image.repo_digests[0] if image.repo_digests else image.id
             self._store.add(container_id, Container(container_id, sandbox.id, config, image.id, image_ref,
                                                     spec, cgroup, created_at=self._clock(),
@@ -185,6 +195,16 @@ class ContainerManager:
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
+
+    def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
+        """Writes a checkpoint archive of the running container to ``location``; it keeps running."""
+        c = self.get(container_id)
+        with self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            if c.state != State.RUNNING:
+                raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not running")
+            subject = subject_of(c, self._sandboxes.get(c.sandbox_id))
+            self._checkpointer.checkpoint(subject, location, os.path.join(self._root, c.id), timeout)
 
     def stop(self, container_id: str, timeout: int) -> None:
         c = self.find(container_id)
