@@ -69,7 +69,7 @@ class Checkpointer:
         self._clock = clock
 
     def checkpoint(self, subject: Subject, location: str, work_parent: str, timeout: float) -> None:
-        check_location(location)
+        """``location`` as check_location() accepts it."""
         why = refusal(subject.spec)
         if why:
             raise FailedPrecondition(f"container {subject.id} cannot be checkpointed: {why}")

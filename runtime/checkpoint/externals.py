@@ -47,8 +47,9 @@ def inspect(pid: int, proc_root: str = PROC) -> Running:
     with open(os.path.join(base, "mountinfo")) as f:
         mounts = parse_mounts(f.read())
     fds = open_fds(pid, proc_root)
-    stdio = tuple(_stdio_key(base, fd, fds.get(fd, "")) for fd in range(3))
     terminal = any(fds.get(fd, "").startswith(("/dev/pts/", "/dev/tty", "/dev/console")) for fd in range(3))
+    # A terminal cannot be dumped at all (support.py): its stdio need no names.
+    stdio = ("", "", "") if terminal else tuple(_stdio_key(base, fd, fds.get(fd, "")) for fd in range(3))
     return Running(net_inode, mounts, stdio, terminal)
 
 

@@ -83,7 +83,7 @@ def parse(raw: bytes) -> Checkpointed:
 def _check(c: Checkpointed) -> None:
     if not _IMAGE_ID.fullmatch(c.image_id):
         raise InvalidArgument(f"config.dump: image id {c.image_id!r:.80} is not sha256:<hex>")
-    if not c.rootfs_diff_digest.startswith("sha256:") or not _IMAGE_ID.fullmatch(c.rootfs_diff_digest):
+    if not _IMAGE_ID.fullmatch(c.rootfs_diff_digest):
         raise InvalidArgument(f"config.dump: rootfs diff digest {c.rootfs_diff_digest!r:.80} is not sha256:<hex>")
     if len(c.stdio) != 3 or not all(_STDIO_KEY.fullmatch(k) for k in c.stdio):
         raise InvalidArgument(f"config.dump: stdio {c.stdio!r:.200} is not three CRIU file keys")

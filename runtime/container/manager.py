@@ -21,7 +21,7 @@ from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
 from runtime.checkpoint.criu import CriuBinary, find_criu
-from runtime.checkpoint.dump import Checkpointer, subject_of
+from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
 from runtime.checkpoint.restore import Unpacked, attach, is_archive, restored_config, unpacked
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.model import ContainerConfig, NamespaceMode
@@ -198,6 +198,7 @@ class ContainerManager:
 
     def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
         """Writes a checkpoint archive of the running container to ``location``; it keeps running."""
+        check_location(location)
         c = self.get(container_id)
         with self._locks.hold(c.id):
             c = self.refresh(c.id)
