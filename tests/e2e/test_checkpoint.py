@@ -101,6 +101,35 @@ def test_a_checkpointed_counter_keeps_running_and_resumes_in_a_new_pod(
     assert json.loads(crictl(pycrid, "inspect", restored).stdout)["status"]["state"] == "CONTAINER_EXITED"
 
 
+def corrupted(archive: Path, path: Path) -> Path:
+    """The archive with CRIU's process tree image garbled: well-formed, but CRIU cannot restore it."""
+    with tarfile.open(archive) as source, tarfile.open(path, "w") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isreg() else b""  # type: ignore[union-attr]
+            if member.name == "checkpoint/pstree.img":
+                data = b"\xff" * len(data)
+            out.addfile(member, io.BytesIO(data) if member.isreg() else None)
+    return path
+
+
+def test_a_restore_that_criu_fails_is_a_start_error_with_criu_s_words_and_leaves_nothing(
+        pycrid: Daemon, pods: Pods, tmp_path: Path) -> None:
+    pod_id, pod_path = pods.run(pod_config(unique("bad"), pods.log_dir))
+    original = pods.create(pod_id, pod_path, container_config("counter", COUNTER))
+    crictl(pycrid, "checkpoint", f"--export={tmp_path / 'good.tar'}", original)
+    archive = corrupted(tmp_path / "good.tar", tmp_path / "bad.tar")
+    restored = pods.create(pod_id, pod_path, container_config("restored", [], image=str(archive)), start=False)
+    result = crictl(pycrid, "start", restored, check=False)
+    assert result.returncode != 0 and "criu restore failed" in result.stderr, result.stderr
+    status = json.loads(crictl(pycrid, "inspect", restored).stdout)
+    assert status["status"]["state"] == "CONTAINER_EXITED" and status["status"]["reason"] == "StartError"
+    rootfs = status["info"]["spec"]["rootfs"]
+    assert not any(line.split()[1] == rootfs for line in Path("/proc/self/mounts").read_text().splitlines())
+    crictl(pycrid, "rm", restored)
+    assert restored not in containers_dirs(pycrid)
+    assert json.loads(crictl(pycrid, "inspect", original).stdout)["status"]["state"] == "CONTAINER_RUNNING"
+
+
 def test_a_tty_container_is_refused_and_nothing_is_written(
         pycrid: Daemon, pods: Pods, tmp_path: Path, runtime_service: pb_grpc.RuntimeServiceStub) -> None:
     pod_id, pod_path = pods.run(pod_config(unique("tty"), pods.log_dir))

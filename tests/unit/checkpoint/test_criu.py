@@ -37,7 +37,8 @@ def test_restore_maps_every_key_to_the_new_pod() -> None:
 
 def test_log_tail_prefers_the_errors(tmp_path: Path) -> None:
     log = tmp_path / "dump.log"
-    log.write_text("(0.1) collecting\n(0.2) Error (criu/mount.c:1): mnt: no such key\n(0.3) unlocking\n")
+    log.write_text("(0.0) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not "
+                   "permitted\n(0.1) collecting\n(0.2) Error (criu/mount.c:1): mnt: no such key\n(0.3) unlocking\n")
     assert log_tail(str(log)) == "(0.2) Error (criu/mount.c:1): mnt: no such key"
     log.write_text("a\nb\n")
     assert log_tail(str(log)) == "a | b"
