@@ -31,7 +31,8 @@ def runtime_service(pycrid: Daemon) -> Iterator[pb_grpc.RuntimeServiceStub]:
 
 
 def count(daemon: Daemon, container_id: str) -> int:
-    return int(crictl(daemon, "exec", container_id, "cat", "/count").stdout)
+    """The counter's /count; the shell truncates it before each write, so an empty read is retried."""
+    return int(wait_for("a value in /count", lambda: crictl(daemon, "exec", container_id, "cat", "/count").stdout))
 
 
 def logged(log: Path) -> list[int]:
