@@ -4,6 +4,7 @@ unfitting archive refused with nothing left behind."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from dataclasses import replace
@@ -16,6 +17,7 @@ from runtime.checkpoint.restore import attach, is_archive, restored_config, unpa
 from runtime.container.model import ContainerConfig
 from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.process.initspec import BindMount, InitSpec, Namespaces, Restore
+from runtime.store.codec import decode, encode
 
 IMAGE = "sha256:" + "a" * 64
 
@@ -144,3 +146,14 @@ def test_an_archive_of_another_kind_is_refused(tmp_path: Path) -> None:
             unpacked(str(tmp_path / "crio.tar"), str(tmp_path / "containers")):
         pass
     assert os.listdir(tmp_path / "containers") == []
+
+
+def test_a_restoring_spec_survives_the_record_store_and_the_fork_server_socket(tmp_path: Path) -> None:
+    spec = replace(new_spec(tmp_path), restore=Restore("/usr/local/sbin/criu", "/c/checkpoint",
+                                                      (("/etc/hosts", "/run/s2/hosts"),), ("", "pipe:[1]", "pipe:[2]")))
+    assert decode(InitSpec, json_roundtrip(encode(spec))) == spec
+    assert InitSpec.from_dict(json_roundtrip(spec.to_dict())) == spec
+
+
+def json_roundtrip(data: object) -> dict:
+    return json.loads(json.dumps(data))
