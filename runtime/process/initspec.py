@@ -55,6 +55,16 @@ class Namespaces:
 
 
 @dataclass(frozen=True)
+class Restore:
+    """A container started by restoring a CRIU checkpoint instead of exec'ing: runtime/checkpoint."""
+
+    criu: str  # the criu binary
+    images_dir: str  # the CRIU images, unpacked from the checkpoint archive
+    mounts: tuple[tuple[str, str], ...] = ()  # (external mount key in the images, host path for it)
+    stdio: tuple[str, ...] = ()  # the dumped init's fds 0-2 as CRIU names them ("" for none)
+
+
+@dataclass(frozen=True)
 class InitSpec:
     id: str
     args: tuple[str, ...]
@@ -88,6 +98,7 @@ class InitSpec:
     tty: bool = False
     stdin: bool = False
     stdin_once: bool = False
+    restore: Restore | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +111,11 @@ class InitSpec:
                                "additional_gids": tuple(data.get("user", {}).get("additional_gids", ()))})
         data["mounts"] = tuple(_bind_mount(m) for m in data.get("mounts", ()))
         data["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
+        if data.get("restore") is not None:
+            restore = data["restore"]
+            data["restore"] = Restore(restore["criu"], restore["images_dir"],
+                                      tuple((k, v) for k, v in restore.get("mounts", ())),
+                                      tuple(restore.get("stdio", ())))
         for key in ("args", "env", "lowerdirs", "masked_paths", "readonly_paths", "capabilities",
                     "ambient_capabilities"):
             data[key] = tuple(data.get(key, ()))
