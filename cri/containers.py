@@ -1,5 +1,5 @@
 """CreateContainer, StartContainer, StopContainer, RemoveContainer, ListContainers, StreamContainers,
-ContainerStatus, UpdateContainerResources and ReopenContainerLog."""
+ContainerStatus, UpdateContainerResources, ReopenContainerLog and CheckpointContainer."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
+from runtime.checkpoint.dump import DEFAULT_TIMEOUT as DEFAULT_CHECKPOINT_TIMEOUT
 from runtime.container.model import Mount
 from runtime.container.record import Container, State
 from runtime.container.users import InitialUser
@@ -66,6 +67,13 @@ class ContainerRpcs:
         new = resources(request.linux) if request.HasField("linux") else Resources()
         self.containers.update_resources(request.container_id, new)
         return pb.UpdateContainerResourcesResponse()
+
+    def CheckpointContainer(self, request: pb.CheckpointContainerRequest) -> pb.CheckpointContainerResponse:
+        """CRIU dumps the running container into the archive at ``location`` (runtime/checkpoint);
+        the request's timeout (0: the runtime's default), within the call's deadline, bounds it."""
+        timeout = within_deadline(float(request.timeout) if request.timeout > 0 else DEFAULT_CHECKPOINT_TIMEOUT)
+        self.containers.checkpoint(request.container_id, request.location, timeout)
+        return pb.CheckpointContainerResponse()
 
     def ReopenContainerLog(self, request: pb.ReopenContainerLogRequest) -> pb.ReopenContainerLogResponse:
         self.containers.reopen_log(request.container_id)

@@ -21,6 +21,9 @@ from typing import Any
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
+from runtime.checkpoint.criu import CriuBinary, find_criu
+from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
+from runtime.checkpoint.restore import Unpacked, attach, is_archive, restored_config, unpacked
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.exits import ExitCollector, exit_key
 from runtime.container.imagemounts import ImageMountSources
@@ -61,7 +64,8 @@ class ContainerManager:
     def __init__(self, store: RecordStore[Container], sandboxes: RecordStore[Sandbox], images: ImageManager,
                  monitor_of: MonitorOf, cgroups: CgroupManager, driver: CgroupDriver, locks: KeyedLocks,
                  root_dir: str, state_dir: str, clock: Callable[[], int], check_image_mount: ImageMountCheck,
-                 events: Publisher, watches: Watches, *, recursive_readonly_supported: bool) -> None:
+                 events: Publisher, watches: Watches, *, recursive_readonly_supported: bool,
+                 checkpointer: Checkpointer | None = None) -> None:
         """``recursive_readonly_supported``: this kernel has mount_setattr (probed once by the agent)."""
         self._store = store
         self._sandboxes = sandboxes
@@ -80,6 +84,7 @@ class ContainerManager:
         self._events = events
         self._watches = watches  # the agent's pidfd watch: each running init, "container:<id>"
         self._exits = ExitCollector(self._settle_exit)
+        self._checkpointer = checkpointer or Checkpointer(lambda: CriuBinary(find_criu()))
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -155,9 +160,12 @@ class ContainerManager:
             current = self._sandboxes.find(sandbox.id)
             if current is None or not current.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
+            if is_archive(config.image):  # restore a checkpoint (runtime/checkpoint/restore.py)
+                with unpacked(config.image, self._root) as source:
+                    return self._create(current, restored_config(config, source.checkpointed), source)
             return self._create(current, config)
 
-    def _create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+    def _create(self, sandbox: Sandbox, config: ContainerConfig, restore_from: Unpacked | None = None) -> str:
         image = self._images.status(config.image)
         if image is None:
             raise NotFound(f"image {config.image!r} not found; pull it first")
@@ -193,6 +201,8 @@ class ContainerManager:
                 if m.image is not None:
                     self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
                                             f"image volume at {m.target}")
+            if restore_from is not None:
+                spec = attach(restore_from, spec, root, find_criu())
             self._store.add(container_id, Container(
                 container_id, sandbox.id, config, image.id, _image_ref(image), spec, cgroup,
                 created_at=self._clock(), image_name=image_name(config, image),
@@ -252,6 +262,17 @@ class ContainerManager:
         self._watch_exit(record)
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
+
+    def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
+        """Writes a checkpoint archive of the running container to ``location``; it keeps running."""
+        check_location(location)
+        c = self.get(container_id)
+        with self._locks.hold(c.id):
+            c = self.refresh(c.id)
+            if c.state != State.RUNNING:
+                raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not running")
+            subject = subject_of(c, self._sandboxes.get(c.sandbox_id))
+            self._checkpointer.checkpoint(subject, location, os.path.join(self._root, c.id), timeout)
 
     def stop(self, container_id: str, timeout: int) -> None:
         c = self.find(container_id)

@@ -96,6 +96,11 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
+        if not spec.tty:  # a TTY container's init leads its terminal's session already
+            # Its own session, inside its PID namespace, as runc's init: CRIU cannot checkpoint a
+            # tree whose session leader (the starter) is outside it. Set last, so that a start
+            # killed by its deadline (one killpg of the starter's group) still takes init with it.
+            os.setsid()
         sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report

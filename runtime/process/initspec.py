@@ -59,6 +59,16 @@ class Namespaces:
 
 
 @dataclass(frozen=True)
+class Restore:
+    """A container started by restoring a CRIU checkpoint instead of exec'ing: runtime/checkpoint."""
+
+    criu: str  # the criu binary
+    images_dir: str  # the CRIU images, unpacked from the checkpoint archive
+    mounts: tuple[tuple[str, str], ...] = ()  # (external mount key in the images, host path for it)
+    stdio: tuple[str, ...] = ()  # the dumped init's fds 0-2 as CRIU names them ("" for none)
+
+
+@dataclass(frozen=True)
 class InitSpec:
     id: str
     args: tuple[str, ...]
@@ -93,6 +103,7 @@ class InitSpec:
     stdin: bool = False
     stdin_once: bool = False
     userns: UserNamespace | None = None  # the pod's mappings when namespaces.user is set
+    restore: Restore | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +118,11 @@ class InitSpec:
         data["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
         userns = data.get("userns")
         data["userns"] = UserNamespace(IdMapping(**userns["uids"]), IdMapping(**userns["gids"])) if userns else None
+        if data.get("restore") is not None:
+            restore = data["restore"]
+            data["restore"] = Restore(restore["criu"], restore["images_dir"],
+                                      tuple((k, v) for k, v in restore.get("mounts", ())),
+                                      tuple(restore.get("stdio", ())))
         for key in ("args", "env", "lowerdirs", "masked_paths", "readonly_paths", "capabilities",
                     "ambient_capabilities"):
             data[key] = tuple(data.get(key, ()))

@@ -17,6 +17,7 @@ from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
+from runtime.checkpoint.restorer import restore
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError, ResourceExhausted
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
@@ -39,7 +40,12 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
     or stdin, stdout, stderr write ends)."""
     os.setsid()
     try:
-        pid, terminal, user = start(InitSpec.from_dict(raw), pid_namespace, stdio, LinuxSyscalls())
+        spec = InitSpec.from_dict(raw)
+        if spec.restore is not None:  # a checkpointed container: CRIU makes its PID namespace itself
+            # The restored process keeps the identity it had; no init reports one.
+            pid, terminal, user = restore(spec, stdio, LinuxSyscalls()), -1, None
+        else:
+            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls())
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
