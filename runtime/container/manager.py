@@ -7,7 +7,6 @@ State-changing calls hold the container's lock, and those that must not race a s
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -16,48 +15,44 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from runtime.cgroups.manager import CgroupManager
-from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.resources import Resources
 from runtime.checkpoint.criu import CriuBinary, find_criu
 from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
-from runtime.checkpoint.restore import Unpacked, attach, is_archive, restored_config, unpacked
+from runtime.checkpoint.restore import is_archive, restored_config, unpacked
+from runtime.container.creator import (
+    ContainerCreator,
+    CreationPlaces,
+    ImageMountCheck,
+    container_record_name,
+    resolve_stop_signal,
+)
 from runtime.container.execsync import ExecResult, exec_sync
-from runtime.container.exits import ExitCollector, exit_key
-from runtime.container.imagemounts import ImageMountSources
+from runtime.container.exitstate import EXIT_FILE_GRACE, ExitTracker, read_exit
 from runtime.container.model import ContainerConfig, NamespaceMode
-from runtime.container.record import Container, MountedImage, State, exit_reason
+from runtime.container.record import Container, State
 from runtime.container.resize import updated_limits
 from runtime.container.sessions import AttachSession, ExecSession, open_attach, open_exec
-from runtime.container.spec import build_init_spec
-from runtime.container.stopsignal import signal_number, stop_signal
+from runtime.container.stopsignal import signal_number
 from runtime.errors import FailedPrecondition, NotFound, PycridError
 from runtime.events.model import EventKind, Publisher
-from runtime.ids import new_id, resolve
-from runtime.image import Image, ImageManager
-from runtime.linux.capabilities import bounding_set
-from runtime.linux.imagetree import ImageTree
+from runtime.ids import resolve
+from runtime.image import ImageManager
 from runtime.linux.pidfd import send_signal, wait_gone
 from runtime.linux.proc import is_alive, read_status, start_time
 from runtime.locks import KeyedLocks
-from runtime.names import NameRegistry, container_name
+from runtime.names import NameRegistry
 from runtime.process.execspec import exec_spec
 from runtime.process.monitorclient import MonitorClient
 from runtime.sandbox.processes import Watches
 from runtime.sandbox.record import Sandbox
-from runtime.sandbox.userns import root_owner
 from runtime.store.records import RecordStore
 
 log = logging.getLogger(__name__)
-EXIT_FILE_GRACE = 2.0  # the monitor writes the exit file right after reaping init
 START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
 MonitorOf = Callable[[Sandbox], MonitorClient]
-# Mounts an image volume's tree on a directory (root, target) where nothing sees it, or raises why
-# not (for the container ``who``, the volume ``what``).
-ImageMountCheck = Callable[[ImageTree, str, str, str, str], None]
-IMAGE_MOUNT_EMPTY = "image-empty"  # in the container's run dir: the empty bottom layer of its image volumes
 
 
 class ContainerManager:
@@ -70,7 +65,6 @@ class ContainerManager:
         self._store = store
         self._sandboxes = sandboxes
         self._images = images
-        self._check_image_mount = check_image_mount
         self._monitor_of = monitor_of
         self._cgroups = cgroups
         self._driver = driver
@@ -78,12 +72,12 @@ class ContainerManager:
         self._root = os.path.join(root_dir, "containers")
         self._state = os.path.join(state_dir, "containers")
         self._clock = clock
-        self._rro = recursive_readonly_supported
         self._names = NameRegistry("container")
-        self._exit_pending: dict[str, float] = {}  # container id → when its init was first seen gone
         self._events = events
-        self._watches = watches  # the agent's pidfd watch: each running init, "container:<id>"
-        self._exits = ExitCollector(self._settle_exit)
+        self._exits = ExitTracker(store, cgroups, clock, events, watches)
+        self._creator = ContainerCreator(store, images, self._names, cgroups, driver,
+                                         CreationPlaces(self._root, self._state), clock, check_image_mount,
+                                         events, recursive_readonly_supported=recursive_readonly_supported)
         self._checkpointer = checkpointer or Checkpointer(lambda: CriuBinary(find_criu()))
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
@@ -92,16 +86,16 @@ class ContainerManager:
         monitored: dict[str, dict[str, int]] = {}  # sandbox id → the containers its monitor runs
         for c in self._store.all():
             if not c.stop_signal:  # a record from before stop signals were decided at create
-                self._store.update(c.id, lambda r: replace(r, stop_signal=self._resolve_stop_signal(
+                self._store.update(c.id, lambda r: replace(r, stop_signal=resolve_stop_signal(
                     r.config, self._images.status(r.image_id))))
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
-                self._names.reserve(_name(c.config, sandbox), c.id)
+                self._names.reserve(container_record_name(c.config, sandbox), c.id)
                 if c.state == State.CREATED and sandbox.ready:
                     self._adopt_start(c, sandbox, monitored)
             c = self.refresh(c.id)
             if c.state == State.RUNNING:
-                self._watch_exit(c)
+                self._exits.watch(c)
 
     def _adopt_start(self, c: Container, sandbox: Sandbox, monitored: dict[str, dict[str, int]]) -> None:
         """A start the agent died in the middle of may have gone through: the monitor runs the
@@ -113,7 +107,7 @@ class ContainerManager:
             except PycridError:
                 monitored[sandbox.id] = {}
         pid = monitored[sandbox.id].get(c.id)
-        exit_record = _read_exit(c.spec.exit_file)
+        exit_record = read_exit(c.spec.exit_file)
         if pid is None and exit_record is None:
             return
         started = int(exit_record["finished_at"]) if exit_record else self._clock()
@@ -162,69 +156,9 @@ class ContainerManager:
                 raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
             if is_archive(config.image):  # restore a checkpoint (runtime/checkpoint/restore.py)
                 with unpacked(config.image, self._root) as source:
-                    return self._create(current, restored_config(config, source.checkpointed), source)
-            return self._create(current, config)
-
-    def _create(self, sandbox: Sandbox, config: ContainerConfig, restore_from: Unpacked | None = None) -> str:
-        image = self._images.status(config.image)
-        if image is None:
-            raise NotFound(f"image {config.image!r} not found; pull it first")
-        mounted = self._mounted_images(config)
-        config = self._resolve_target(config)
-        container_id = new_id()
-        name = _name(config, sandbox)
-        self._names.reserve(name, container_id)
-        with contextlib.ExitStack() as undo:
-            undo.callback(self._names.release, name)
-            root, state = os.path.join(self._root, container_id), os.path.join(self._state, container_id)
-            undo.callback(shutil.rmtree, root, True)
-            undo.callback(shutil.rmtree, state, True)
-            for d in ("upper", "work", "volumes"):
-                os.makedirs(os.path.join(root, d), mode=0o755)
-            os.makedirs(os.path.join(state, "rootfs"), mode=0o700)
-            image_mounts = ImageMountSources(os.path.join(state, IMAGE_MOUNT_EMPTY),
-                                             {ref: self._images.lowerdirs(i.id) for ref, i in mounted.items()})
-            if mounted:
-                os.mkdir(image_mounts.empty, mode=0o755)
-            cgroup = container_path(self._driver, sandbox.config.cgroup_parent, container_id)
-            spec = build_init_spec(
-                container_id, config, image.config, sandbox.config, sandbox.paths,
-                lowerdirs=self._images.lowerdirs(image.id), upperdir=os.path.join(root, "upper"),
-                workdir=os.path.join(root, "work"), rootfs=os.path.join(state, "rootfs"),
-                volumes_dir=os.path.join(root, "volumes"), cgroup=cgroup,
-                cgroup_v1_dirs=self._cgroups.hierarchy_dirs(cgroup), exit_file=os.path.join(state, "exit.json"),
-                state_dir=state, sandbox_log_dir=sandbox.config.log_directory, bounding=bounding_set(),
-                image_mounts=image_mounts, recursive_readonly_supported=self._rro)
-            if spec.userns is not None:  # the rootfs' root is the upper dir's: the pod's root owns it
-                os.chown(spec.upperdir, *root_owner(spec.userns))
-            for m in spec.mounts:
-                if m.image is not None:
-                    self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
-                                            f"image volume at {m.target}")
-            if restore_from is not None:
-                spec = attach(restore_from, spec, root, find_criu())
-            self._store.add(container_id, Container(
-                container_id, sandbox.id, config, image.id, _image_ref(image), spec, cgroup,
-                created_at=self._clock(), image_name=image_name(config, image),
-                stop_signal=self._resolve_stop_signal(config, image),
-                mounted_images=tuple(MountedImage(m.container_path, mounted[m.image].id, _image_ref(mounted[m.image]))
-                                     for m in config.mounts if m.image)))
-            undo.pop_all()
-        self._events.publish(EventKind.CREATED, container_id, sandbox.id)
-        return container_id
-
-    def _mounted_images(self, config: ContainerConfig) -> dict[str, Image]:
-        """The image of each image volume, by the name the CRI mount gives it (the kubelet pulled
-        it first, and names it by its id)."""
-        found: dict[str, Image] = {}
-        for m in config.mounts:
-            if m.image and m.image not in found:
-                image = self._images.status(m.image)
-                if image is None:
-                    raise NotFound(f"image {m.image!r} of the image volume at {m.container_path} of container "
-                                   f"{config.name!r} not found; pull it first")
-                found[m.image] = image
-        return found
+                    restored = restored_config(config, source.checkpointed)
+                    return self._creator.create(current, self._resolve_target(restored), source)
+            return self._creator.create(current, self._resolve_target(config))
 
     def start(self, container_id: str, timeout: float | None = None) -> None:
         """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
@@ -251,15 +185,15 @@ class ContainerManager:
                 self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
                 self._cgroups.remove(c.cgroup)
             why = str(e)
-            self._record_exit(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
-                                                      reason="StartError", message=why))
+            self._exits.record(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=128,
+                                                       reason="StartError", message=why))
             raise
         pid = started.pid
         record = self._store.update(c.id, lambda r: replace(
             r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
             oom_kills_before=self._cgroups.oom_events(c.cgroup)))
         self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
-        self._watch_exit(record)
+        self._exits.watch(record)
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
 
@@ -290,13 +224,13 @@ class ContainerManager:
             return
         if timeout > 0:
             send_signal(c.pid, c.pid_start, signal_number(c.stop_signal) or signal.SIGTERM)
-            exited = self._wait_exit(c, float(timeout))
+            exited = self._exits.wait(c, float(timeout))
         else:
             exited = False
         # Whatever is left in the cgroup goes too: a container in the host's PID namespace can
         # leave processes behind its init.
         self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
-        if not exited and not self._wait_exit(c, 10.0):
+        if not exited and not self._exits.wait(c, 10.0):
             raise FailedPrecondition(f"container {c.id} did not exit after SIGKILL")
 
     def remove(self, container_id: str) -> None:
@@ -315,12 +249,12 @@ class ContainerManager:
             self._cgroups.remove(c.cgroup)
             shutil.rmtree(os.path.join(self._root, c.id), ignore_errors=True)
             shutil.rmtree(os.path.join(self._state, c.id), ignore_errors=True)
-            self._watches.unwatch(exit_key(c.id))
+            self._exits.unwatch(c.id)
             self._store.delete(c.id)
             self._events.publish(EventKind.DELETED, c.id, c.sandbox_id)
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
-                self._names.release(_name(c.config, sandbox), c.id)
+                self._names.release(container_record_name(c.config, sandbox), c.id)
 
     def stop_in_pod(self, sandbox_id: str) -> None:
         for c in self._store.all():
@@ -346,8 +280,7 @@ class ContainerManager:
                 while self.refresh(c.id).state == State.RUNNING and time.monotonic() < deadline:
                     time.sleep(0.02)
                 if self.refresh(c.id).state == State.RUNNING:
-                    self._record_exit(c.id, lambda r: replace(r, finished_at=self._clock(), exit_code=255,
-                                                              reason="Error", message=why))
+                    self._exits.lost(c.id, why)
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
         """Writes what ``resources`` sets to the container's cgroup and records the limits then in
@@ -396,77 +329,12 @@ class ContainerManager:
     # --- state ---------------------------------------------------------------------------
     def refresh(self, container_id: str) -> Container:
         """Folds the monitor's exit file (or a vanished process) into the record."""
-        c = self._store.get(container_id)
-        if c.state != State.RUNNING:
-            return c
-        exit_record = _read_exit(c.spec.exit_file)
-        if exit_record is None:
-            if is_alive(c.pid, c.pid_start):
-                return c
-            # The fork server writes the exit file right after reaping init; give it a moment
-            # before deciding the exit was lost (the fork server died with the container).
-            first_seen = self._exit_pending.setdefault(c.id, time.monotonic())
-            if time.monotonic() - first_seen < EXIT_FILE_GRACE:
-                return c
-            exit_record = {"exit_code": 255, "signal": 0, "finished_at": self._clock(),
-                           "lost": "the pod monitor that watched it is gone; its exit code is unknown"}
-        self._exit_pending.pop(c.id, None)
-        oom = self._cgroups.oom_events(c.cgroup) > c.oom_kills_before
-        return self._record_exit(c.id, lambda r: replace(
-            r, finished_at=exit_record["finished_at"], exit_code=exit_record["exit_code"],
-            reason=exit_reason(exit_record["exit_code"], exit_record["signal"], oom),
-            message=exit_record.get("lost", "")))
-
-    def _record_exit(self, container_id: str, change: Callable[[Container], Container]) -> Container:
-        """Records the end of a container once: status calls, the exit collector and a failing
-        pod may all see it at a time; the first to record it publishes STOPPED."""
-        ended = False
-
-        def once(r: Container) -> Container:
-            nonlocal ended
-            if r.finished_at:
-                return r
-            ended = True
-            return change(r)
-
-        c = self._store.update(container_id, once)
-        if ended:
-            self._events.publish(EventKind.STOPPED, c.id, c.sandbox_id)
-        return c
+        return self._exits.refresh(container_id)
 
     def exited(self, container_id: str) -> None:
         """The agent's watch saw the container's init die: its exit is recorded (and published)
         as soon as the monitor has written it."""
-        self._exits.collect(container_id)
-
-    def _watch_exit(self, c: Container) -> None:
-        if not self._watches.watch(exit_key(c.id), c.pid, c.pid_start):
-            self._exits.collect(c.id)  # gone already
-
-    def _settle_exit(self, container_id: str) -> bool:
-        try:
-            return self.refresh(container_id).state != State.RUNNING
-        except NotFound:
-            return True
-
-    def _wait_exit(self, c: Container, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        wait_gone(c.pid, c.pid_start, timeout)
-        grace = max(deadline, time.monotonic() + EXIT_FILE_GRACE)
-        while time.monotonic() < grace:
-            if self.refresh(c.id).state != State.RUNNING:
-                return True
-            if is_alive(c.pid, c.pid_start) and time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-        return self.refresh(c.id).state != State.RUNNING
-
-    def _resolve_stop_signal(self, config: ContainerConfig, image: Image | None) -> str:
-        image_signal = image.config.stop_signal if image else ""
-        if image and image_signal and not config.stop_signal and signal_number(image_signal) is None:
-            log.warning("image %s: STOPSIGNAL %r names no signal; its containers stop with SIGTERM",
-                        image.id, image_signal)
-        return stop_signal(config.stop_signal, image_signal)
+        self._exits.exited(container_id)
 
     def _resolve_target(self, config: ContainerConfig) -> ContainerConfig:
         """A TARGET PID namespace names a running container; its full id goes into the spec."""
@@ -490,31 +358,3 @@ def _note_oom_score(c: Container, pid: int) -> None:
     if wanted is not None and got != wanted:
         log.warning("container %s: oom_score_adj %d asked, %d set (lowering it needs CAP_SYS_RESOURCE)",
                     c.id[:12], wanted, got)
-
-
-def _image_ref(image: Image) -> str:
-    return image.repo_digests[0] if image.repo_digests else image.id
-
-
-def image_name(config: ContainerConfig, image: Image) -> str:
-    """The kubelet creates containers by image id; statuses name the image as the pod spec does
-    (user_specified_image), or else by its first tag, as containerd does, never by a bare id."""
-    if config.user_image:
-        return config.user_image
-    if config.image in (image.id, image.id.removeprefix("sha256:")) and image.repo_tags:
-        return image.repo_tags[0]
-    return config.image
-
-
-def _name(config: ContainerConfig, sandbox: Sandbox) -> str:
-    s = sandbox.config
-    return container_name(config.name, s.name, s.namespace, s.uid, config.attempt)
-
-
-def _read_exit(path: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        return None
-    return record if isinstance(record, dict) else None
-

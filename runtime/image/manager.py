@@ -5,12 +5,15 @@ digest) is what PullImageResponse.image_ref should carry, as containerd does.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +90,10 @@ class ImageManager:
         self._images = ImageStore(root)
         self._pulls: SingleFlight[Image] = SingleFlight()
         self._guard = GcGuard()
+        # Images a container being created uses: it records their ids only at its end, and until
+        # then RemoveImage must not take them (leased() and remove() decide under one lock).
+        self._leases: collections.Counter[str] = collections.Counter()
+        self._lease_lock = threading.Lock()
 
     def pull(self, ref: str, auth: Credentials | None = None, pinned: bool = False) -> Image:
         """Pulls, unpacks and records ``ref``; concurrent pulls of one reference share the work
@@ -125,12 +132,30 @@ class ImageManager:
         image = self._lookup(ref)
         if image is None:
             return
-        user = in_use(image.id)
-        if user is not None:
-            raise FailedPrecondition(f'image "{ref}" ({image.id}) is in use by container {user}; '
-                                     "remove the container first")
-        self._images.remove(image.id)
+        with self._lease_lock:
+            user = in_use(image.id)
+            if user is not None:
+                raise FailedPrecondition(f'image "{ref}" ({image.id}) is in use by container {user}; '
+                                         "remove the container first")
+            if self._leases[image.id]:
+                raise FailedPrecondition(f'image "{ref}" ({image.id}) is in use by a container being '
+                                         "created; remove that container first")
+            self._images.remove(image.id)
         self._collect(wait=False)
+
+    @contextlib.contextmanager
+    def leased(self, refs: Iterable[str]) -> Iterator[dict[str, Image]]:
+        """The images the references name (one absent is left out), kept from remove() until
+        the block ends: a container being created records their ids at its end."""
+        with self._lease_lock:
+            found = {ref: image for ref in refs if (image := self._lookup(ref)) is not None}
+            self._leases.update(i.id for i in found.values())
+        try:
+            yield found
+        finally:
+            with self._lease_lock:
+                self._leases.subtract(i.id for i in found.values())
+                self._leases += collections.Counter()  # drops the ids no longer leased
 
     def lowerdirs(self, ref: str) -> Paths:
         """Overlay lowerdirs of the image, top layer first."""

@@ -141,7 +141,7 @@ def test_a_start_watches_the_init_and_a_dead_one_is_collected_at_once(parts: Par
     c = parts.running(1, *dead)
     exit_with(c, 1)
     parts.watches.watch = lambda key, pid, started: False  # type: ignore[method-assign] # gone already
-    manager._watch_exit(c)
+    manager._exits.watch(c)
     deadline = time.monotonic() + 5
     while not parts.events.published and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -2,7 +2,7 @@
 must not show users that id (kubectl describe would)."""
 from __future__ import annotations
 
-from runtime.container.manager import image_name
+from runtime.container.creator import image_name
 from runtime.container.model import ContainerConfig
 from runtime.image.config import ImageConfig
 from runtime.image.store import Image

@@ -4,6 +4,7 @@ recovery for records written before it did so."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from runtime.cgroups.testing import FakeCgroupManager
 from runtime.container.manager import ContainerManager
 from runtime.container.model import ContainerConfig, Mount
 from runtime.container.record import Container
-from runtime.errors import InvalidArgument
+from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.events.testing import RecordedEvents
 from runtime.image import testimages as ti
 from runtime.image.manager import ImageManager
@@ -54,8 +55,8 @@ def images(tmp_path: Path) -> ImageManager:
     return manager
 
 
-def make_manager(tmp_path: Path, images: ImageManager,
-                 rro: bool = True) -> tuple[ContainerManager, RecordStore[Container]]:
+def make_manager(tmp_path: Path, images: ImageManager, rro: bool = True,
+                 clock: Callable[[], int] = lambda: 1) -> tuple[ContainerManager, RecordStore[Container]]:
     store: RecordStore[Container] = RecordStore(tmp_path / "containers", "container", encode,
                                                 lambda d: decode(Container, d))
     sandboxes: RecordStore[Sandbox] = RecordStore(tmp_path / "sandboxes", "sandbox", encode,
@@ -64,7 +65,7 @@ def make_manager(tmp_path: Path, images: ImageManager,
         sandboxes.add(SANDBOX.id, SANDBOX)
     manager = ContainerManager(store, sandboxes, images, lambda s: NoMonitor(), FakeCgroupManager(),  # type: ignore[arg-type]
                                CgroupDriver("cgroupfs"), KeyedLocks(), str(tmp_path / "root"), str(tmp_path / "state"),
-                               lambda: 1, lambda *_: None, RecordedEvents(), FakeWatches(),
+                               clock, lambda *_: None, RecordedEvents(), FakeWatches(),
                                recursive_readonly_supported=rro)
     return manager, store
 
@@ -127,3 +128,24 @@ def test_a_refused_recursive_readonly_mount_leaves_nothing(tmp_path: Path, image
         manager.create(SANDBOX, config)
     assert store.ids() == [] and os.listdir(tmp_path / "root" / "containers") == []
     manager.create(SANDBOX, replace(config, mounts=()))  # the name was given back
+
+
+def test_an_image_cannot_be_removed_while_a_container_of_it_is_being_created(tmp_path: Path,
+                                                                            images: ImageManager) -> None:
+    """The record naming the image is written at the end of create; a RemoveImage before that
+    (here: when the record's creation time is read) is refused, not left to take the layers."""
+    refused: list[Exception] = []
+
+    def clock() -> int:
+        try:
+            images.remove("plain:1", in_use=manager.image_user)
+        except FailedPrecondition as e:
+            refused.append(e)
+        return 1
+
+    manager, store = make_manager(tmp_path, images, clock=clock)
+    container_id = manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image="plain:1"))
+    assert "being created" in str(refused[0])
+    assert store.get(container_id).image_id == images.status("plain:1").id
+    with pytest.raises(FailedPrecondition, match=f"in use by container {container_id}"):
+        images.remove("plain:1", in_use=manager.image_user)

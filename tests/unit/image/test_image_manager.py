@@ -126,6 +126,21 @@ def test_remove_is_whole_idempotent_and_refused_in_use(manager, registry) -> Non
     manager.remove(pulled.id)
 
 
+def test_a_leased_image_is_kept_from_remove_until_the_lease_ends(manager, registry) -> None:
+    registry.push(HUB, "library/app", image("a"), "latest")
+    pulled = manager.pull("app")
+    with manager.leased(["app", "absent:1"]) as found:
+        assert found == {"app": pulled}  # an absent image is left out
+        with manager.leased([pulled.id]):  # leases of one image count
+            pass
+        being_created = f'image "app" \\({pulled.id}\\) is in use by a container being created'
+        with pytest.raises(FailedPrecondition, match=being_created):
+            manager.remove("app")
+        assert manager.status("app") == pulled
+    manager.remove("app")
+    assert manager.status("app") is None
+
+
 def test_shared_layers_share_snapshots_and_gc_keeps_them(manager, registry) -> None:
     registry.push(HUB, "library/one", image("one"), "latest")
     registry.push(HUB, "library/two", image("two"), "latest")
