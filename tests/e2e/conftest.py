@@ -31,7 +31,8 @@ def e2e_prerequisites() -> Iterator[None]:
         assert shutil.which(tool), f"{tool} is not on PATH: hack/install.sh puts it in $PYCRID_CACHE/bin"
     parents = default_cgroup_parents()
     yield
-    assert test_bridges() & SESSION_BRIDGES == set(), "e2e bridges left behind"
+    left = {bridge: SESSION_BRIDGES[bridge] for bridge in test_bridges() & SESSION_BRIDGES.keys()}
+    assert not left, f"e2e bridges left behind (bridge: the test whose daemon got it): {left}"
     for path in default_cgroup_parents() - parents:  # made by the suite's daemons, empty by now
         os.rmdir(path)
 

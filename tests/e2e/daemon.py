@@ -51,15 +51,23 @@ class Daemon:
         remove_bridge(self.bridge)
 
 
-def remove_bridge(bridge: str) -> None:
-    """The bridge and its table are node-level and stay by design; a test removes its own."""
+def remove_bridge(bridge: str, timeout: float = 5.0) -> None:
+    """The bridge and its table are node-level and stay by design; a test removes its own. Fails
+    (in the test that made it) if the bridge outlives the timeout."""
     subprocess.run(["nft", "delete", "table", "inet", bridge], capture_output=True)
-    subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        deleted = subprocess.run(["ip", "link", "delete", bridge], capture_output=True, text=True)
+        if subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0:
+            return
+        assert time.monotonic() < deadline, f"bridge {bridge} stays: {deleted.stderr.strip()}"
+        time.sleep(0.1)
 
 
-# Every bridge a daemon of this test session was given (pyce2e…, pycni…): the session's end checks
-# that these are gone. Other developers' sessions run beside ours with bridges of their own.
-SESSION_BRIDGES: set[str] = set()
+# Every bridge a daemon of this test session was given (pyce2e…, pycni…), with the test that gave it:
+# the session's end checks that these are gone. Other developers' sessions run beside ours with
+# bridges of their own.
+SESSION_BRIDGES: dict[str, str] = {}
 
 
 def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[str, ...] = (),
@@ -69,7 +77,7 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
     meets a real pycrid's), and mirrors the public hosts to `registry`; metrics off unless an
     address is given. `network` replaces keys of the [network] table, `settings` adds top-level
     keys."""
-    SESSION_BRIDGES.add(bridge)
+    SESSION_BRIDGES[bridge] = os.environ.get("PYTEST_CURRENT_TEST", "?")
     n = int(bridge[-4:], 16)
     net = {"mode": "bridge", "bridge": bridge, "pod_cidr": f"10.{200 + n // 256 % 32}.{n % 256}.0/24",
            **(network or {})}

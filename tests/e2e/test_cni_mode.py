@@ -4,6 +4,7 @@ behind once the pod is stopped and removed after the restart."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -28,7 +29,7 @@ class CniConf:
     def __init__(self, base: Path, slow_bin: Path | None = None) -> None:
         self.tag = secrets.token_hex(2)
         self.bridge = f"pycni{self.tag}"
-        SESSION_BRIDGES.add(self.bridge)
+        SESSION_BRIDGES[self.bridge] = os.environ.get("PYTEST_CURRENT_TEST", "?")
         self.conf_dir, self.ipam_dir = base / "net.d", base / "ipam"
         self.conf_dir.mkdir(parents=True)
         plugins = [
