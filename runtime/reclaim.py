@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -131,14 +132,34 @@ class Reclaimer:
                 raise Internal(f"unmounting {path}: {e}") from e
 
 
-def _remove_dir(path: str) -> bool:
+# A pod monitor writes a killed init's exit file into the container's run dir right after reaping
+# it: a removal that meets that write is tried again, for as long as the agent waits for an exit file.
+NOT_EMPTY_RETRY = 2.0
+
+
+class _NotEmpty(Exception):
+    pass
+
+
+def _remove_dir(path: str, retry: float = NOT_EMPTY_RETRY) -> bool:
     """True if it was there."""
     if not os.path.lexists(path):
         return False
 
     def failed(_function: object, entry: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
-        if not isinstance(exc_info[1], FileNotFoundError):  # gone already is what we want
-            raise Internal(f"removing {path}: {entry}: {exc_info[1]}") from exc_info[1]
+        error = exc_info[1]
+        if isinstance(error, FileNotFoundError):  # gone already is what we want
+            return
+        if isinstance(error, OSError) and error.errno == errno.ENOTEMPTY:
+            raise _NotEmpty(f"removing {path}: {entry}: {error}") from error
+        raise Internal(f"removing {path}: {entry}: {error}") from error
 
-    shutil.rmtree(path, onerror=failed)
-    return True
+    deadline = time.monotonic() + retry
+    while True:
+        try:
+            shutil.rmtree(path, onerror=failed)
+            return True
+        except _NotEmpty as e:
+            if time.monotonic() >= deadline:
+                raise Internal(str(e)) from e
+            time.sleep(0.05)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import shutil
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -188,3 +190,23 @@ def test_mounts_under_is_by_path_component_and_deepest_first() -> None:
     table = ["/run/c1", "/run/c10/rootfs", "/run/c1/rootfs/proc", "/run/c1/rootfs", "/run/c1x"]
     assert mounts_under(["/run/c1/"], table) == ["/run/c1/rootfs/proc", "/run/c1/rootfs", "/run/c1"]
     assert mounts_under(["/run/c2"], table) == []
+
+
+def test_a_run_dir_written_into_while_it_is_removed_is_removed_on_a_retry(machine: Machine,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pod monitor writes a killed init's exit file right after reaping it: the first removal
+    of the run dir can meet that write (ENOTEMPTY), and is tried again."""
+    data, run = machine.container(LOST)
+    real_rmtree = shutil.rmtree
+    attempts: list[str] = []
+
+    def rmtree_meeting_a_write(path: str, onerror: Callable[..., None]) -> None:
+        attempts.append(path)
+        if path == str(run) and attempts.count(path) == 1:
+            onerror(os.rmdir, path, (OSError, OSError(errno.ENOTEMPTY, "Directory not empty"), None))
+        real_rmtree(path, onerror=onerror)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_meeting_a_write)
+    reclaimed = machine.reclaimer().container(LOST)
+    assert reclaimed is not None and reclaimed.dirs == (str(data), str(run))
+    assert attempts.count(str(run)) == 2 and not run.exists()
