@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import leaks
-from tests.e2e.conftest import e2e_prerequisites  # noqa: F401 - the session's root/tools/bridges check
 from tests.e2e.daemon import Daemon
 from tests.e2e.daemon import start as start_pycrid
 from tests.e2e.registry import local_registry
@@ -15,6 +16,15 @@ from tests.kubelet import standalone
 from tests.kubelet.standalone import StandaloneKubelet
 
 IMAGES = ("library/busybox:1", "pause:3.10")  # the test pods' image and pycrid's sandbox image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kubelet_prerequisites() -> None:
+    """Root and crictl. Not tests/e2e's session check of bridges: imported here it would be a second
+    session fixture, torn down before the e2e suite's own pycrid is (each pycrid here removes its
+    bridge through leaks.remove_everything, which fails if the bridge stays)."""
+    assert os.geteuid() == 0, "kubelet tests need root: run them through hack/test.sh"
+    assert shutil.which("crictl"), "crictl is not on PATH: hack/install.sh puts it in $PYCRID_CACHE/bin"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
