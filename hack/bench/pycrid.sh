@@ -10,7 +10,7 @@
 #                                         table
 #
 # DIR gets pycrid.toml, crictl.yaml, pycrid.log and root/, run/.
-# Its pods are expected under the cgroup parent $PYCRID_CGROUP_PARENT (lib.sh, the pod configs of
+# Its pods are expected under the cgroup parent ${CGROUP_PARENT[pycrid]} (lib.sh, the pod configs of
 # bench.py use it); stop empties and removes that cgroup.
 set -euo pipefail
 # shellcheck source=hack/bench/lib.sh
@@ -84,7 +84,7 @@ cmd_stop() {
 		sleep 0.1
 	done
 	for pid in $(forkserver_pids "$dir"); do kill -KILL "$pid" 2>/dev/null || true; done
-	kill_cgroup_tree "$PYCRID_CGROUP_PARENT"
+	kill_cgroup_tree "${CGROUP_PARENT[pycrid]}"
 	# Pinned pod namespaces and container rootfs mounts live under DIR/run.
 	unmount_under "$dir"
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" || true; fi

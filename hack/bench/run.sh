@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# All benchmarks, pycrid side by side with containerd 1.6 + runc in one run: the cold-cache pull
+# All benchmarks, pycrid side by side with its two anchors, containerd 1.6 + runc (Debian's) and
+# containerd 2.x + runc (built from the Go module proxy on first use), in one run: the cold-cache pull
 # (pull.sh), the pod start/stop/memory benchmark through crictl (pods.sh), the CRI call
 # latencies critest -benchmark measures (rpcs.sh), and exec round trips and port-forward
 # throughput (streaming.sh). Writes a markdown summary to
@@ -42,8 +43,10 @@ part() {
 	echo >>"$SUMMARY"
 }
 
-# hack/install.sh is idempotent: the venv, crictl, containerd and runc are there after it.
+# hack/install.sh is idempotent: the venv, crictl, containerd 1.6 and runc are there after it; the
+# 2.x anchor is built here, not there: only the bench needs it.
 "$HACK/install.sh" >&2
+anchor2=$("$BENCH/containerd2-build.sh")
 mkdir -p "$OUT"
 FAILED=()
 commit=$(git -C "$TOP" rev-parse --short HEAD)
@@ -53,6 +56,8 @@ git -C "$TOP" diff --quiet HEAD -- . ':!hack/bench' || commit+=" with uncommitte
 	echo
 	echo "- pycrid $commit ($("$PYCRID_CACHE/venv/bin/python" --version)), network: built-in bridge"
 	echo "- $(containerd --version | cut -d' ' -f1,3), $(runc --version | head -n1), network: CNI bridge + host-local"
+	echo "- $("$anchor2/containerd" --version | cut -d' ' -f1,3), $("$anchor2/runc" --version | head -n1)," \
+		"network: CNI bridge + host-local"
 	echo "- $(crictl --version); kernel $(uname -r), $(nproc) CPUs, $(free -g | awk '/^Mem:/ { print $2 }') GiB," \
 		"cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/; s/cgroup2fs/v2/'), cgroupfs driver;" \
 		"load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
