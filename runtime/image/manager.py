@@ -61,7 +61,7 @@ Paths = list[str]
 
 class ImageManager:
     def __init__(self, root: str, hosts: Mapping[str, RegistryHost] | None = None,
-                 transport_factory: Callable[[], Transport] = HttpTransport, *,
+                 transport: Transport | None = None, *,
                  fileops: FileOps | None = None, unpacker: Unpacker | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], int] = time.time_ns, stall_timeout: float = 60.0,
@@ -71,7 +71,8 @@ class ImageManager:
         self._hosts = dict(hosts or {})
         for domain in self._hosts:
             endpoints(domain, self._hosts)  # a bad mirror URL fails at start, not at the first pull
-        self._transport_factory = transport_factory
+        # One for every pull: its idle connections serve the next pull's requests too.
+        self._transport = transport or HttpTransport()
         self._fileops = fileops or HostFileOps()
         # The agent unpacks in forked processes (runtime/process/unpacker.py): in-process threads
         # share one interpreter lock and would not use every CPU.
@@ -162,7 +163,7 @@ class ImageManager:
         what = f'image "{ref.full}"'
         log.info("%s: pulling", what)
         with self._guard.pulling():
-            client = RegistryClient(ref, self._hosts, self._transport_factory(), auth, self._stall_timeout)
+            client = RegistryClient(ref, self._hosts, self._transport, auth, self._stall_timeout)
             target, media_type = fetch_metadata(client, ref, self._content, self._platform)
             content = read_image(self._content, target, media_type, self._platform, what)
             tag = ref.tagged()
