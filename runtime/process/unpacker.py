@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import PycridError
 from runtime.image.fileops import HostFileOps
 from runtime.image.unpack import InProcessUnpacker, Progress, apply_layer
 from runtime.process import protocol
-from runtime.process.client import ForkServer
+
+if TYPE_CHECKING:  # the fork server imports this module for its children: not the agent's client
+    from runtime.process.client import ForkServer
 
 LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must not hang a pull forever
 # Compressed layers up to this size unpack in the agent's thread in a few ms at most; the fork
