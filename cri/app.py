@@ -154,7 +154,7 @@ def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
 
-    # What start-up made (grpc, protobuf and pyroute2 modules, recovered records) lives as long as
+    # What start-up made (grpc and protobuf modules, recovered records) lives as long as
     # the process: out of the collector's sight, a full collection takes ~2 ms instead of ~30 ms,
     # pauses that otherwise land in random RPCs and scrapes.
     gc.collect()
