@@ -7,7 +7,8 @@
         stop and remove each pod (stopp, rmp); RUNTIME is pycrid, containerd or containerd2, DIR the one its
         hack/bench/RUNTIME.sh started (it holds crictl.yaml and the daemon's pid file)
     bench.py pods-report pycrid=PYCRID.json containerd=C.json containerd2=C2.json
-    bench.py rpcs-report pycrid=DIR containerd=DIR containerd2=DIR    critest -benchmark's outputs
+    bench.py rpcs-report pycrid=DIR containerd=DIR containerd2=DIR ...   critest -benchmark's outputs
+        (a runtime may come with several dirs, one per pass; their datapoints are pooled)
     bench.py pull-report TIMES.tsv BYTES      TIMES.tsv: lines "RUNTIME ROUND SECONDS"
 
 Every report has pycrid's figures, each anchor's (containerd 1.6 and 2.x) and pycrid's ratio to each.
@@ -373,29 +374,30 @@ def pull_report(times: dict[str, list[float]], size: int) -> str:
 CRITEST_FILES = ("pod_benchmark_data.json", "container_benchmark_data.json", "image_lifecycle_benchmark_data.json")
 
 
-def rpcs_report(dirs: dict[str, Path]) -> str:
-    """critest -benchmark's per-RPC durations (its JSON output) for every runtime, as means;
-    ``dirs``: runtime -> its output dir, pycrid first."""
-    anchors = [rt for rt in dirs if rt != "pycrid"]
-    means: dict[str, dict[str, float]] = {}
-    samples: dict[str, int] = {}
-    for runtime, directory in dirs.items():
-        means[runtime] = {}
+def rpcs_report(dirs: list[tuple[str, Path]]) -> str:
+    """critest -benchmark's per-RPC durations (its JSON output) for every runtime, as means over
+    all its datapoints; ``dirs``: (runtime, one output dir of it) pairs, pycrid's first."""
+    runtimes = list(dict.fromkeys(rt for rt, _ in dirs))
+    anchors = [rt for rt in runtimes if rt != "pycrid"]
+    durations: dict[str, dict[str, list[float]]] = {rt: {} for rt in runtimes}
+    for runtime, directory in dirs:
         for name in CRITEST_FILES:
             if not (directory / name).exists():
                 continue  # critest skips the image benchmarks when no image count is given
             data = json.loads((directory / name).read_text())
             for i, op in enumerate(data["operationsNames"]):
-                means[runtime][op] = statistics.mean(d["operationsDurationsNs"][i] / 1e6 for d in data["datapoints"])
-                samples[op] = len(data["datapoints"])
-    ops = [op for op in means[anchors[0]] if all(op in means[rt] for rt in dirs)]
+                durations[runtime].setdefault(op, []).extend(
+                    d["operationsDurationsNs"][i] / 1e6 for d in data["datapoints"])
+    means = {rt: {op: statistics.mean(ms) for op, ms in ops.items()} for rt, ops in durations.items()}
+    samples = {op: len(ms) for op, ms in durations["pycrid"].items()}
+    ops = [op for op in means[anchors[0]] if all(op in means[rt] for rt in runtimes)]
     start = ("CreatePod", "CreateContainer", "StartContainer")
     lines = ["### CRI call latency as critest -benchmark measures it (means, ms; no crictl processes)", "",
              *header(anchors)]
-    lines += [row(f"{op} ({samples[op]} samples)", {rt: means[rt][op] for rt in dirs}, anchors,
+    lines += [row(f"{op} ({samples[op]} samples)", {rt: means[rt][op] for rt in runtimes}, anchors,
                   bold=op == "PullImage", goal=" (goal ≤ 0.8)" if op == "PullImage" else "") for op in ops]
     lines.append(row("RunPodSandbox + CreateContainer + StartContainer",
-                     {rt: sum(means[rt][op] for op in start) for rt in dirs}, anchors, bold=True,
+                     {rt: sum(means[rt][op] for op in start) for rt in runtimes}, anchors, bold=True,
                      goal=" (goal ≤ 0.15)"))
     return "\n".join(lines) + "\n"
 
@@ -429,7 +431,7 @@ def main() -> int:
             return 1
         args.out.write_text(json.dumps(result, indent=1))
     elif args.command == "rpcs-report":
-        print(rpcs_report({rt: Path(path) for rt, path in (a.split("=", 1) for a in args.results)}), end="")
+        print(rpcs_report([(rt, Path(path)) for rt, path in (a.split("=", 1) for a in args.results)]), end="")
     elif args.command == "pods-report":
         print(pods_report({rt: json.loads(Path(path).read_text())
                            for rt, path in (a.split("=", 1) for a in args.results)}), end="")
