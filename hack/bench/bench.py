@@ -10,6 +10,10 @@
     bench.py rpcs-report pycrid=DIR containerd=DIR containerd2=DIR ...   critest -benchmark's outputs
         (a runtime may come with several dirs, one per pass; their datapoints are pooled)
     bench.py pull-report TIMES.tsv BYTES      TIMES.tsv: lines "RUNTIME ROUND SECONDS"
+    bench.py scrape DIR URL COUNT... --image REF --logs DIR --cgroup-parent PATH
+        grow pycrid (hack/bench/pycrid.sh started in DIR, metrics on URL) to each COUNT of running
+        containers, one per pod, each pod with a cgroup_parent of its own under PATH; time
+        scrapes of URL at each count; print a markdown section with the cost per container
 
 Every report has pycrid's figures, each anchor's (containerd 1.6 and 2.x) and pycrid's ratio to each.
 
@@ -19,6 +23,7 @@ crictl's own start-up; `crictl version` is timed as well so that overhead can be
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -27,6 +32,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -234,6 +240,60 @@ def measure_pods(runtime: str, run_dir: Path, count: int, image: str, logs: Path
     }
 
 
+# --- scrapes ------------------------------------------------------------------------------------
+
+SCRAPES = 15
+SETTLE_S = 3  # what follows a burst of starts (kernel RCU and cgroup work) passes first
+
+
+def scrape_once(url: str) -> tuple[float, int]:
+    """One scrape as Prometheus makes it (gzip accepted; pycrid answers loopback plainly), timed
+    to the last byte: (ms, lines)."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    t0 = time.perf_counter_ns()
+    with urllib.request.urlopen(request, timeout=60) as r:
+        body = r.read()
+        gzipped = r.headers["Content-Encoding"] == "gzip"
+    ms = (time.perf_counter_ns() - t0) / 1e6
+    return ms, (gzip.decompress(body) if gzipped else body).count(b"\n")
+
+
+def measure_scrapes(run_dir: Path, url: str, counts: list[int], image: str, logs: Path,
+                    cgroup_parent: str) -> list[tuple[int, list[float], int]]:
+    """(containers, scrape ms, lines) per count."""
+    cfg = run_dir / "crictl.yaml"
+    ctr = container_config(run_dir, image)
+    running, results = 0, []
+    for count in sorted(counts):
+        while running < count:
+            pod = pod_config(run_dir, logs, "pycrid", running, f"{cgroup_parent}/pod{running}")
+            pod_id = crictl(cfg, "runp", str(pod))[1]
+            crictl(cfg, "start", crictl(cfg, "create", pod_id, str(ctr), str(pod))[1])
+            running += 1
+        time.sleep(SETTLE_S)
+        scrape_once(url)  # warm: device names, files held open
+        samples = [scrape_once(url) for _ in range(SCRAPES)]
+        results.append((count, [ms for ms, _ in samples], samples[0][1]))
+        print(f"bench.py: {count} containers: scrape median {statistics.median(results[-1][1]):.1f} ms",
+              file=sys.stderr)
+    return results
+
+
+def scrape_report(results: list[tuple[int, list[float], int]]) -> str:
+    lines = [f"### Scrape cost of /metrics (pycrid; {SCRAPES} scrapes per count, one container per pod)", "",
+             "| containers | lines | median, ms | min, ms |", "|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {lines_} | {statistics.median(ms):.1f} | {min(ms):.1f} |" for n, ms, lines_ in results]
+    if len(results) > 1:
+        xs = [n for n, _, _ in results]
+        slopes = []
+        for label, pick in (("medians", statistics.median), ("minimums", min)):
+            slope, _ = statistics.linear_regression(xs, [pick(ms) for _, ms, _ in results])
+            slopes.append(f"{label} **{slope:.3f}**")
+        lines += ["", f"Cost per container ({xs[0]} to {xs[-1]} containers, least squares): "
+                      + ", ".join(slopes) + " ms (goal ≤ 0.25)."]
+    return "\n".join(lines) + "\n"
+
+
 # --- reports -----------------------------------------------------------------------------------
 
 def pct(values: list[float], p: int) -> float:
@@ -417,6 +477,13 @@ def main() -> int:
     report.add_argument("results", nargs="+")
     rpcs = sub.add_parser("rpcs-report", help="RUNTIME=DIR ..., pycrid first")
     rpcs.add_argument("results", nargs="+")
+    scrape = sub.add_parser("scrape")
+    scrape.add_argument("dir", type=Path)
+    scrape.add_argument("url")
+    scrape.add_argument("counts", type=int, nargs="+")
+    scrape.add_argument("--image", required=True)
+    scrape.add_argument("--logs", type=Path, required=True)
+    scrape.add_argument("--cgroup-parent", required=True)
     pull = sub.add_parser("pull-report")
     pull.add_argument("times", type=Path)
     pull.add_argument("bytes", type=int)
@@ -430,6 +497,14 @@ def main() -> int:
             print(f"bench.py: {args.runtime}: {e}", file=sys.stderr)
             return 1
         args.out.write_text(json.dumps(result, indent=1))
+    elif args.command == "scrape":
+        try:
+            results = measure_scrapes(args.dir.resolve(), args.url, args.counts, args.image, args.logs,
+                                      args.cgroup_parent)
+        except BenchError as e:
+            print(f"bench.py: scrape: {e}", file=sys.stderr)
+            return 1
+        print(scrape_report(results), end="")
     elif args.command == "rpcs-report":
         print(rpcs_report([(rt, Path(path)) for rt, path in (a.split("=", 1) for a in args.results)]), end="")
     elif args.command == "pods-report":

@@ -4,7 +4,8 @@
 #
 #   hack/bench/pycrid.sh start DIR PORT   serve CRI on unix://DIR/run/pycrid.sock, mirroring
 #                                         docker.io, registry.k8s.io, gcr.io and k8s.gcr.io to
-#                                         the plain-HTTP registry on 127.0.0.1:PORT
+#                                         the plain-HTTP registry on 127.0.0.1:PORT; metrics off,
+#                                         or on PYCRID_METRICS_ADDRESS (host:port) when set
 #   hack/bench/pycrid.sh stop DIR         remove its pods, stop pycrid (its fork server then
 #                                         exits), and remove its mounts, cgroups, bridge and nft
 #                                         table
@@ -37,9 +38,9 @@ mode = "bridge"
 bridge = "$BRIDGE"
 pod_cidr = "$SUBNET"
 
-# Off: the default port may be taken by another pycrid on this machine.
+# Off unless asked for (as containerd's): the default port may be taken by another pycrid here.
 [metrics]
-address = ""
+address = "${PYCRID_METRICS_ADDRESS:-}"
 EOF
 		for host in docker.io registry.k8s.io gcr.io k8s.gcr.io; do
 			printf '\n[registries."%s"]\nmirrors = ["http://127.0.0.1:%s"]\n' "$host" "$port"
