@@ -59,9 +59,7 @@ def apply_layer(blob: io.BufferedReader, media_type: str, dest: str, *, layer: s
     try:
         try:
             # Stream mode only ever calls read(); the cast tells the type checker so.
-            # Stream mode reads its source in bufsize pieces: tarfile's default (10 KiB) would
-            # make every decompress, hash and copy call of a layer a hundred times more often.
-            tar = tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|", bufsize=_CHUNK, encoding="utf-8",
+            tar = tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|", encoding="utf-8",
                                errors="surrogateescape")
             while (member := tar.next()) is not None:
                 try:
