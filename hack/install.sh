@@ -15,6 +15,7 @@ packages=(
   libseccomp2            # seccomp filters
   prometheus             # the metrics integration test scrapes with a real Prometheus
   containerd runc        # hack/bench compares against containerd 1.6 + runc
+  criu                   # CheckpointContainer and restore (hack/criu.sh makes it work on new kernels)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -37,6 +38,7 @@ if [[ ! -f $stamp ]]; then
   touch "$stamp"
 fi
 PYTHON="$venv/bin/python" "$here/genproto.sh"
+"$here/criu.sh"
 "$here/critools.sh"
 "$here/kube/build.sh"
 "$here/images.sh" build

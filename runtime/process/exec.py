@@ -3,7 +3,8 @@ cgroup, takes its user, capabilities and seccomp filter, and execs the command w
 pipes as stdio. It reports the command's exit code to the agent when the command ends.
 
 The monitor opens the namespaces of the container's init before it forks us: it is that init's
-parent, so the pid cannot have been reused by another process while it did.
+parent, so the pid cannot have been reused by another process while it did. A pod's user
+namespace is joined last, as init joined it: after it, we could not enter the others.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.container.users import Identity
 from runtime.linux import constants as k
 from runtime.linux import seccomp
+from runtime.linux.newuserns import enter_user_namespace
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
@@ -28,10 +30,10 @@ _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "
           "mnt": k.CLONE_NEWNS}
 
 
-def open_namespaces(pid: int) -> dict[str, int]:
+def open_namespaces(pid: int, user: bool = False) -> dict[str, int]:
     fds: dict[str, int] = {}
     try:
-        for name in NAMESPACES:
+        for name in (*NAMESPACES, *(("user",) if user else ())):
             fds[name] = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
     except BaseException:
         for fd in fds.values():
@@ -97,6 +99,8 @@ def _child(spec: ExecSpec, namespaces: dict[str, int], bpf: seccomp.Filter | Non
         for name in NAMESPACES:
             if name != "pid":
                 syscalls.setns(namespaces[name], _FLAGS[name])
+        if "user" in namespaces:
+            enter_user_namespace(namespaces["user"], syscalls)
         if spec.tty:  # made in the container's own /dev/pts, now that we see its mounts
             master, slave = open_terminal()
             take_terminal(slave)

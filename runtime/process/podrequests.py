@@ -143,7 +143,7 @@ class PodRequests:
             if target is None or target.status is not None:
                 raise FailedPrecondition(f"container {container} is not running")
             try:
-                namespaces = open_namespaces(target.pid)
+                namespaces = open_namespaces(target.pid, user=bool(spec.get("user_namespace")))
             except OSError as e:  # it exited and we have not reaped it yet
                 raise FailedPrecondition(f"container {container} is exiting: {e}") from e
             report = socket.socket(fileno=fds[0])

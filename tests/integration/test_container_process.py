@@ -127,3 +127,11 @@ def test_an_oom_score_adj_it_may_not_lower_to_is_clamped_not_fatal(pod, tmp_path
     can_lower = bool(int(Path("/proc/self/status").read_text().split("CapBnd:")[1].split()[0], 16)
                      & (1 << sys_resource))
     assert got == [parent - 500 if can_lower else parent, parent + 500]
+
+
+def test_init_leads_a_session_of_its_own(pod, tmp_path, lower) -> None:
+    """As runc's: CRIU refuses a tree whose session leader is outside its PID namespace."""
+    spec = pod.spec("c1", ("sh", "-c", "read -r _ _ _ _ _ sid _ </proc/1/stat; echo $sid"))
+    pod.start(spec)
+    assert wait_exit(spec)["exit_code"] == 0
+    assert log_lines(spec) == [("stdout", "F", "1")]  # the session id, as its namespace numbers it
