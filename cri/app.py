@@ -137,6 +137,7 @@ def build(config: Config) -> Node:
     streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
                                 config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
+                             observe_phases=own.observe_phases,
                              helpers=supervisor.state, streaming=streaming, recursive_read_only_mounts=rro,
                              events=events, idmap=idmap)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
@@ -145,7 +146,8 @@ def build(config: Config) -> Node:
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
-    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming, events)
+    images_observed = Observed(image_service, own.observe_rpc, own.observe_phases)
+    return Node(runtime, images_observed, server, supervisor, streaming, events)
 
 
 def import_images(config: Config, tarball: str) -> list[Image]:

@@ -16,6 +16,7 @@ from runtime.container.record import Container, State
 from runtime.process.monitor import read_dropped
 from runtime.process.supervisor import HELPER_KINDS, HelperState
 from runtime.sandbox.record import Sandbox
+from runtime.spans import Span
 from runtime.version import VERSION
 
 # Seconds: RPCs range from a status read (sub-ms) to a pull or a stop with a grace period.
@@ -130,6 +131,7 @@ class OwnMetrics:
         for kind in RECORD_KINDS:  # both series exist from the start, at 0 on a healthy node
             self._quarantined.add((kind,), (quarantined or {}).get(kind, 0))
         self.rpc_durations = Histogram(RPC_BUCKETS)
+        self.phase_durations = Histogram(RPC_BUCKETS)
         self.rpcs = Counters()
         self.pulls = Counters()
         self.pull_failures = Counters()
@@ -146,6 +148,10 @@ class OwnMetrics:
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.add((method, code))
         self.rpc_durations.observe((method, code), seconds)
+
+    def observe_phases(self, method: str, phases: Sequence[Span]) -> None:
+        for p in phases:
+            self.phase_durations.observe((method, p.name), p.seconds)
 
     def observe_pull(self, ok: bool, seconds: float, size: int) -> None:
         self.pulls.add()
@@ -214,6 +220,10 @@ class OwnMetrics:
                                ("method", "code"))
         yield self.rpc_durations.metric("pycrid_rpc_duration_seconds",
                                         "Time to serve a CRI RPC, by method and status code.", ("method", "code"))
+        yield self.phase_durations.metric(
+            "pycrid_rpc_phase_duration_seconds", "Time a step of a CRI RPC took, by method and phase: where the "
+            "RPC's time goes (a phase may run more than once per call, or in parallel with another).",
+            ("method", "phase"))
         yield self.pulls.metric("pycrid_image_pulls_total", "Image pulls finished (successful or not).")
         yield self.pull_failures.metric("pycrid_image_pull_failures_total", "Image pulls that failed.")
         yield self.pull_bytes.metric("pycrid_image_pull_bytes_total",

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runtime import spans
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
@@ -229,11 +230,15 @@ class ContainerManager:
     def start(self, container_id: str, timeout: float | None = None) -> None:
         """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
         c = self.get(container_id)
-        with self._locks.hold(c.sandbox_id), self._locks.hold(c.id):
-            c = self.refresh(c.id)
-            if c.state != State.CREATED:
-                raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
-            sandbox = self._sandboxes.get(c.sandbox_id)
+        with contextlib.ExitStack() as held:
+            with spans.phase("locks"):
+                held.enter_context(self._locks.hold(c.sandbox_id))
+                held.enter_context(self._locks.hold(c.id))
+            with spans.phase("records"):
+                c = self.refresh(c.id)
+                if c.state != State.CREATED:
+                    raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
+                sandbox = self._sandboxes.get(c.sandbox_id)
             if not sandbox.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} of container {c.id} is not ready")
             self._start(c, sandbox, min(timeout or START_TIMEOUT, START_TIMEOUT))
@@ -242,8 +247,10 @@ class ContainerManager:
         try:
             if c.spec.log_path:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
-            self._cgroups.create(c.cgroup, c.config.resources)
-            started = self._monitor_of(sandbox).start(c.spec, timeout)
+            with spans.phase("cgroup"):
+                self._cgroups.create(c.cgroup, c.config.resources)
+            with spans.phase("monitor"):
+                started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
             # The monitor killed what it started; whatever else reached the cgroup goes too, so
             # the container stays removable.
@@ -255,11 +262,13 @@ class ContainerManager:
                                                       reason="StartError", message=why))
             raise
         pid = started.pid
-        record = self._store.update(c.id, lambda r: replace(
-            r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
-            oom_kills_before=self._cgroups.oom_events(c.cgroup)))
-        self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
-        self._watch_exit(record)
+        with spans.phase("record"):
+            record = self._store.update(c.id, lambda r: replace(
+                r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
+                oom_kills_before=self._cgroups.oom_events(c.cgroup)))
+        with spans.phase("watch"):
+            self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
+            self._watch_exit(record)
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
 
