@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cri import server as grpc_server
 from cri import socket as cri_socket
@@ -18,10 +19,8 @@ from cri.image_service import ImageService
 from cri.instrument import Observed
 from cri.runtime_service import RuntimeService
 from cri.streaming.server import StreamingRuntime, StreamingServer
-from metrics.collector import ContainerCollector
 from metrics.observe import ObservedContainers, ObservedImages
 from metrics.own import OwnMetrics, StopRequests
-from metrics.server import MetricsServer
 from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
@@ -51,6 +50,9 @@ from runtime.stats.reader import StatsReader
 from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
 from runtime.version import VERSION
+
+if TYPE_CHECKING:
+    from metrics.server import MetricsServer
 
 log = logging.getLogger("pycrid")
 
@@ -144,6 +146,9 @@ def build(config: Config) -> Node:
                                  in_use=containers.image_user)
     server = None
     if config.metrics.address:
+        # Only an agent that exports metrics loads the exporter (prometheus_client: ~3 MiB).
+        from metrics.collector import ContainerCollector
+        from metrics.server import MetricsServer
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
     images_observed = Observed(image_service, own.observe_rpc, own.observe_phases)
