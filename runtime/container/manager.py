@@ -16,15 +16,16 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import spans
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
-from runtime.checkpoint.criu import CriuBinary, find_criu
-from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
-from runtime.checkpoint.restore import Unpacked, attach, is_archive, restored_config, unpacked
+
+# The rest of the checkpoint code (CRIU, archives, rootfs diffs: ~4 MiB of the agent's memory) is
+# imported by the calls that checkpoint or restore, not by every agent.
+from runtime.checkpoint.support import is_archive
 from runtime.container.execsync import ExecResult, exec_sync
 from runtime.container.exits import ExitCollector, exit_key
 from runtime.container.imagemounts import ImageMountSources
@@ -50,6 +51,10 @@ from runtime.sandbox.processes import Watches
 from runtime.sandbox.record import Sandbox
 from runtime.sandbox.userns import root_owner
 from runtime.store.records import RecordStore
+
+if TYPE_CHECKING:
+    from runtime.checkpoint.dump import Checkpointer
+    from runtime.checkpoint.restore import Unpacked
 
 log = logging.getLogger(__name__)
 EXIT_FILE_GRACE = 2.0  # the monitor writes the exit file right after reaping init
@@ -85,7 +90,7 @@ class ContainerManager:
         self._events = events
         self._watches = watches  # the agent's pidfd watch: each running init, "container:<id>"
         self._exits = ExitCollector(self._settle_exit)
-        self._checkpointer = checkpointer or Checkpointer(lambda: CriuBinary(find_criu()))
+        self._checkpointer = checkpointer  # made at the first checkpoint
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -162,6 +167,7 @@ class ContainerManager:
             if current is None or not current.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
             if is_archive(config.image):  # restore a checkpoint (runtime/checkpoint/restore.py)
+                from runtime.checkpoint.restore import restored_config, unpacked
                 with unpacked(config.image, self._root) as source:
                     return self._create(current, restored_config(config, source.checkpointed), source)
             return self._create(current, config)
@@ -203,6 +209,8 @@ class ContainerManager:
                     self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
                                             f"image volume at {m.target}")
             if restore_from is not None:
+                from runtime.checkpoint.criu import find_criu
+                from runtime.checkpoint.restore import attach
                 spec = attach(restore_from, spec, root, find_criu())
             self._store.add(container_id, Container(
                 container_id, sandbox.id, config, image.id, _image_ref(image), spec, cgroup,
@@ -274,6 +282,10 @@ class ContainerManager:
 
     def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
         """Writes a checkpoint archive of the running container to ``location``; it keeps running."""
+        from runtime.checkpoint.criu import CriuBinary, find_criu
+        from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(lambda: CriuBinary(find_criu()))
         check_location(location)
         c = self.get(container_id)
         with self._locks.hold(c.id):
