@@ -3,7 +3,8 @@
 # containerd 2.x + runc (built from the Go module proxy on first use), in one run: the cold-cache pull
 # (pull.sh), the pod start/stop/memory benchmark through crictl (pods.sh), the CRI call
 # latencies critest -benchmark measures (rpcs.sh), exec round trips and port-forward
-# throughput (streaming.sh), and pycrid's scrape cost per container (scrape.sh). Writes a markdown
+# throughput (streaming.sh), 30 pods started at once through gRPC (burst.sh), and pycrid's scrape
+# cost per container (scrape.sh). Writes a markdown
 # summary to
 # _out/bench.md and prints it; each part's progress goes to _out/bench-PART.log and stderr.
 #
@@ -63,13 +64,14 @@ git -C "$TOP" diff --quiet HEAD -- . ':!hack/bench' || commit+=" with uncommitte
 		"cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/; s/cgroup2fs/v2/'), cgroupfs driver;" \
 		"load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- commands: \`hack/bench/pull.sh $PULL_ROUNDS\`, \`hack/bench/pods.sh $PODS\`, \`hack/bench/rpcs.sh $PODS\`," \
-		"\`hack/bench/streaming.sh\`, \`hack/bench/scrape.sh 10 100\`"
+		"\`hack/bench/streaming.sh\`, \`hack/bench/burst.sh 30\`, \`hack/bench/scrape.sh 10 100\`"
 	echo
 } >"$SUMMARY"
 part pull "$BENCH/pull.sh" "$PULL_ROUNDS"
 part pods "$BENCH/pods.sh" "$PODS"
 part rpcs "$BENCH/rpcs.sh" "$PODS"
 part streaming "$BENCH/streaming.sh"
+part burst "$BENCH/burst.sh" 30
 part scrape "$BENCH/scrape.sh" 10 100
 cat "$SUMMARY"
 ((${#FAILED[@]} == 0)) || die "failed: ${FAILED[*]}; see $SUMMARY"
