@@ -13,7 +13,6 @@ from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
-from runtime.checkpoint.dump import DEFAULT_TIMEOUT as DEFAULT_CHECKPOINT_TIMEOUT
 from runtime.container.model import Mount
 from runtime.container.record import Container, State
 from runtime.container.users import InitialUser
@@ -71,7 +70,8 @@ class ContainerRpcs:
     def CheckpointContainer(self, request: pb.CheckpointContainerRequest) -> pb.CheckpointContainerResponse:
         """CRIU dumps the running container into the archive at ``location`` (runtime/checkpoint);
         the request's timeout (0: the runtime's default), within the call's deadline, bounds it."""
-        timeout = within_deadline(float(request.timeout) if request.timeout > 0 else DEFAULT_CHECKPOINT_TIMEOUT)
+        from runtime.checkpoint.dump import DEFAULT_TIMEOUT  # the checkpoint code loads when first used
+        timeout = within_deadline(float(request.timeout) if request.timeout > 0 else DEFAULT_TIMEOUT)
         self.containers.checkpoint(request.container_id, request.location, timeout)
         return pb.CheckpointContainerResponse()
 

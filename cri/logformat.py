@@ -27,5 +27,3 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # pyroute2 logs every netlink message at debug level: too much even for debugging pycrid.
-    logging.getLogger("pyroute2").setLevel(max(logging.INFO, root.level))

@@ -1,7 +1,7 @@
 """The CRI RuntimeService servicer, composed of one class of RPCs per concern."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cri.config import Config
 from cri.containers import ContainerRpcs
@@ -18,6 +18,7 @@ from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.network.plugin import NetworkPlugin
 from runtime.process.supervisor import HelperState
 from runtime.sandbox.manager import SandboxManager
+from runtime.spans import Span
 from runtime.stats.cpurate import CpuRate
 from runtime.stats.reader import StatsReader
 
@@ -28,6 +29,7 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs, Streamin
     def __init__(self, config: Config, network: NetworkPlugin, sandboxes: SandboxManager,
                  containers: Containers, stats_reader: StatsReader | None = None,
                  observe_rpc: Callable[[str, str, float], None] | None = None,
+                 observe_phases: Callable[[str, Sequence[Span]], None] | None = None,
                  helpers: Callable[[], HelperState] = lambda: HelperState(True),
                  streaming: StreamingUrls | None = None, recursive_read_only_mounts: bool = False, *,
                  events: EventHub, idmap: IdmapSupport = NOT_PROBED) -> None:
@@ -39,3 +41,4 @@ class RuntimeService(StatusRpcs, SandboxRpcs, ContainerRpcs, StatsRpcs, Streamin
         self.cpu_rates = CpuRate()
         self.events = events
         self.observe_rpc = observe_rpc  # picked up by cri/instrument.py
+        self.observe_phases = observe_phases  # and this too

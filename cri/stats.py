@@ -14,8 +14,8 @@ from cri.api.v1 import api_pb2 as pb
 from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
-from metrics.collector import read_pods
 from metrics.families import FAMILIES, base_values
+from metrics.pods import read_pods
 from runtime.cgroups.stats import Pressure
 from runtime.container.record import Container
 from runtime.sandbox.manager import SandboxManager

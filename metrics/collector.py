@@ -23,10 +23,11 @@ from prometheus_client.registry import Collector
 from metrics.exposition import ContainerPrinter
 from metrics.families import FAMILIES, Family, base_values
 from metrics.own import OwnMetrics
-from runtime.container.record import Container, State
+from metrics.pods import read_pods
+from runtime.container.record import Container
 from runtime.sandbox.record import Sandbox
 from runtime.stats.reader import StatsReader
-from runtime.stats.sample import PodSample, Sample
+from runtime.stats.sample import Sample
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,27 +37,6 @@ class Records(Protocol[T]):
     def all(self) -> list[T]: ...
 
 
-def read_pods(sandboxes: list[Sandbox], containers: list[Container],
-              reader: StatsReader) -> tuple[list[tuple[Sandbox, PodSample]], bool]:
-    """Samples of the ready pods with their running containers, and whether any reading failed:
-    what a scrape exports and what ListPodSandboxMetrics reports."""
-    by_pod: dict[str, list[Container]] = {}
-    for c in containers:
-        if c.state == State.RUNNING:
-            by_pod.setdefault(c.sandbox_id, []).append(c)
-    pods: list[tuple[Sandbox, PodSample]] = []
-    failed = False
-    for sandbox in sorted(sandboxes, key=lambda s: s.created_at):
-        if not sandbox.ready:
-            continue
-        try:
-            pods.append((sandbox, reader.pod(sandbox, sorted(by_pod.get(sandbox.id, []),
-                                                                key=lambda c: c.created_at))))
-        except Exception:  # noqa: BLE001 - one unreadable pod must not empty the whole scrape
-            if not failed:
-                log.exception("metrics: reading pod %s failed; left out", sandbox.id[:12])
-            failed = True
-    return pods, failed
 
 
 def family_metric(family: Family, samples: list[Sample]) -> Metric:

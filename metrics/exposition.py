@@ -83,9 +83,25 @@ class ContainerPrinter:
         self._kept = now
         out: list[str] = []
         for i, family in enumerate(self._families):
-            values = family.values
             lines: list[str] = []
             add = lines.append
+            if (single := family.value) is not None:  # one series or none, no extra labels
+                for s, p in zip(samples, prefixes):
+                    v = single(s)
+                    if v is None:
+                        continue
+                    prefix = p[i].get(())
+                    if prefix is None:
+                        prefix = p[i][()] = series_prefix(family, base_values(s), ())
+                    if type(v) is int and 0 <= v < _PLAIN_INT_BELOW:  # go_float, inlined
+                        add(f"{prefix}{v}.0\n")
+                    else:
+                        add(f"{prefix}{go_float(v)}\n")
+                if lines:
+                    out.append(self._heads[i])
+                    out.extend(lines)
+                continue
+            values = family.values
             for s, p in zip(samples, prefixes):
                 found = values(s)
                 if found == ():  # most families are one series or none: skip the loop for none

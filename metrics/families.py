@@ -28,6 +28,9 @@ _NS = 1e9
 _US = 1e6
 
 
+Value = Callable[[Sample], float | None]
+
+
 @dataclass(frozen=True)
 class Family:
     name: str  # the series name, as cAdvisor's (counters end in _total)
@@ -35,28 +38,42 @@ class Family:
     type: str  # "counter" | "gauge" | "unknown"
     values: Callable[[Sample], Values]
     extra_labels: tuple[str, ...] = ()
+    # A family of at most one series per sample and no extra labels has its value here too (None:
+    # no series); values() then gives the same. The printer takes this shorter way.
+    value: Value | None = None
 
     @property
     def label_names(self) -> tuple[str, ...]:
         return BASE_LABELS + self.extra_labels
 
 
-def _one(value: float | None, scale: float = 1.0) -> Values:
-    if value is None:
-        return ()
-    return (((), value if scale == 1.0 else value / scale),)  # ints stay ints: they print faster
-
-
-def _cpu(field: str, scale: float = 1.0, throttling: bool = False) -> Callable[[Sample], Values]:
+def _single(name: str, help_text: str, type_: str, value: Value) -> Family:
     def values(s: Sample) -> Values:
+        v = value(s)
+        return () if v is None else (((), v),)
+    return Family(name, help_text, type_, values, value=value)
+
+
+def _scaled(value: int | None, scale: float) -> float | None:
+    # ints stay ints where not scaled: they print faster
+    return value if value is None or scale == 1.0 else value / scale
+
+
+def _cpu(field: str, scale: float = 1.0, throttling: bool = False) -> Value:
+    def value(s: Sample) -> float | None:
         if throttling and not s.spec.cpu_quota:  # cAdvisor: CFS series only with a quota
-            return ()
-        return _one(getattr(s.cgroup.cpu, field), scale)
-    return values
+            return None
+        return _scaled(getattr(s.cgroup.cpu, field), scale)
+    return value
 
 
-def _memory(field: str) -> Callable[[Sample], Values]:
-    return lambda s: _one(getattr(s.cgroup.memory, field))
+def _memory(field: str) -> Value:
+    return lambda s: getattr(s.cgroup.memory, field)
+
+
+def _cpu_total(s: Sample) -> Values:
+    usage = s.cgroup.cpu.usage_ns
+    return () if usage is None else ((("total",), usage / _NS),)
 
 
 def _failures(s: Sample) -> Values:
@@ -83,39 +100,39 @@ def _layer(field: str) -> Callable[[Sample], Values]:
     return values
 
 
-def _processes(field: str) -> Callable[[Sample], Values]:
-    return lambda s: () if s.processes is None else (((), getattr(s.processes, field)),)
+def _processes(field: str) -> Value:
+    return lambda s: None if s.processes is None else getattr(s.processes, field)
 
 
-def _pressure(resource: str, line: str) -> Callable[[Sample], Values]:
-    def values(s: Sample) -> Values:
+def _pressure(resource: str, line: str) -> Value:
+    def value(s: Sample) -> float | None:
         p: Pressure | None = getattr(s.cgroup, f"{resource}_pressure")
         psi = None if p is None else (p.full if line == "full" else p.some)
-        return () if psi is None else (((), psi.total_us / _US),)
-    return values
+        return None if psi is None else psi.total_us / _US
+    return value
 
 
-def _spec(field: str, only_if_set: bool = False) -> Callable[[Sample], Values]:
-    def values(s: Sample) -> Values:
-        value = getattr(s.spec, field)
-        return () if only_if_set and not value else (((), value),)
-    return values
+def _spec(field: str, only_if_set: bool = False) -> Value:
+    def value(s: Sample) -> float | None:
+        v: int = getattr(s.spec, field)
+        return None if only_if_set and not v else v
+    return value
 
 
-def _threads_max(s: Sample) -> Values:
+def _threads_max(s: Sample) -> float | None:
     if s.processes is None:
-        return ()
-    return (((), s.cgroup.pids.limit or 0),)  # 0: no limit, as cAdvisor prints it
+        return None
+    return s.cgroup.pids.limit or 0  # 0: no limit, as cAdvisor prints it
 
 
 def _pressure_families() -> list[Family]:
     out = []
     for resource, word in (("cpu", "CPU"), ("memory", "memory"), ("io", "IO")):
-        out.append(Family(
+        out.append(_single(
             f"container_pressure_{resource}_stalled_seconds_total",
             f"Total time duration no tasks in the container could make progress due to {word} congestion.",
             "counter", _pressure(resource, "full")))
-        out.append(Family(
+        out.append(_single(
             f"container_pressure_{resource}_waiting_seconds_total",
             f"Total time duration tasks in the container have waited due to {word} congestion.",
             "counter", _pressure(resource, "some")))
@@ -123,41 +140,41 @@ def _pressure_families() -> list[Family]:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("container_last_seen", "Last time a container was seen by the exporter", "gauge",
-           lambda s: (((), s.timestamp_ns // 1_000_000_000),)),
-    Family("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", "gauge",
-           lambda s: (((), s.start_time_ns // 1_000_000_000),)),
+    _single("container_last_seen", "Last time a container was seen by the exporter", "gauge",
+            lambda s: s.timestamp_ns // 1_000_000_000),
+    _single("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", "gauge",
+            lambda s: s.start_time_ns // 1_000_000_000),
     # cpu
-    Family("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", "counter",
-           _cpu("user_ns", _NS)),
-    Family("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter",
-           _cpu("system_ns", _NS)),
+    _single("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", "counter",
+            _cpu("user_ns", _NS)),
+    _single("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter",
+            _cpu("system_ns", _NS)),
     Family("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "counter",
-           lambda s: ((("total",), v) for (_, v) in _one(s.cgroup.cpu.usage_ns, _NS)), ("cpu",)),
-    Family("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", "counter",
-           _cpu("nr_periods", throttling=True)),
-    Family("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter",
-           _cpu("nr_throttled", throttling=True)),
-    Family("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.",
-           "counter", _cpu("throttled_ns", _NS, throttling=True)),
+           _cpu_total, ("cpu",)),
+    _single("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", "counter",
+            _cpu("nr_periods", throttling=True)),
+    _single("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter",
+            _cpu("nr_throttled", throttling=True)),
+    _single("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.",
+            "counter", _cpu("throttled_ns", _NS, throttling=True)),
     # memory
-    Family("container_memory_cache", "Number of bytes of page cache memory.", "gauge", _memory("cache_bytes")),
-    Family("container_memory_rss", "Size of RSS in bytes.", "gauge", _memory("rss_bytes")),
-    Family("container_memory_mapped_file", "Size of memory mapped files in bytes.", "gauge",
-           _memory("mapped_file_bytes")),
-    Family("container_memory_swap", "Container swap usage in bytes.", "gauge", _memory("swap_bytes")),
-    Family("container_memory_failcnt", "Number of memory usage hits limits", "unknown", _memory("failcnt")),
-    Family("container_memory_usage_bytes",
-           "Current memory usage in bytes, including all memory regardless of when it was accessed", "gauge",
-           _memory("usage_bytes")),
-    Family("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes", "gauge",
-           _memory("max_usage_bytes")),
-    Family("container_memory_working_set_bytes", "Current working set in bytes.", "gauge",
-           _memory("working_set_bytes")),
+    _single("container_memory_cache", "Number of bytes of page cache memory.", "gauge", _memory("cache_bytes")),
+    _single("container_memory_rss", "Size of RSS in bytes.", "gauge", _memory("rss_bytes")),
+    _single("container_memory_mapped_file", "Size of memory mapped files in bytes.", "gauge",
+            _memory("mapped_file_bytes")),
+    _single("container_memory_swap", "Container swap usage in bytes.", "gauge", _memory("swap_bytes")),
+    _single("container_memory_failcnt", "Number of memory usage hits limits", "unknown", _memory("failcnt")),
+    _single("container_memory_usage_bytes",
+            "Current memory usage in bytes, including all memory regardless of when it was accessed", "gauge",
+            _memory("usage_bytes")),
+    _single("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes", "gauge",
+            _memory("max_usage_bytes")),
+    _single("container_memory_working_set_bytes", "Current working set in bytes.", "gauge",
+            _memory("working_set_bytes")),
     Family("container_memory_failures_total", "Cumulative count of memory allocation failures.", "counter",
            _failures, ("failure_type", "scope")),
-    Family("container_oom_events_total", "Count of out of memory events observed for the container", "counter",
-           _memory("oom_kills")),
+    _single("container_oom_events_total", "Count of out of memory events observed for the container", "counter",
+            _memory("oom_kills")),
     # writable layer and block io
     Family("container_fs_usage_bytes",
            "Number of bytes that are consumed by the container on this filesystem.", "gauge",
@@ -193,24 +210,24 @@ FAMILIES: tuple[Family, ...] = (
     Family("container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting",
            "counter", _net("tx_errors"), ("interface",)),
     # processes
-    Family("container_processes", "Number of processes running inside the container.", "gauge",
-           _processes("count")),
-    Family("container_threads", "Number of threads running inside the container", "gauge", _processes("threads")),
-    Family("container_threads_max",
-           "Maximum number of threads allowed inside the container, infinity if value is zero", "gauge",
-           _threads_max),
-    Family("container_file_descriptors", "Number of open file descriptors for the container.", "gauge",
-           _processes("fds")),
-    Family("container_sockets", "Number of open sockets for the container.", "gauge", _processes("sockets")),
+    _single("container_processes", "Number of processes running inside the container.", "gauge",
+            _processes("count")),
+    _single("container_threads", "Number of threads running inside the container", "gauge", _processes("threads")),
+    _single("container_threads_max",
+            "Maximum number of threads allowed inside the container, infinity if value is zero", "gauge",
+            _threads_max),
+    _single("container_file_descriptors", "Number of open file descriptors for the container.", "gauge",
+            _processes("fds")),
+    _single("container_sockets", "Number of open sockets for the container.", "gauge", _processes("sockets")),
     # spec
-    Family("container_spec_cpu_period", "CPU period of the container.", "gauge", _spec("cpu_period")),
-    Family("container_spec_cpu_quota", "CPU quota of the container.", "gauge", _spec("cpu_quota", True)),
-    Family("container_spec_cpu_shares", "CPU share of the container.", "gauge", _spec("cpu_shares")),
-    Family("container_spec_memory_limit_bytes", "Memory limit for the container.", "gauge", _spec("memory_limit")),
-    Family("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container.", "gauge",
-           _spec("memory_swap_limit")),
-    Family("container_spec_memory_reservation_limit_bytes", "Memory reservation limit for the container.",
-           "gauge", _spec("memory_reservation")),
+    _single("container_spec_cpu_period", "CPU period of the container.", "gauge", _spec("cpu_period")),
+    _single("container_spec_cpu_quota", "CPU quota of the container.", "gauge", _spec("cpu_quota", True)),
+    _single("container_spec_cpu_shares", "CPU share of the container.", "gauge", _spec("cpu_shares")),
+    _single("container_spec_memory_limit_bytes", "Memory limit for the container.", "gauge", _spec("memory_limit")),
+    _single("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container.", "gauge",
+            _spec("memory_swap_limit")),
+    _single("container_spec_memory_reservation_limit_bytes", "Memory reservation limit for the container.",
+            "gauge", _spec("memory_reservation")),
     # pressure (cgroup v2)
     *_pressure_families(),
 )

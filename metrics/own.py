@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-
-from prometheus_client.core import Metric
+from typing import TYPE_CHECKING
 
 from runtime.container.record import Container, State
 from runtime.process.monitor import read_dropped
 from runtime.process.supervisor import HELPER_KINDS, HelperState
 from runtime.sandbox.record import Sandbox
+from runtime.spans import Span
 from runtime.version import VERSION
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 # Seconds: RPCs range from a status read (sub-ms) to a pull or a stop with a grace period.
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -44,7 +47,7 @@ class Histogram:
         return series
 
     def metric(self, name: str, documentation: str, label_names: tuple[str, ...]) -> Metric:
-        m = Metric(name, documentation, "histogram")
+        m = _metric(name, documentation, "histogram")
         series = self.snapshot()
         if not label_names and not series:
             series = [((), [0] * (len(self.buckets) + 1), 0.0)]  # an unlabelled histogram exists from the start
@@ -57,6 +60,13 @@ class Histogram:
             m.add_sample(f"{name}_count", base, cumulative)
             m.add_sample(f"{name}_sum", base, total)
         return m
+
+
+def _metric(name: str, documentation: str, kind: str) -> Metric:
+    # Imported at the first scrape: every agent counts its RPCs here, but one that exports no
+    # metrics never needs prometheus_client (~3 MiB of its memory).
+    from prometheus_client.core import Metric
+    return Metric(name, documentation, kind)
 
 
 def _le(bound: float) -> str:
@@ -75,7 +85,7 @@ class Counters:
             self._values[labels] = self._values.get(labels, 0) + value
 
     def metric(self, name: str, documentation: str, label_names: tuple[str, ...] = ()) -> Metric:
-        m = Metric(name.removesuffix("_total"), documentation, "counter")
+        m = _metric(name.removesuffix("_total"), documentation, "counter")
         with self._lock:
             items = sorted(self._values.items())
         if not label_names and not items:
@@ -130,6 +140,7 @@ class OwnMetrics:
         for kind in RECORD_KINDS:  # both series exist from the start, at 0 on a healthy node
             self._quarantined.add((kind,), (quarantined or {}).get(kind, 0))
         self.rpc_durations = Histogram(RPC_BUCKETS)
+        self.phase_durations = Histogram(RPC_BUCKETS)
         self.rpcs = Counters()
         self.pulls = Counters()
         self.pull_failures = Counters()
@@ -146,6 +157,10 @@ class OwnMetrics:
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.add((method, code))
         self.rpc_durations.observe((method, code), seconds)
+
+    def observe_phases(self, method: str, phases: Sequence[Span]) -> None:
+        for p in phases:
+            self.phase_durations.observe((method, p.name), p.seconds)
 
     def observe_pull(self, ok: bool, seconds: float, size: int) -> None:
         self.pulls.add()
@@ -183,7 +198,7 @@ class OwnMetrics:
 
     def _families(self, containers: Sequence[Container], sandboxes: Sequence[Sandbox],
                   scrape_error: bool) -> Iterator[Metric]:
-        info = Metric("pycrid_build", "pycrid's version; the value is always 1.", "info")
+        info = _metric("pycrid_build", "pycrid's version; the value is always 1.", "info")
         info.add_sample("pycrid_build_info", {"version": VERSION}, 1)
         yield info
         yield _gauge("container_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise",
@@ -195,7 +210,7 @@ class OwnMetrics:
         helpers = self.helpers()
         yield _gauge("pycrid_helper_up", "1 while the helper answers: the fork server, which new pods and pulls "
                      "need (it is restarted at once when it dies).", {("forkserver",): float(helpers.up)}, ("helper",))
-        deaths = Metric("pycrid_helper_deaths", "Helper processes that died: the fork server (restarted), a pod's "
+        deaths = _metric("pycrid_helper_deaths", "Helper processes that died: the fork server (restarted), a pod's "
                         "monitor or pause (that pod fails, no other).", "counter")
         for kind, count in (dict.fromkeys(HELPER_KINDS, 0) | dict(helpers.deaths)).items():
             deaths.add_sample("pycrid_helper_deaths_total", {"helper": kind}, count)
@@ -214,6 +229,10 @@ class OwnMetrics:
                                ("method", "code"))
         yield self.rpc_durations.metric("pycrid_rpc_duration_seconds",
                                         "Time to serve a CRI RPC, by method and status code.", ("method", "code"))
+        yield self.phase_durations.metric(
+            "pycrid_rpc_phase_duration_seconds", "Time a step of a CRI RPC took, by method and phase: where the "
+            "RPC's time goes (a phase may run more than once per call, or in parallel with another).",
+            ("method", "phase"))
         yield self.pulls.metric("pycrid_image_pulls_total", "Image pulls finished (successful or not).")
         yield self.pull_failures.metric("pycrid_image_pull_failures_total", "Image pulls that failed.")
         yield self.pull_bytes.metric("pycrid_image_pull_bytes_total",
@@ -231,7 +250,7 @@ class OwnMetrics:
 def _log_drops(containers: Sequence[Container]) -> Metric:
     """Read from each container's run dir (the pod monitor counts there); a series only for
     containers that lost lines."""
-    m = Metric("pycrid_container_log_dropped_lines", "Log lines of a container lost because its log file "
+    m = _metric("pycrid_container_log_dropped_lines", "Log lines of a container lost because its log file "
                "could not be written (a full disk); the container ran on.", "counter")
     for c in containers:
         lines = read_dropped(c.spec.state_dir)[0] if c.spec.state_dir else 0
@@ -250,7 +269,7 @@ def _by(values: Iterable[str]) -> dict[tuple[str, ...], float]:
 
 def _gauge(name: str, documentation: str, values: dict[tuple[str, ...], float],
            label_names: tuple[str, ...] = (), keys: Sequence[tuple[str, ...]] = ()) -> Metric:
-    m = Metric(name, documentation, "gauge")
+    m = _metric(name, documentation, "gauge")
     for key in keys or sorted(values):
         m.add_sample(name, dict(zip(label_names, key)), values.get(key, 0))
     return m

@@ -4,10 +4,18 @@
         start N pods of one container each through crictl (runp, create, start), record each
         call's wall time and the memory of the runtime's own processes before and with all N
         running (PSS, its anonymous part, by process name, and every page counted once), then
-        stop and remove each pod (stopp, rmp); RUNTIME is pycrid or containerd, DIR the one its
+        stop and remove each pod (stopp, rmp); RUNTIME is pycrid, containerd or containerd2, DIR the one its
         hack/bench/RUNTIME.sh started (it holds crictl.yaml and the daemon's pid file)
-    bench.py pods-report PYCRID.json CONTAINERD.json
+    bench.py pods-report pycrid=PYCRID.json containerd=C.json containerd2=C2.json
+    bench.py rpcs-report pycrid=DIR containerd=DIR containerd2=DIR ...   critest -benchmark's outputs
+        (a runtime may come with several dirs, one per pass; their datapoints are pooled)
     bench.py pull-report TIMES.tsv BYTES      TIMES.tsv: lines "RUNTIME ROUND SECONDS"
+    bench.py scrape DIR URL COUNT... --image REF --logs DIR --cgroup-parent PATH
+        grow pycrid (hack/bench/pycrid.sh started in DIR, metrics on URL) to each COUNT of running
+        containers, one per pod, each pod with a cgroup_parent of its own under PATH; time
+        scrapes of URL at each count; print a markdown section with the cost per container
+
+Every report has pycrid's figures, each anchor's (containerd 1.6 and 2.x) and pycrid's ratio to each.
 
 Times are wall times around whole crictl processes (time.perf_counter_ns), so each includes
 crictl's own start-up; `crictl version` is timed as well so that overhead can be subtracted.
@@ -15,6 +23,7 @@ crictl's own start-up; `crictl version` is timed as well so that overhead can be
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -23,6 +32,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -116,7 +126,7 @@ def containerd_processes(run_dir: Path) -> dict[int, str]:
     return {pid: table[pid][1] for pid in {daemon} | shims | pause if pid in table}
 
 
-RUNTIMES = {"pycrid": pycrid_processes, "containerd": containerd_processes}
+RUNTIMES = {"pycrid": pycrid_processes, "containerd": containerd_processes, "containerd2": containerd_processes}
 # From smaps_rollup: anonymous memory is the process's own data; file-backed memory (binaries and
 # shared libraries) is shared with every process on the machine that maps the same files, so its
 # PSS share also depends on what else runs here (other Python programs share libpython with pycrid).
@@ -230,6 +240,60 @@ def measure_pods(runtime: str, run_dir: Path, count: int, image: str, logs: Path
     }
 
 
+# --- scrapes ------------------------------------------------------------------------------------
+
+SCRAPES = 15
+SETTLE_S = 3  # what follows a burst of starts (kernel RCU and cgroup work) passes first
+
+
+def scrape_once(url: str) -> tuple[float, int]:
+    """One scrape as Prometheus makes it (gzip accepted; pycrid answers loopback plainly), timed
+    to the last byte: (ms, lines)."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    t0 = time.perf_counter_ns()
+    with urllib.request.urlopen(request, timeout=60) as r:
+        body = r.read()
+        gzipped = r.headers["Content-Encoding"] == "gzip"
+    ms = (time.perf_counter_ns() - t0) / 1e6
+    return ms, (gzip.decompress(body) if gzipped else body).count(b"\n")
+
+
+def measure_scrapes(run_dir: Path, url: str, counts: list[int], image: str, logs: Path,
+                    cgroup_parent: str) -> list[tuple[int, list[float], int]]:
+    """(containers, scrape ms, lines) per count."""
+    cfg = run_dir / "crictl.yaml"
+    ctr = container_config(run_dir, image)
+    running, results = 0, []
+    for count in sorted(counts):
+        while running < count:
+            pod = pod_config(run_dir, logs, "pycrid", running, f"{cgroup_parent}/pod{running}")
+            pod_id = crictl(cfg, "runp", str(pod))[1]
+            crictl(cfg, "start", crictl(cfg, "create", pod_id, str(ctr), str(pod))[1])
+            running += 1
+        time.sleep(SETTLE_S)
+        scrape_once(url)  # warm: device names, files held open
+        samples = [scrape_once(url) for _ in range(SCRAPES)]
+        results.append((count, [ms for ms, _ in samples], samples[0][1]))
+        print(f"bench.py: {count} containers: scrape median {statistics.median(results[-1][1]):.1f} ms",
+              file=sys.stderr)
+    return results
+
+
+def scrape_report(results: list[tuple[int, list[float], int]]) -> str:
+    lines = [f"### Scrape cost of /metrics (pycrid; {SCRAPES} scrapes per count, one container per pod)", "",
+             "| containers | lines | median, ms | min, ms |", "|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {lines_} | {statistics.median(ms):.1f} | {min(ms):.1f} |" for n, ms, lines_ in results]
+    if len(results) > 1:
+        xs = [n for n, _, _ in results]
+        slopes = []
+        for label, pick in (("medians", statistics.median), ("minimums", min)):
+            slope, _ = statistics.linear_regression(xs, [pick(ms) for _, ms, _ in results])
+            slopes.append(f"{label} **{slope:.3f}**")
+        lines += ["", f"Cost per container ({xs[0]} to {xs[-1]} containers, least squares): "
+                      + ", ".join(slopes) + " ms (goal ≤ 0.25)."]
+    return "\n".join(lines) + "\n"
+
+
 # --- reports -----------------------------------------------------------------------------------
 
 def pct(values: list[float], p: int) -> float:
@@ -242,6 +306,27 @@ def pct(values: list[float], p: int) -> float:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
+
+
+# The anchors pycrid is compared with, in the tables' order (lib.sh's RUNTIMES after pycrid).
+ANCHORS = {"containerd": "containerd 1.6", "containerd2": "containerd 2.x"}
+
+
+def header(anchors: list[str]) -> list[str]:
+    """A table's head: pycrid, each anchor, then pycrid's ratio to each anchor."""
+    names = [ANCHORS[a] for a in anchors]
+    cells = ["", "pycrid", *names, *(f"pycrid / {n}" for n in names)]
+    return ["| " + " | ".join(cells) + " |", "|---|" + "---:|" * (len(cells) - 1)]
+
+
+def row(label: str, values: dict[str, float], anchors: list[str], digits: int = 1, bold: bool = False,
+        goal: str = "") -> str:
+    """One line: pycrid's value, each anchor's, and pycrid's ratio to each (bold for a headline)."""
+    mark = "**" if bold else ""
+    p = values["pycrid"]
+    cells = [f"{mark}{label}{mark}", f"{p:.{digits}f}", *(f"{values[a]:.{digits}f}" for a in anchors)]
+    cells += [f"{mark}{ratio(p, values[a])}{mark}{goal}" for a in anchors]
+    return "| " + " | ".join(cells) + " |"
 
 
 def by_name(memory: dict[str, list[int]]) -> str:
@@ -258,96 +343,122 @@ def per_pod_by_name(r: dict) -> str:
     return ", ".join(f"`{name}` {kb / 1024:+.2f}" for name, kb in sorted(deltas.items(), key=lambda item: -item[1]))
 
 
-def pods_report(p: dict, c: dict) -> str:
-    def derived(r: dict) -> dict:
-        overhead = statistics.median(r["crictl_version_ms"])
-        start = [a + b + s for a, b, s in zip(r["runp_ms"], r["create_ms"], r["start_ms"])]
-        stop = [a + b for a, b in zip(r["stopp_ms"], r["rmp_ms"])]
-        return {
-            "overhead": overhead,
-            "start": start, "start_net": [t - 3 * overhead for t in start],
-            "stop": stop, "stop_net": [t - 2 * overhead for t in stop],
-            "per_pod_kb": (r["pss_loaded_kb"] - r["pss_idle_kb"]) / r["count"],
-            "per_pod_anon_kb": (r["pss_anon_loaded_kb"] - r["pss_anon_idle_kb"]) / r["count"],
-            "per_pod_distinct_kb": (r["distinct_loaded_kb"] - r["distinct_idle_kb"]) / r["count"],
-        }
+def _derived(r: dict) -> dict:
+    overhead = statistics.median(r["crictl_version_ms"])
+    start = [a + b + s for a, b, s in zip(r["runp_ms"], r["create_ms"], r["start_ms"])]
+    stop = [a + b for a, b in zip(r["stopp_ms"], r["rmp_ms"])]
+    return {
+        "overhead": overhead,
+        "start": start, "start_net": [t - 3 * overhead for t in start],
+        "stop": stop, "stop_net": [t - 2 * overhead for t in stop],
+        "per_pod_kb": (r["pss_loaded_kb"] - r["pss_idle_kb"]) / r["count"],
+        "per_pod_anon_kb": (r["pss_anon_loaded_kb"] - r["pss_anon_idle_kb"]) / r["count"],
+        "per_pod_distinct_kb": (r["distinct_loaded_kb"] - r["distinct_idle_kb"]) / r["count"],
+    }
 
-    dp, dc = derived(p), derived(c)
-    rows = [("pod start p50 (runp+create+start), ms", pct(dp["start"], 50), pct(dc["start"], 50)),
-            ("pod start p95, ms", pct(dp["start"], 95), pct(dc["start"], 95)),
-            ("pod start p50 minus 3 crictl start-ups, ms", pct(dp["start_net"], 50), pct(dc["start_net"], 50)),
-            ("pod start p95 minus 3 crictl start-ups, ms", pct(dp["start_net"], 95), pct(dc["start_net"], 95))]
-    for key, label in (("runp_ms", "runp"), ("create_ms", "create"), ("start_ms", "start")):
-        rows.append((f"  {label} p50, ms", pct(p[key], 50), pct(c[key], 50)))
-    rows += [("pod stop+remove p50 (stopp+rmp), ms", pct(dp["stop"], 50), pct(dc["stop"], 50)),
-             ("pod stop+remove p95, ms", pct(dp["stop"], 95), pct(dc["stop"], 95)),
-             ("pod stop+remove p50 minus 2 crictl start-ups, ms", pct(dp["stop_net"], 50), pct(dc["stop_net"], 50)),
-             ("`crictl version` (median of 5), ms", dp["overhead"], dc["overhead"])]
-    lines = [f"### {p['count']} pods (busybox `sleep 3600`, images pre-pulled)", "",
-             "| | pycrid | containerd 1.6 + runc | pycrid/containerd |", "|---|---:|---:|---:|"]
-    lines += [f"| {label} | {a:.1f} | {b:.1f} | {ratio(a, b)} |" for label, a, b in rows]
+
+def pods_report(results: dict[str, dict]) -> str:
+    """``results``: runtime -> what measure_pods returned, pycrid first."""
+    anchors = [rt for rt in results if rt != "pycrid"]
+    d = {rt: _derived(r) for rt, r in results.items()}
+
+    def each(f) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        return {rt: f(results[rt], d[rt]) for rt in results}
+
+    p = results["pycrid"]
+    lines = [f"### {p['count']} pods (busybox `sleep 3600`, images pre-pulled)", "", *header(anchors)]
     lines += [
-        f"| runtime PSS, 0 pods, MiB ({p['processes_idle']} / {c['processes_idle']} processes) "
-        f"| {p['pss_idle_kb'] / 1024:.1f} | {c['pss_idle_kb'] / 1024:.1f} "
-        f"| {ratio(p['pss_idle_kb'], c['pss_idle_kb'])} |",
-        f"| runtime PSS, {p['count']} pods, MiB ({p['processes_loaded']} / {c['processes_loaded']} processes) "
-        f"| {p['pss_loaded_kb'] / 1024:.1f} | {c['pss_loaded_kb'] / 1024:.1f} "
-        f"| {ratio(p['pss_loaded_kb'], c['pss_loaded_kb'])} |",
-        f"| **runtime PSS per pod, MiB** | {dp['per_pod_kb'] / 1024:.2f} | {dc['per_pod_kb'] / 1024:.2f} "
-        f"| **{ratio(dp['per_pod_kb'], dc['per_pod_kb'])}** (goal ≤ 0.5) |",
-        f"| runtime anonymous PSS per pod, MiB | {dp['per_pod_anon_kb'] / 1024:.2f} "
-        f"| {dc['per_pod_anon_kb'] / 1024:.2f} | {ratio(dp['per_pod_anon_kb'], dc['per_pod_anon_kb'])} |",
-        f"| runtime memory per pod, each page counted once, MiB | {dp['per_pod_distinct_kb'] / 1024:.2f} "
-        f"| {dc['per_pod_distinct_kb'] / 1024:.2f} | {ratio(dp['per_pod_distinct_kb'], dc['per_pod_distinct_kb'])} |",
+        row("pod start p50 (runp+create+start), ms", each(lambda r, x: pct(x["start"], 50)), anchors),
+        row("pod start p95, ms", each(lambda r, x: pct(x["start"], 95)), anchors),
+        row("pod start p50 minus 3 crictl start-ups, ms", each(lambda r, x: pct(x["start_net"], 50)), anchors),
+        row("pod start p95 minus 3 crictl start-ups, ms", each(lambda r, x: pct(x["start_net"], 95)), anchors),
+    ]
+    for key, label in (("runp_ms", "runp"), ("create_ms", "create"), ("start_ms", "start")):
+        lines.append(row(f"  {label} p50, ms", each(lambda r, x, key=key: pct(r[key], 50)), anchors))
+    lines += [
+        row("pod stop+remove p50 (stopp+rmp), ms", each(lambda r, x: pct(x["stop"], 50)), anchors),
+        row("pod stop+remove p95, ms", each(lambda r, x: pct(x["stop"], 95)), anchors),
+        row("pod stop+remove p50 minus 2 crictl start-ups, ms", each(lambda r, x: pct(x["stop_net"], 50)), anchors),
+        row("`crictl version` (median of 5), ms", each(lambda r, x: x["overhead"]), anchors),
+        row("runtime PSS, 0 pods, MiB (processes: "
+            + " / ".join(str(results[rt]["processes_idle"]) for rt in results) + ")",
+            each(lambda r, x: r["pss_idle_kb"] / 1024), anchors, bold=True, goal=" (goal ≤ 1.0)"),
+        row(f"runtime PSS, {p['count']} pods, MiB (processes: "
+            + " / ".join(str(results[rt]["processes_loaded"]) for rt in results) + ")",
+            each(lambda r, x: r["pss_loaded_kb"] / 1024), anchors),
+        row("runtime PSS per pod, MiB", each(lambda r, x: x["per_pod_kb"] / 1024), anchors, 2, bold=True,
+            goal=" (goal ≤ 0.5)"),
+        row("runtime anonymous PSS per pod, MiB", each(lambda r, x: x["per_pod_anon_kb"] / 1024), anchors, 2),
+        row("runtime memory per pod, each page counted once, MiB",
+            each(lambda r, x: x["per_pod_distinct_kb"] / 1024), anchors, 2),
         "",
-        f"Runtime PSS with {p['count']} pods by process name: pycrid {by_name(p['memory_loaded_by_name'])}; "
-        f"containerd {by_name(c['memory_loaded_by_name'])}. With 0 pods: pycrid {by_name(p['memory_idle_by_name'])}; "
-        f"containerd {by_name(c['memory_idle_by_name'])}.",
-        "",
-        f"Per pod, by process name (MiB): pycrid {per_pod_by_name(p)}; containerd {per_pod_by_name(c)}. "
+    ]
+    for state, key in (("with " + str(p["count"]) + " pods", "memory_loaded_by_name"), ("with 0 pods", "memory_idle_by_name")):
+        lines.append(f"Runtime PSS {state} by process name: "
+                     + "; ".join(f"{ANCHORS.get(rt, rt)} {by_name(r[key])}" for rt, r in results.items()) + ".")
+        lines.append("")
+    lines += [
+        "Per pod, by process name (MiB): " + "; ".join(f"{ANCHORS.get(rt, rt)} {per_pod_by_name(r)}"
+                                                       for rt, r in results.items()) + ". "
         "The anonymous part is the runtime's own data; the rest is its share of binaries and libraries, "
         "which other programs on the machine that map the same files (any Python, for pycrid) also share.",
         "",
-        f"Start-latency ratio pycrid/containerd: **{ratio(pct(dp['start'], 50), pct(dc['start'], 50))}** at p50 "
-        f"as measured, **{ratio(pct(dp['start_net'], 50), pct(dc['start_net'], 50))}** without crictl's start-ups "
-        "(goal ≤ 0.3).",
+        "Start-latency ratio pycrid/anchor at p50 as measured (without crictl's start-ups): "
+        + ", ".join(f"{ANCHORS[a]} **{ratio(pct(d['pycrid']['start'], 50), pct(d[a]['start'], 50))}** "
+                    f"({ratio(pct(d['pycrid']['start_net'], 50), pct(d[a]['start_net'], 50))})" for a in anchors)
+        + " (goal ≤ 0.3).",
     ]
     return "\n".join(lines) + "\n"
 
 
 def pull_report(times: dict[str, list[float]], size: int) -> str:
+    """``times``: runtime -> seconds of each round, pycrid first."""
+    anchors = [rt for rt in times if rt != "pycrid"]
+    rounds = len(times["pycrid"])
     mb = size / 1e6
     lines = [f"### Cold-cache pull of a {mb:.0f} MB image (5 layers of random data, gzip)", "",
-             "| | " + " | ".join(f"round {i + 1}" for i in range(len(times["pycrid"])))
-             + " | median | MB/s |",
-             "|---|" + "---:|" * (len(times["pycrid"]) + 2)]
-    for runtime, label in (("pycrid", "pycrid"), ("containerd", "containerd 1.6")):
-        t = times[runtime]
+             "| | " + " | ".join(f"round {i + 1}" for i in range(rounds)) + " | median | MB/s |",
+             "|---|" + "---:|" * (rounds + 2)]
+    for runtime, t in times.items():
         med = statistics.median(t)
-        lines.append(f"| {label}, s | " + " | ".join(f"{x:.2f}" for x in t) + f" | {med:.2f} | {mb / med:.0f} |")
-    lines += ["", f"Pull-time ratio pycrid/containerd (medians): "
-                  f"**{ratio(statistics.median(times['pycrid']), statistics.median(times['containerd']))}** "
-                  "(goal ≤ 1.0)."]
+        lines.append(f"| {ANCHORS.get(runtime, runtime)}, s | " + " | ".join(f"{x:.2f}" for x in t)
+                     + f" | {med:.2f} | {mb / med:.0f} |")
+    med_p = statistics.median(times["pycrid"])
+    lines += ["", "Pull-time ratio pycrid/anchor (medians): "
+              + ", ".join(f"{ANCHORS[a]} **{ratio(med_p, statistics.median(times[a]))}**" for a in anchors)
+              + " (goal ≤ 0.8)."]
     return "\n".join(lines) + "\n"
 
 
-def rpcs_report(dirs: dict[str, Path]) -> str:
-    """critest -benchmark's per-RPC durations (its JSON output) for both runtimes, as means."""
-    means: dict[str, dict[str, float]] = {}
-    for runtime, directory in dirs.items():
-        means[runtime] = {}
-        for name in ("pod_benchmark_data.json", "container_benchmark_data.json"):
+# critest -benchmark's outputs: each a file of datapoints, one duration per operation.
+CRITEST_FILES = ("pod_benchmark_data.json", "container_benchmark_data.json", "image_lifecycle_benchmark_data.json")
+
+
+def rpcs_report(dirs: list[tuple[str, Path]]) -> str:
+    """critest -benchmark's per-RPC durations (its JSON output) for every runtime, as means over
+    all its datapoints; ``dirs``: (runtime, one output dir of it) pairs, pycrid's first."""
+    runtimes = list(dict.fromkeys(rt for rt, _ in dirs))
+    anchors = [rt for rt in runtimes if rt != "pycrid"]
+    durations: dict[str, dict[str, list[float]]] = {rt: {} for rt in runtimes}
+    for runtime, directory in dirs:
+        for name in CRITEST_FILES:
+            if not (directory / name).exists():
+                continue  # critest skips the image benchmarks when no image count is given
             data = json.loads((directory / name).read_text())
             for i, op in enumerate(data["operationsNames"]):
-                means[runtime][op] = statistics.mean(d["operationsDurationsNs"][i] / 1e6 for d in data["datapoints"])
-    p, c = means["pycrid"], means["containerd"]
+                durations[runtime].setdefault(op, []).extend(
+                    d["operationsDurationsNs"][i] / 1e6 for d in data["datapoints"])
+    means = {rt: {op: statistics.mean(ms) for op, ms in ops.items()} for rt, ops in durations.items()}
+    samples = {op: len(ms) for op, ms in durations["pycrid"].items()}
+    ops = [op for op in means[anchors[0]] if all(op in means[rt] for rt in runtimes)]
     start = ("CreatePod", "CreateContainer", "StartContainer")
     lines = ["### CRI call latency as critest -benchmark measures it (means, ms; no crictl processes)", "",
-             "| | pycrid | containerd 1.6 + runc | pycrid/containerd |", "|---|---:|---:|---:|"]
-    lines += [f"| {op} | {p[op]:.1f} | {c[op]:.1f} | {ratio(p[op], c[op])} |" for op in c]
-    total_p, total_c = sum(p[op] for op in start), sum(c[op] for op in start)
-    lines += [f"| **RunPodSandbox + CreateContainer + StartContainer** | {total_p:.1f} | {total_c:.1f} "
-              f"| **{ratio(total_p, total_c)}** (goal ≤ 0.3) |"]
+             *header(anchors)]
+    lines += [row(f"{op} ({samples[op]} samples)", {rt: means[rt][op] for rt in runtimes}, anchors,
+                  bold=op == "PullImage", goal=" (goal ≤ 0.8)" if op == "PullImage" else "") for op in ops]
+    lines.append(row("RunPodSandbox + CreateContainer + StartContainer",
+                     {rt: sum(means[rt][op] for op in start) for rt in runtimes}, anchors, bold=True,
+                     goal=" (goal ≤ 0.15)"))
     return "\n".join(lines) + "\n"
 
 
@@ -362,12 +473,17 @@ def main() -> int:
     pods.add_argument("--image", required=True)
     pods.add_argument("--logs", type=Path, required=True)
     pods.add_argument("--cgroup-parent", required=True)
-    report = sub.add_parser("pods-report")
-    report.add_argument("pycrid", type=Path)
-    report.add_argument("containerd", type=Path)
-    rpcs = sub.add_parser("rpcs-report")
-    rpcs.add_argument("pycrid", type=Path)
-    rpcs.add_argument("containerd", type=Path)
+    report = sub.add_parser("pods-report", help="RUNTIME=FILE.json ..., pycrid first")
+    report.add_argument("results", nargs="+")
+    rpcs = sub.add_parser("rpcs-report", help="RUNTIME=DIR ..., pycrid first")
+    rpcs.add_argument("results", nargs="+")
+    scrape = sub.add_parser("scrape")
+    scrape.add_argument("dir", type=Path)
+    scrape.add_argument("url")
+    scrape.add_argument("counts", type=int, nargs="+")
+    scrape.add_argument("--image", required=True)
+    scrape.add_argument("--logs", type=Path, required=True)
+    scrape.add_argument("--cgroup-parent", required=True)
     pull = sub.add_parser("pull-report")
     pull.add_argument("times", type=Path)
     pull.add_argument("bytes", type=int)
@@ -381,15 +497,24 @@ def main() -> int:
             print(f"bench.py: {args.runtime}: {e}", file=sys.stderr)
             return 1
         args.out.write_text(json.dumps(result, indent=1))
+    elif args.command == "scrape":
+        try:
+            results = measure_scrapes(args.dir.resolve(), args.url, args.counts, args.image, args.logs,
+                                      args.cgroup_parent)
+        except BenchError as e:
+            print(f"bench.py: scrape: {e}", file=sys.stderr)
+            return 1
+        print(scrape_report(results), end="")
     elif args.command == "rpcs-report":
-        print(rpcs_report({"pycrid": args.pycrid, "containerd": args.containerd}), end="")
+        print(rpcs_report([(rt, Path(path)) for rt, path in (a.split("=", 1) for a in args.results)]), end="")
     elif args.command == "pods-report":
-        print(pods_report(json.loads(args.pycrid.read_text()), json.loads(args.containerd.read_text())), end="")
+        print(pods_report({rt: json.loads(Path(path).read_text())
+                           for rt, path in (a.split("=", 1) for a in args.results)}), end="")
     else:
-        times: dict[str, list[float]] = {"pycrid": [], "containerd": []}
+        times: dict[str, list[float]] = {"pycrid": []}
         for line in args.times.read_text().splitlines():
             runtime, _round, seconds = line.split()
-            times[runtime].append(float(seconds))
+            times.setdefault(runtime, []).append(float(seconds))
         print(pull_report(times, args.bytes), end="")
     return 0
 

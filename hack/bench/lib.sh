@@ -15,9 +15,14 @@ BENCH_WORK=${BENCH_WORK:-/var/tmp/pycrid-bench}
 # public hosts to the local registry.
 PAUSE_REF=pause:3.10
 BUSYBOX_REF=e2e-test-images/busybox:1.29-2
-# The cgroup parent of the bench pods of each runtime: ours alone, so stop can empty and remove it.
-PYCRID_CGROUP_PARENT=/pycrid-bench
-CONTAINERD_CGROUP_PARENT=/containerd-bench
+# The runtimes every part measures, in its tables' order: pycrid and its two anchors, containerd
+# 1.6 (Debian's, with Debian's runc) and containerd 2.x (containerd2-build.sh builds it and its
+# runc from the Go module proxy on first use). Each has hack/bench/RUNTIME.sh start|stop.
+RUNTIMES=(pycrid containerd containerd2)
+CONTAINERD2_VERSION=v2.4.2
+RUNC2_VERSION=v1.5.3
+# The cgroup parent of the bench pods of each runtime: its alone, so stop can empty and remove it.
+declare -A CGROUP_PARENT=([pycrid]=/pycrid-bench [containerd]=/containerd-bench [containerd2]=/containerd2-bench)
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pod start and stop latency and the runtime's own memory per pod: pycrid, then containerd 1.6 +
-# runc, in one run on this machine, with the same images from one local registry.
+# runc and containerd 2.x + runc, in one run on this machine, with the same images from one local
+# registry.
 #
 #   hack/bench/pods.sh [COUNT]     COUNT pods (default 20) per runtime, each one busybox
 #                                  `sleep 3600`; prints a markdown section on stdout, progress and
@@ -17,8 +18,7 @@ COUNT=${1:-20}
 WORK=$BENCH_WORK/pods
 
 cleanup() {
-	"$BENCH/pycrid.sh" stop "$WORK/pycrid" >&2 || true
-	"$BENCH/containerd.sh" stop "$WORK/containerd" >&2 || true
+	for rt in "${RUNTIMES[@]}"; do "$BENCH/$rt.sh" stop "$WORK/$rt" >&2 || true; done
 	"$HACK/registry.sh" stop "$WORK/registry" >&2 || true
 	rm -rf "$WORK/registry/data" "$WORK/logs"
 }
@@ -31,8 +31,8 @@ fail() {
 	exit 1
 }
 
-# measure RUNTIME CGROUP_PARENT: the runtime alone on the machine (the other one is not running),
-# images pulled first so that pulls do not count.
+# measure RUNTIME: the runtime alone on the machine (the others are not running), images pulled
+# first so that pulls do not count.
 measure() {
 	local rt=$1 dir=$WORK/$1 ref
 	"$BENCH/$rt.sh" start "$dir" "$PORT" >&2
@@ -41,7 +41,7 @@ measure() {
 	done
 	echo "pods.sh: $COUNT pods on $rt" >&2
 	python3 "$BENCH/bench.py" pods "$rt" "$dir" "$WORK/$rt.json" --count "$COUNT" \
-		--image "registry.k8s.io/$BUSYBOX_REF" --logs "$WORK/logs/$rt" --cgroup-parent "$2" ||
+		--image "registry.k8s.io/$BUSYBOX_REF" --logs "$WORK/logs/$rt" --cgroup-parent "${CGROUP_PARENT[$rt]}" ||
 		fail "$rt" "the pod benchmark"
 	"$BENCH/$rt.sh" stop "$dir" >&2
 }
@@ -53,6 +53,7 @@ rm -f "$WORK"/*.json
 PORT=$(free_port)
 "$HACK/registry.sh" start "$WORK/registry" "$PORT" >&2
 "$HACK/images.sh" push "127.0.0.1:$PORT" "$PAUSE_REF" "$BUSYBOX_REF" >&2
-measure pycrid "$PYCRID_CGROUP_PARENT"
-measure containerd "$CONTAINERD_CGROUP_PARENT"
-python3 "$BENCH/bench.py" pods-report "$WORK/pycrid.json" "$WORK/containerd.json"
+for rt in "${RUNTIMES[@]}"; do measure "$rt"; done
+results=()
+for rt in "${RUNTIMES[@]}"; do results+=("$rt=$WORK/$rt.json"); done
+python3 "$BENCH/bench.py" pods-report "${results[@]}"

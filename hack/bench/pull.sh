@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Cold-cache image pull time: pycrid vs containerd 1.6, in one run on this machine, pulling the
-# same 5-layer, ~200 MB image of random data from one local registry through `crictl pull`.
+# Cold-cache image pull time: pycrid, containerd 1.6 and containerd 2.x, in one run on this machine,
+# pulling the same 5-layer, ~200 MB image of random data from one local registry through `crictl pull`.
 #
 #   hack/bench/pull.sh [ROUNDS]    ROUNDS pulls (default 3) per runtime, interleaved, each into a
 #                                  freshly started daemon with an empty root; prints a markdown
@@ -81,8 +81,7 @@ image_bytes() {
 }
 
 cleanup() {
-	"$BENCH/pycrid.sh" stop "$WORK/pycrid" >&2 || true
-	"$BENCH/containerd.sh" stop "$WORK/containerd" >&2 || true
+	for rt in "${RUNTIMES[@]}"; do "$BENCH/$rt.sh" stop "$WORK/$rt" >&2 || true; done
 	"$HACK/registry.sh" stop "$WORK/registry" >&2 || true
 	rm -rf "$WORK/registry/data" "${NEW-}"
 }
@@ -116,13 +115,10 @@ PORT=$(free_port)
 "$HACK/registry.sh" start "$WORK/registry" "$PORT" >&2
 skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$LAYOUT:$TAG" "docker://127.0.0.1:$PORT/$REPO:$TAG"
 for ((round = 1; round <= ROUNDS; round++)); do
-	# Alternate who goes first, so neither always pulls right after the other.
-	if ((round % 2)); then
-		pull_once pycrid "$round"
-		pull_once containerd "$round"
-	else
-		pull_once containerd "$round"
-		pull_once pycrid "$round"
-	fi
+	# Rotate who goes first, so no runtime always pulls right after the same other one.
+	n=${#RUNTIMES[@]}
+	for ((i = 0; i < n; i++)); do
+		pull_once "${RUNTIMES[(round - 1 + i) % n]}" "$round"
+	done
 done
 python3 "$BENCH/bench.py" pull-report "$WORK/times" "$(image_bytes)"

@@ -4,13 +4,14 @@
 #
 #   hack/bench/pycrid.sh start DIR PORT   serve CRI on unix://DIR/run/pycrid.sock, mirroring
 #                                         docker.io, registry.k8s.io, gcr.io and k8s.gcr.io to
-#                                         the plain-HTTP registry on 127.0.0.1:PORT
+#                                         the plain-HTTP registry on 127.0.0.1:PORT; metrics off,
+#                                         or on PYCRID_METRICS_ADDRESS (host:port) when set
 #   hack/bench/pycrid.sh stop DIR         remove its pods, stop pycrid (its fork server then
 #                                         exits), and remove its mounts, cgroups, bridge and nft
 #                                         table
 #
 # DIR gets pycrid.toml, crictl.yaml, pycrid.log and root/, run/.
-# Its pods are expected under the cgroup parent $PYCRID_CGROUP_PARENT (lib.sh, the pod configs of
+# Its pods are expected under the cgroup parent ${CGROUP_PARENT[pycrid]} (lib.sh, the pod configs of
 # bench.py use it); stop empties and removes that cgroup.
 set -euo pipefail
 # shellcheck source=hack/bench/lib.sh
@@ -37,9 +38,9 @@ mode = "bridge"
 bridge = "$BRIDGE"
 pod_cidr = "$SUBNET"
 
-# Off: the default port may be taken by another pycrid on this machine.
+# Off unless asked for (as containerd's): the default port may be taken by another pycrid here.
 [metrics]
-address = ""
+address = "${PYCRID_METRICS_ADDRESS:-}"
 EOF
 		for host in docker.io registry.k8s.io gcr.io k8s.gcr.io; do
 			printf '\n[registries."%s"]\nmirrors = ["http://127.0.0.1:%s"]\n' "$host" "$port"
@@ -84,7 +85,7 @@ cmd_stop() {
 		sleep 0.1
 	done
 	for pid in $(forkserver_pids "$dir"); do kill -KILL "$pid" 2>/dev/null || true; done
-	kill_cgroup_tree "$PYCRID_CGROUP_PARENT"
+	kill_cgroup_tree "${CGROUP_PARENT[pycrid]}"
 	# Pinned pod namespaces and container rootfs mounts live under DIR/run.
 	unmount_under "$dir"
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" || true; fi

@@ -5,7 +5,7 @@ read through `crictl port-forward` from a server in the pod).
     streaming.py measure RUNTIME DIR OUT.json --rounds N --megabytes M
         DIR holds the crictl.yaml of the runtime hack/bench/RUNTIME.sh started; runs one pod with
         an idle container and a TCP server on port 8080 that sends zeros to whoever connects
-    streaming.py report PYCRID.json CONTAINERD.json
+    streaming.py report DIR/pycrid.json DIR/containerd.json DIR/containerd2.json   (RUNTIME.json each)
 """
 from __future__ import annotations
 
@@ -102,24 +102,35 @@ def forward(config: Path, pod: str, megabytes: int) -> float:
         forwarder.wait(10)
 
 
-def report(pycrid: Path, containerd: Path) -> None:
-    p, c = json.loads(pycrid.read_text()), json.loads(containerd.read_text())
+ANCHORS = {"containerd": "containerd 1.6", "containerd2": "containerd 2.x"}
+
+
+def report(paths: list[Path]) -> None:
+    """``paths``: RUNTIME.json each, pycrid's first; a column per runtime, a ratio per anchor."""
+    results = {path.stem: json.loads(path.read_text()) for path in paths}
+    anchors = [rt for rt in results if rt != "pycrid"]
 
     def med(r: dict[str, list[float]], key: str) -> float:
         return statistics.median(r[key])
 
-    def row(name: str, a: float, b: float, unit: str, digits: int = 1) -> str:
-        return f"| {name} | {a:.{digits}f} {unit} | {b:.{digits}f} {unit} | {a / b:.2f}× |"
+    def row(name: str, f, unit: str, digits: int = 1) -> str:  # type: ignore[no-untyped-def]
+        values = {rt: f(r) for rt, r in results.items()}
+        cells = [name, *(f"{v:.{digits}f} {unit}" for v in values.values()),
+                 *(f"{values['pycrid'] / values[a]:.2f}×" for a in anchors)]
+        return "| " + " | ".join(cells) + " |"
 
+    names = [ANCHORS[a] for a in anchors]
+    p = results["pycrid"]
     lines = ["## Streaming: exec round trip and port-forward throughput", "",
              f"{len(p['exec_ms'])} `crictl exec CTR true` (the streaming path) after one warm-up, medians; "
-             f"`crictl version` is crictl's own start-up, the same for both. Port-forward: one connection "
+             f"`crictl version` is crictl's own start-up, the same for all. Port-forward: one connection "
              f"through `crictl port-forward` reading {p['megabytes']} MB from `nc` in the pod, median of 3.",
-             "", "| measure | pycrid | containerd | pycrid / containerd |", "|---|---|---|---|",
-             row("exec round trip", med(p, "exec_ms"), med(c, "exec_ms"), "ms"),
-             row("exec round trip minus crictl start-up", med(p, "exec_ms") - med(p, "version_ms"),
-                 med(c, "exec_ms") - med(c, "version_ms"), "ms"),
-             row("port-forward throughput", med(p, "forward_mb_s"), med(c, "forward_mb_s"), "MB/s", 0)]
+             "", "| measure | pycrid | " + " | ".join(names) + " | "
+             + " | ".join(f"pycrid / {n}" for n in names) + " |",
+             "|---|" + "---|" * (1 + 2 * len(anchors)),
+             row("exec round trip", lambda r: med(r, "exec_ms"), "ms"),
+             row("exec round trip minus crictl start-up", lambda r: med(r, "exec_ms") - med(r, "version_ms"), "ms"),
+             row("port-forward throughput", lambda r: med(r, "forward_mb_s"), "MB/s", 0)]
     print("\n".join(lines))
 
 
@@ -134,13 +145,12 @@ def main() -> None:
     m.add_argument("--megabytes", type=int, default=500)
     m.add_argument("--cgroup-parent", default="")
     r = sub.add_parser("report")
-    r.add_argument("pycrid", type=Path)
-    r.add_argument("containerd", type=Path)
+    r.add_argument("results", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "measure":
         measure(args.runtime, args.dir, args.out, args.rounds, args.megabytes, args.cgroup_parent)
     else:
-        report(args.pycrid, args.containerd)
+        report(args.results)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Exec round trip and port-forward throughput: pycrid, then containerd 1.6 + runc, in one run on
-# this machine, with the same image from one local registry.
+# Exec round trip and port-forward throughput: pycrid, then containerd 1.6 + runc and containerd 2.x
+# + runc, in one run on this machine, with the same image from one local registry.
 #
 #   hack/bench/streaming.sh [ROUNDS [MEGABYTES]]   ROUNDS execs (default 30), MEGABYTES read through
 #                                                   each port-forward (default 500); prints a
@@ -17,13 +17,12 @@ MEGABYTES=${2:-500}
 WORK=$BENCH_WORK/streaming
 
 cleanup() {
-	"$BENCH/pycrid.sh" stop "$WORK/pycrid" >&2 || true
-	"$BENCH/containerd.sh" stop "$WORK/containerd" >&2 || true
+	for rt in "${RUNTIMES[@]}"; do "$BENCH/$rt.sh" stop "$WORK/$rt" >&2 || true; done
 	"$HACK/registry.sh" stop "$WORK/registry" >&2 || true
 	rm -rf "$WORK/registry/data"
 }
 
-# measure RUNTIME CGROUP_PARENT: the runtime alone on the machine, images pulled first.
+# measure RUNTIME: the runtime alone on the machine, images pulled first.
 measure() {
 	local rt=$1 dir=$WORK/$1 ref
 	"$BENCH/$rt.sh" start "$dir" "$PORT" >&2
@@ -32,7 +31,7 @@ measure() {
 	done
 	echo "streaming.sh: $ROUNDS execs and 3 port-forwards of $MEGABYTES MB on $rt" >&2
 	python3 "$BENCH/streaming.py" measure "$rt" "$dir" "$WORK/$rt.json" --rounds "$ROUNDS" \
-		--megabytes "$MEGABYTES" --cgroup-parent "$2"
+		--megabytes "$MEGABYTES" --cgroup-parent "${CGROUP_PARENT[$rt]}"
 	"$BENCH/$rt.sh" stop "$dir" >&2
 }
 
@@ -43,6 +42,7 @@ rm -f "$WORK"/*.json
 PORT=$(free_port)
 "$HACK/registry.sh" start "$WORK/registry" "$PORT" >&2
 "$HACK/images.sh" push "127.0.0.1:$PORT" "$PAUSE_REF" "$BUSYBOX_REF" >&2
-measure pycrid "$PYCRID_CGROUP_PARENT"
-measure containerd "$CONTAINERD_CGROUP_PARENT"
-python3 "$BENCH/streaming.py" report "$WORK/pycrid.json" "$WORK/containerd.json"
+for rt in "${RUNTIMES[@]}"; do measure "$rt"; done
+results=()
+for rt in "${RUNTIMES[@]}"; do results+=("$WORK/$rt.json"); done
+python3 "$BENCH/streaming.py" report "${results[@]}"

@@ -29,12 +29,6 @@ from runtime.process.initspec import InitSpec, Restore
 IMAGES_DIR = "checkpoint"  # in the container's data directory
 
 
-def is_archive(image: str) -> bool:
-    """An image given as an absolute path names a checkpoint archive (image references never
-    start with a slash)."""
-    return image.startswith("/")
-
-
 @dataclass(frozen=True)
 class Unpacked:
     dir: str  # the archive's files, checked

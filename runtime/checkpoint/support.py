@@ -10,6 +10,12 @@ from runtime.checkpoint.metadata import usable_mount_key
 from runtime.process.initspec import HOST, InitSpec
 
 
+def is_archive(image: str) -> bool:
+    """An image given as an absolute path names a checkpoint archive (image references never
+    start with a slash)."""
+    return image.startswith("/")
+
+
 def refusal(spec: InitSpec) -> str | None:
     """Why the container of ``spec`` cannot be checkpointed or restored; None if it can."""
     if spec.tty:

@@ -10,11 +10,10 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
-from runtime.checkpoint.criu import find_criu
-from runtime.checkpoint.restore import Unpacked, attach
 from runtime.container.imagemounts import ImageMountSources
 from runtime.container.model import ContainerConfig
 from runtime.container.record import Container, MountedImage
@@ -30,6 +29,9 @@ from runtime.names import NameRegistry, container_name
 from runtime.sandbox.record import Sandbox
 from runtime.sandbox.userns import root_owner
 from runtime.store.records import RecordStore
+
+if TYPE_CHECKING:
+    from runtime.checkpoint.restore import Unpacked
 
 log = logging.getLogger(__name__)
 # Mounts an image volume's tree on a directory (root, target) where nothing sees it, or raises why
@@ -114,6 +116,8 @@ class ContainerCreator:
                     self._check_image_mount(m.image, state, "rootfs", f"container {config.name!r}",
                                             f"image volume at {m.target}")
             if restore_from is not None:
+                from runtime.checkpoint.criu import find_criu
+                from runtime.checkpoint.restore import attach
                 spec = attach(restore_from, spec, root, find_criu())
             self._store.add(container_id, Container(
                 container_id, sandbox.id, config, image.id, image_ref(image), spec, cgroup,

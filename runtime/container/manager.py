@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from runtime import spans
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.resources import Resources
-from runtime.checkpoint.criu import CriuBinary, find_criu
-from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
-from runtime.checkpoint.restore import is_archive, restored_config, unpacked
+
+# The rest of the checkpoint code (CRIU, archives, rootfs diffs: ~4 MiB of the agent's memory) is
+# imported by the calls that checkpoint or restore, not by every agent.
+from runtime.checkpoint.support import is_archive
 from runtime.container.creator import (
     ContainerCreator,
     CreationPlaces,
@@ -49,6 +52,9 @@ from runtime.process.monitorclient import MonitorClient
 from runtime.sandbox.processes import Watches
 from runtime.sandbox.record import Sandbox
 from runtime.store.records import RecordStore
+
+if TYPE_CHECKING:
+    from runtime.checkpoint.dump import Checkpointer
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
@@ -78,7 +84,7 @@ class ContainerManager:
         self._creator = ContainerCreator(store, images, self._names, cgroups, driver,
                                          CreationPlaces(self._root, self._state), clock, check_image_mount,
                                          events, recursive_readonly_supported=recursive_readonly_supported)
-        self._checkpointer = checkpointer or Checkpointer(lambda: CriuBinary(find_criu()))
+        self._checkpointer = checkpointer  # made at the first checkpoint
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -155,6 +161,7 @@ class ContainerManager:
             if current is None or not current.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} is not ready")
             if is_archive(config.image):  # restore a checkpoint (runtime/checkpoint/restore.py)
+                from runtime.checkpoint.restore import restored_config, unpacked
                 with unpacked(config.image, self._root) as source:
                     restored = restored_config(config, source.checkpointed)
                     return self._creator.create(current, self._resolve_target(restored), source)
@@ -163,11 +170,15 @@ class ContainerManager:
     def start(self, container_id: str, timeout: float | None = None) -> None:
         """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
         c = self.get(container_id)
-        with self._locks.hold(c.sandbox_id), self._locks.hold(c.id):
-            c = self.refresh(c.id)
-            if c.state != State.CREATED:
-                raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
-            sandbox = self._sandboxes.get(c.sandbox_id)
+        with contextlib.ExitStack() as held:
+            with spans.phase("locks"):
+                held.enter_context(self._locks.hold(c.sandbox_id))
+                held.enter_context(self._locks.hold(c.id))
+            with spans.phase("records"):
+                c = self.refresh(c.id)
+                if c.state != State.CREATED:
+                    raise FailedPrecondition(f"container {c.id} is {c.state.name.lower()}, not created")
+                sandbox = self._sandboxes.get(c.sandbox_id)
             if not sandbox.ready:
                 raise FailedPrecondition(f"sandbox {sandbox.id} of container {c.id} is not ready")
             self._start(c, sandbox, min(timeout or START_TIMEOUT, START_TIMEOUT))
@@ -176,8 +187,10 @@ class ContainerManager:
         try:
             if c.spec.log_path:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
-            self._cgroups.create(c.cgroup, c.config.resources)
-            started = self._monitor_of(sandbox).start(c.spec, timeout)
+            with spans.phase("cgroup"):
+                self._cgroups.create(c.cgroup, c.config.resources)
+            with spans.phase("monitor"):
+                started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
             # The monitor killed what it started; whatever else reached the cgroup goes too, so
             # the container stays removable.
@@ -189,16 +202,22 @@ class ContainerManager:
                                                        reason="StartError", message=why))
             raise
         pid = started.pid
-        record = self._store.update(c.id, lambda r: replace(
-            r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
-            oom_kills_before=self._cgroups.oom_events(c.cgroup)))
-        self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
-        self._exits.watch(record)
+        with spans.phase("record"):
+            record = self._store.update(c.id, lambda r: replace(
+                r, started_at=started.started_at, pid=pid, pid_start=start_time(pid) or 0, user=started.user,
+                oom_kills_before=self._cgroups.oom_events(c.cgroup)))
+        with spans.phase("watch"):
+            self._events.publish(EventKind.STARTED, c.id, c.sandbox_id)
+            self._exits.watch(record)
         log.info("container %s started, pid %d", c.id, pid)
         _note_oom_score(c, pid)
 
     def checkpoint(self, container_id: str, location: str, timeout: float) -> None:
         """Writes a checkpoint archive of the running container to ``location``; it keeps running."""
+        from runtime.checkpoint.criu import CriuBinary, find_criu
+        from runtime.checkpoint.dump import Checkpointer, check_location, subject_of
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(lambda: CriuBinary(find_criu()))
         check_location(location)
         c = self.get(container_id)
         with self._locks.hold(c.id):

@@ -3,13 +3,15 @@
 Each layer is its own overlay lowerdir, so layers unpack independently and in parallel; the chain
 ID names the snapshot so an image sharing a lower stack with another reuses its snapshots.
 Downloads (waiting on the network) and unpacks (busy on a CPU) run in pools of their own, so no
-download waits behind an unpack and there are never more unpacks than CPUs.
+download waits behind an unpack and there are never more unpacks than CPUs. The layers' downloads
+start with the image config's: the diff IDs it holds are needed only to name and check snapshots.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from runtime.image.content import ContentStore
 from runtime.image.digest import chain_ids
@@ -21,36 +23,46 @@ from runtime.image.unpack import Unpacker
 Fetch = Callable[[Descriptor, PullProgress], None]  # puts one blob into the content store
 
 
-def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Sequence[str], *, fetch: Fetch,
-                     content: ContentStore, snapshots: SnapshotStore, unpack: Unpacker,
+def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequence[str]], *,
+                     fetch: Fetch, content: ContentStore, snapshots: SnapshotStore, unpack: Unpacker,
                      progress: PullProgress, workers: int, poll: float) -> tuple[str, ...]:
     """The chain IDs of the image's snapshots (bottom first), all present on return.
 
-    The first failure, or the watchdog in ``progress``, cancels the other layers; the pool is
-    drained before raising so no worker is left writing.
+    ``diff_ids()`` gives the layers' uncompressed digests, one per layer (from the image config,
+    which it may fetch); it runs beside the downloads. The first failure, or the watchdog in ``progress``,
+    cancels the other layers; the pools are drained before raising so no worker is left writing.
     """
-    chains = chain_ids(diff_ids)
+
+    def identities() -> tuple[Sequence[str], tuple[str, ...]]:
+        ids = diff_ids()  # as many as there are layers (read_image checks)
+        return ids, chain_ids(ids)
 
     def download(i: int) -> None:
-        if snapshots.get(chains[i]) is None and not content.has(layers[i].digest):
+        # An already unpacked layer is known only once its chain ID is: fetching it meanwhile
+        # would be wasted, but so would the wait; a layer whose blob is here needs neither.
+        if not content.has(layers[i].digest):
             fetch(layers[i], progress)
 
     def unpack_one(i: int, downloaded: Future[None]) -> None:
+        ids, chains = named.result()
         downloaded.result()
         if snapshots.get(chains[i]) is None:
             layer = layers[i]
 
             def build(fs: str) -> None:
                 unpack(content.path(layer.digest), layer.media_type, fs, layer=layer.digest,
-                       diff_id=diff_ids[i], progress=progress.unpacked)
+                       diff_id=ids[i], progress=progress.unpacked)
 
             snapshots.create(chains[i], chains[i - 1] if i else None, build)
         progress.layer_done()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-fetch") as fetches, \
+    # One more fetch worker than downloads, for the config: no layer waits behind it.
+    with ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="image-fetch") as fetches, \
             ThreadPoolExecutor(max_workers=unpackers(), thread_name_prefix="image-unpack") as pool:
+        named = fetches.submit(identities)
         downloads = [fetches.submit(download, i) for i in range(len(layers))]
-        futures = [*downloads, *(pool.submit(unpack_one, i, d) for i, d in enumerate(downloads))]
+        futures: list[Future[Any]] = [named, *downloads,
+                                      *(pool.submit(unpack_one, i, d) for i, d in enumerate(downloads))]
         try:
             while True:
                 done, pending = wait(futures, timeout=poll, return_when=FIRST_EXCEPTION)
@@ -58,7 +70,7 @@ def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Sequence[str], *, f
                     if (error := f.exception()) is not None:
                         raise error
                 if not pending:
-                    return chains
+                    return named.result()[1]
                 progress.check()
         except BaseException:
             progress.cancel()

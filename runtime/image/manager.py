@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import FailedPrecondition, NotFound
-from runtime.image.archive import read_archive
+from runtime.image.archive import ArchiveImage, read_archive
 from runtime.image.auth import Credentials
 from runtime.image.config import user_identity
 from runtime.image.content import ContentStore
@@ -26,9 +27,9 @@ from runtime.image.fileops import FileOps, HostFileOps
 from runtime.image.gc_guard import GcGuard
 from runtime.image.hosts import RegistryHost, endpoints
 from runtime.image.layers import Fetch, ensure_snapshots
-from runtime.image.manifest import MAX_DOCUMENT, Descriptor, Platform, host_platform
+from runtime.image.manifest import MAX_DOCUMENT, Descriptor, Manifest, Platform, host_platform
 from runtime.image.progress import PullProgress
-from runtime.image.pull import fetch_metadata, layer_fetcher
+from runtime.image.pull import fetch_config, fetch_manifests, layer_fetcher
 from runtime.image.reference import Reference, image_id, parse_reference
 from runtime.image.registry import RegistryClient
 from runtime.image.resolve import ImageContent, read_image
@@ -64,7 +65,7 @@ Paths = list[str]
 
 class ImageManager:
     def __init__(self, root: str, hosts: Mapping[str, RegistryHost] | None = None,
-                 transport_factory: Callable[[], Transport] = HttpTransport, *,
+                 transport: Transport | None = None, *,
                  fileops: FileOps | None = None, unpacker: Unpacker | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], int] = time.time_ns, stall_timeout: float = 60.0,
@@ -74,7 +75,8 @@ class ImageManager:
         self._hosts = dict(hosts or {})
         for domain in self._hosts:
             endpoints(domain, self._hosts)  # a bad mirror URL fails at start, not at the first pull
-        self._transport_factory = transport_factory
+        # One for every pull: its idle connections serve the next pull's requests too.
+        self._transport = transport or HttpTransport()
         self._fileops = fileops or HostFileOps()
         # The agent unpacks in forked processes (runtime/process/unpacker.py): in-process threads
         # share one interpreter lock and would not use every CPU.
@@ -178,13 +180,8 @@ class ImageManager:
 
     def import_archive(self, path: str) -> Images:
         """Imports an OCI image layout tarball or a ``docker save`` tarball; returns the images."""
-        imported: Images = []
         with self._guard.pulling():
-            for entry in read_archive(path, self._content):
-                what = f'image archive "{path}"'
-                content = read_image(self._content, entry.target, entry.media_type, self._platform, what)
-                tags = tuple(t for t in (n.tagged() for n in entry.names) if t)
-                imported.append(self._install(content, tags, (), False, _already_stored(path), what))
+            imported = [self._import(entry, path) for entry in read_archive(path, self._content)]
         self._collect(wait=False)
         return imported
 
@@ -196,24 +193,40 @@ class ImageManager:
         what = f'image "{ref.full}"'
         log.info("%s: pulling", what)
         with self._guard.pulling():
-            client = RegistryClient(ref, self._hosts, self._transport_factory(), auth, self._stall_timeout)
-            target, media_type = fetch_metadata(client, ref, self._content, self._platform)
-            content = read_image(self._content, target, media_type, self._platform, what)
+            client = RegistryClient(ref, self._hosts, self._transport, auth, self._stall_timeout)
+            target, media_type, manifest = fetch_manifests(client, ref, self._content, self._platform)
+
+            def read() -> ImageContent:
+                fetch_config(client, manifest.config, self._content, what)
+                return read_image(self._content, target, media_type, self._platform, what)
+
             tag = ref.tagged()
-            image = self._install(content, (tag,) if tag else (), (ref.with_digest(target),), pinned,
+            image = self._install(manifest, read, (tag,) if tag else (), (ref.with_digest(target),), pinned,
                                   layer_fetcher(client, self._content), what)
         log.info("%s: pulled as %s", what, image.id)
         return image
 
-    def _install(self, content: ImageContent, tags: tuple[str, ...], digests: tuple[str, ...],
-                 pinned: bool, fetch: Fetch, what: str) -> Image:
-        layers = content.manifest.layers
+    def _import(self, entry: ArchiveImage, path: str) -> Image:
+        what = f'image archive "{path}"'
+        # The archive stored everything, the config too: the image is read in full at once.
+        content = read_image(self._content, entry.target, entry.media_type, self._platform, what)
+        tags = tuple(t for t in (n.tagged() for n in entry.names) if t)
+        return self._install(content.manifest, lambda: content, tags, (), False, _already_stored(path), what)
+
+    def _install(self, manifest: Manifest, read: Callable[[], ImageContent], tags: tuple[str, ...],
+                 digests: tuple[str, ...], pinned: bool, fetch: Fetch, what: str) -> Image:
+        """Records the image of ``manifest`` once its layers are unpacked; ``read()`` gives the rest
+        of it (fetching the config if need be), and runs while the layers download."""
+        layers = manifest.layers
         progress = PullProgress(what, len(layers), sum(layer.size for layer in layers),
                                 self._stall_timeout, self._clock)
-        chains = ensure_snapshots(layers, content.config.diff_ids, fetch=fetch, content=self._content,
-                                  snapshots=self._snapshots, unpack=self._unpack, progress=progress,
-                                  workers=self._workers, poll=min(1.0, self._stall_timeout / 4))
+        read_once = functools.cache(read)
+        chains = ensure_snapshots(layers, lambda: read_once().config.diff_ids, fetch=fetch,
+                                  content=self._content, snapshots=self._snapshots, unpack=self._unpack,
+                                  progress=progress, workers=self._workers,
+                                  poll=min(1.0, self._stall_timeout / 4))
         progress.finish()
+        content = read_once()
         uid, username = user_identity(content.config.config.user)
         return self._images.add(Image(
             id=content.image_id, repo_tags=tags, repo_digests=digests, size=content.size, uid=uid,

@@ -7,17 +7,26 @@ from collections.abc import Iterator
 from runtime.errors import InvalidArgument, ResourceExhausted
 from runtime.image.content import ContentStore
 from runtime.image.layers import Fetch
-from runtime.image.manifest import MAX_DOCUMENT, Descriptor, Index, Platform, parse_document, select_platform
+from runtime.image.manifest import (
+    MAX_DOCUMENT,
+    Descriptor,
+    Index,
+    Manifest,
+    Platform,
+    parse_document,
+    select_platform,
+)
 from runtime.image.progress import PullProgress
 from runtime.image.reference import Reference
 from runtime.image.registry import RegistryClient
 
 
-def fetch_metadata(client: RegistryClient, ref: Reference, content: ContentStore,
-                   platform: Platform) -> tuple[str, str]:
-    """Stores what ``ref`` names, the platform's manifest if that was an index, and the config.
+def fetch_manifests(client: RegistryClient, ref: Reference, content: ContentStore,
+                    platform: Platform) -> tuple[str, str, Manifest]:
+    """Stores what ``ref`` names and, if that was an index, the platform's manifest.
 
-    Returns the digest and media type of what ``ref`` named (the repo digest's target).
+    Returns the digest and media type of what ``ref`` named (the repo digest's target) and the
+    image manifest: its config and layers can then be fetched side by side.
     """
     what = f'image "{ref.full}"'
     top = client.manifest(ref.object)
@@ -33,14 +42,17 @@ def fetch_metadata(client: RegistryClient, ref: Reference, content: ContentStore
         doc = parse_document(chosen.media_type, fetched.body, what)
         if isinstance(doc, Index):
             raise InvalidArgument(f"{what}: index entry {chosen.digest} is an index, not a manifest")
-    config = doc.config
+    return top.digest, top.media_type, doc
+
+
+def fetch_config(client: RegistryClient, config: Descriptor, content: ContentStore, what: str) -> None:
+    """Stores the image config unless the store has it."""
     if config.size > MAX_DOCUMENT:
         raise ResourceExhausted(f"{what}: config {config.digest} is {config.size} bytes, "
                                 f"more than the {MAX_DOCUMENT} allowed")
     if not content.has(config.digest):
         with contextlib.closing(client.blob(config)) as chunks:
             content.write(config.digest, config.size, chunks)
-    return top.digest, top.media_type
 
 
 def layer_fetcher(client: RegistryClient, content: ContentStore) -> Fetch:

@@ -51,7 +51,7 @@ class _Auth:
 
 @dataclass
 class FakeRegistry:
-    """Registries by host name; also a Transport (pass ``lambda: registry`` as the factory).
+    """Registries by host name; also a Transport (pass it as the manager's ``transport``).
 
     ``down`` hosts refuse connections; ``before_blob(digest)`` runs before a blob is served (to
     stall or count). Every request is kept in ``requests``.

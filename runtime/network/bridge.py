@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from runtime import spans
 from runtime.errors import Internal, PycridError
 from runtime.ids import check_id
 from runtime.network import portmap
@@ -84,14 +85,17 @@ class BridgeNetwork:
         what = f"pod {pod.namespace}/{pod.name} ({pod.pod_id[:12]})"
         networks = [ipaddress.ip_network(c) for c in self._cidrs.get()]
         try:
-            mtu = self._ensure_host()
-            addresses = self._leases.allocate(pod.pod_id, networks)
+            with spans.phase("network.host"):
+                mtu = self._ensure_host()
+            with spans.phase("network.lease"):
+                addresses = self._leases.allocate(pod.pod_id, networks)
             ips = tuple(str(a.ip) for a in addresses)
-            self._links.attach(VethAttachment(
-                host_ifname=host_ifname(pod.pod_id), bridge=self._bridge, netns_path=pod.netns_path,
-                ifname=POD_IFNAME,
-                addresses=tuple(str(a) for a in addresses),
-                gateways=tuple(str(gateway_of(a.network)) for a in addresses), mtu=self._mtu or mtu))
+            with spans.phase("network.links"):
+                self._links.attach(VethAttachment(
+                    host_ifname=host_ifname(pod.pod_id), bridge=self._bridge, netns_path=pod.netns_path,
+                    ifname=POD_IFNAME,
+                    addresses=tuple(str(a) for a in addresses),
+                    gateways=tuple(str(gateway_of(a.network)) for a in addresses), mtu=self._mtu or mtu))
             if pod.port_mappings:  # a new pod has no rules to replace unless it asks for some
                 self._replace_port_rules(pod, ips)
         except Exception as e:

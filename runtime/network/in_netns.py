@@ -3,11 +3,11 @@
 A network namespace belongs to a thread, not to the process: `setns(CLONE_NEWNET)` moves only the
 calling thread. So the work runs on a fresh, short-lived thread that enters the namespace, runs,
 and goes back to the namespace it started in before it ends. The caller's thread and every other
-thread of the gRPC server never leave the host namespace. (pyroute2's `IPRoute(netns=...)` would
-fork a child to open its socket, which a multi-threaded server must not do.)
+thread of the gRPC server never leave the host namespace. (Forking a child to open a socket there
+is what a multi-threaded server must not do.)
 
 Sockets are bound to the namespace they were created in, so `fn` must open its own netlink socket
-(e.g. `IPRoute()`) on that thread and close it there.
+(rtnetlink.Netlink()) on that thread and close it there.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Bridge and veth links through netlink (pyroute2), behind the `PodLinks` seam.
+"""Bridge and veth links through rtnetlink (rtnetlink.py), behind the `PodLinks` seam.
 
-Every call opens its own `IPRoute()` on the calling thread and closes it: pyroute2 0.9 binds a
-socket (and its event loop) to the thread that made it, and the gRPC server calls from many threads.
-Work inside a pod's namespace runs through `run_in_netns` (no fork; see in_netns.py).
+Every call opens its own netlink socket on the calling thread and closes it: a socket belongs to
+the namespace its thread was in, and the gRPC server calls from many threads. Work inside a pod's
+namespace runs through `run_in_netns` (no fork; see in_netns.py).
 
 The pod's end of the veth is created directly inside the pod's namespace (by fd) under its final
 name: one netlink request, so a crash can never leave a half-moved peer in the host namespace.
@@ -15,17 +15,14 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import Protocol
 
 from runtime.errors import FailedPrecondition, Internal, NotFound
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
+from runtime.network import rtnetlink as rt
 from runtime.network.in_netns import run_in_netns
 
 _IFA_F_NODAD = 0x02  # IPv6 addresses usable at once: these links are private, duplicates impossible
-_BRIDGE_MODE_HAIRPIN = 1
 
 
 @dataclass(frozen=True)
@@ -60,27 +57,25 @@ class NetlinkLinks:
         self._syscalls = syscalls or LinuxSyscalls()
 
     def ensure_bridge(self, name: str, addresses: Sequence[str]) -> int:
-        with _netlink(f"bridge {name}") as ipr:
-            index = _index(ipr, name)
-            if index is None:
+        with _netlink(f"bridge {name}") as nl:
+            link = nl.link(name)
+            if link is None:
                 try:
-                    ipr.link("add", ifname=name, kind="bridge")
-                except NetlinkError as e:
-                    if e.code != errno.EEXIST:  # another thread made it first
+                    nl.add_link(rt.text(rt.IFLA_IFNAME, name),
+                                rt.nested(rt.IFLA_LINKINFO, rt.text(rt.IFLA_INFO_KIND, "bridge")))
+                except OSError as e:
+                    if e.errno != errno.EEXIST:  # another thread made it first
                         raise
-                index = _index(ipr, name)
-            link = ipr.get_links(index)[0]
-            kind = link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
-            if kind != "bridge":
-                raise FailedPrecondition(f"link {name} exists and is a {kind or 'plain'} link, not a bridge")
-            present = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index)}
+                link = _must_link(nl, name)
+            if link.kind != "bridge":
+                raise FailedPrecondition(f"link {name} exists and is a {link.kind or 'plain'} link, not a bridge")
+            present = {(ipaddress.ip_address(a.address), a.prefixlen) for a in nl.addresses(link.index)}
             for address in addresses:
                 iface = ipaddress.ip_interface(address)
-                if (str(iface.ip), iface.network.prefixlen) not in present:
-                    ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                             flags=_IFA_F_NODAD if iface.version == 6 else 0)
-            ipr.link("set", index=index, state="up")
-            return int(link.get("IFLA_MTU"))
+                if (iface.ip, iface.network.prefixlen) not in present:
+                    nl.add_address(link.index, address, _IFA_F_NODAD if iface.version == 6 else 0)
+            nl.set_up(link.index)
+            return link.mtu
 
     def attach(self, a: VethAttachment) -> None:
         try:
@@ -88,79 +83,75 @@ class NetlinkLinks:
         except FileNotFoundError as e:
             raise NotFound(f"network namespace {a.netns_path} does not exist") from e
         try:
-            with _netlink(f"veth {a.host_ifname}") as ipr:
-                bridge = _index(ipr, a.bridge)
+            with _netlink(f"veth {a.host_ifname}") as nl:
+                bridge = nl.link(a.bridge)
                 if bridge is None:
                     raise NotFound(f"bridge {a.bridge} does not exist")
-                # One message makes the pair, enslaves the host end and brings it up.
-                add = dict(ifname=a.host_ifname, kind="veth", mtu=a.mtu, master=bridge, state="up",
-                           peer={"ifname": a.ifname, "net_ns_fd": netns_fd, "mtu": a.mtu})
+                # One message makes the pair (the pod's end right in its namespace), enslaves the
+                # host end and brings it up.
+                peer = rt.ifinfo() + rt.text(rt.IFLA_IFNAME, a.ifname) + rt.u32(rt.IFLA_NET_NS_FD, netns_fd) \
+                    + rt.u32(rt.IFLA_MTU, a.mtu)
+                add = (rt.text(rt.IFLA_IFNAME, a.host_ifname), rt.u32(rt.IFLA_MTU, a.mtu),
+                       rt.u32(rt.IFLA_MASTER, bridge.index),
+                       rt.nested(rt.IFLA_LINKINFO, rt.text(rt.IFLA_INFO_KIND, "veth"),
+                                 rt.nested(rt.IFLA_INFO_DATA, rt.attr(rt.VETH_INFO_PEER, peer))))
                 try:
-                    ipr.link("add", **add)
-                except NetlinkError as e:
-                    if e.code != errno.EEXIST:
+                    nl.add_link(*add, up=True)
+                except OSError as e:
+                    if e.errno != errno.EEXIST:
                         raise
                     # A leftover of an earlier attempt for this pod (ids are never reused otherwise).
-                    ipr.link("del", index=_must_index(ipr, a.host_ifname))
-                    ipr.link("add", **add)
-                ipr.brport("set", index=_must_index(ipr, a.host_ifname), mode=_BRIDGE_MODE_HAIRPIN)
+                    nl.delete_link(_must_link(nl, a.host_ifname).index)
+                    nl.add_link(*add, up=True)
+                nl.set_hairpin(_must_link(nl, a.host_ifname).index)
         finally:
             os.close(netns_fd)
         run_in_netns(a.netns_path, lambda: _configure_pod_end(a), self._syscalls)
 
     def delete(self, ifname: str) -> bool:
-        with _netlink(f"deleting {ifname}") as ipr:
-            index = _index(ipr, ifname)
-            if index is None:
+        with _netlink(f"deleting {ifname}") as nl:
+            link = nl.link(ifname)
+            if link is None:
                 return False
             try:
-                ipr.link("del", index=index)
-            except NetlinkError as e:
-                if e.code == errno.ENODEV:  # gone with its namespace meanwhile
+                nl.delete_link(link.index)
+            except OSError as e:
+                if e.errno == errno.ENODEV:  # gone with its namespace meanwhile
                     return False
                 raise
             return True
 
     def ports_of(self, bridge: str) -> tuple[str, ...]:
-        with _netlink(f"listing ports of {bridge}") as ipr:
-            index = _index(ipr, bridge)
-            if index is None:
+        with _netlink(f"listing ports of {bridge}") as nl:
+            link = nl.link(bridge)
+            if link is None:
                 return ()
-            return tuple(link.get("IFLA_IFNAME") for link in ipr.get_links()
-                         if link.get("IFLA_MASTER") == index)
+            return tuple(port.name for port in nl.links() if port.master == link.index)
 
 
 def _configure_pod_end(a: VethAttachment) -> None:
-    with _netlink(f"{a.ifname} in {a.netns_path}") as ipr:
-        ipr.link("set", index=_must_index(ipr, "lo"), state="up")
-        index = _must_index(ipr, a.ifname)
+    with _netlink(f"{a.ifname} in {a.netns_path}") as nl:
+        nl.set_up(_must_link(nl, "lo").index)
+        index = _must_link(nl, a.ifname).index
         for address in a.addresses:
-            iface = ipaddress.ip_interface(address)
-            ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                     flags=_IFA_F_NODAD if iface.version == 6 else 0)
-        ipr.link("set", index=index, state="up")
+            nl.add_address(index, address, _IFA_F_NODAD if ipaddress.ip_interface(address).version == 6 else 0)
+        nl.set_up(index)
         for gateway in a.gateways:
-            default = "0.0.0.0/0" if ipaddress.ip_address(gateway).version == 4 else "::/0"
-            ipr.route("add", dst=default, gateway=gateway, oif=index)
+            nl.add_default_route(gateway, index)
 
 
 @contextmanager
-def _netlink(what: str) -> Iterator[Any]:
-    """An IPRoute for this thread; netlink and OS errors become Internal naming `what`."""
+def _netlink(what: str) -> Iterator[rt.Netlink]:
+    """A netlink socket for this thread; netlink and OS errors become Internal naming `what`."""
     try:
-        with IPRoute(groups=0) as ipr:
-            yield ipr
-    except (NetlinkError, OSError) as e:
+        with rt.Netlink() as nl:
+            yield nl
+    except OSError as e:
         raise Internal(f"{what}: {e}") from e
 
 
-def _index(ipr: Any, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
-
-
-def _must_index(ipr: Any, ifname: str) -> int:
-    index = _index(ipr, ifname)
-    if index is None:
+def _must_link(nl: rt.Netlink, ifname: str) -> rt.Link:
+    link = nl.link(ifname)
+    if link is None:
         raise NotFound(f"link {ifname} is missing")
-    return index
+    return link

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import PycridError
 from runtime.linux.idmap import IdmapSupport, probe
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import protocol
-from runtime.process.client import ForkServer
+
+if TYPE_CHECKING:  # the fork server imports this module for its child: not the agent's client
+    from runtime.process.client import ForkServer
 
 PROBE_TIMEOUT = 10.0
 log = logging.getLogger(__name__)

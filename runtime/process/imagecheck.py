@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import PycridError
 from runtime.linux import constants as k
@@ -19,7 +19,9 @@ from runtime.linux.imagetree import ImageTree, mount_image_tree
 from runtime.linux.rootfs import closing_fd, open_in_root, opened_root
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import protocol
-from runtime.process.client import ForkServer, wait_report
+
+if TYPE_CHECKING:  # the fork server imports this module for its child: not the agent's client
+    from runtime.process.client import ForkServer
 
 CHECK_TIMEOUT = 30.0  # seconds: an overlay mount and a path walk
 
@@ -55,6 +57,7 @@ class ForkedImageMountCheck:
     def __call__(self, tree: ImageTree, root: str, target: str, who: str, what: str) -> None:
         """Raises what mounting ``tree`` on ``target``, a directory in ``root``, raised, its message
         prefixed with ``who`` (the container) and ``what`` (the volume)."""
+        from runtime.process.client import wait_report  # the agent's side only (see the imports)
         pid, report = self._forkserver.launch("check_image_mount", {
             "layers": list(tree.layers), "empty": tree.empty, "sub_path": tree.sub_path, "root": root,
             "target": target, "what": what})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -51,16 +52,19 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         tasks: Sequence[int] = ()) -> NoReturn:
     """``tasks``: the cgroup's v1 tasks files, opened by the starter; [] when it moves us (v2)."""
     phase = "start"
+    marks: list[tuple[str, float]] = []  # when each step ended: the start's phases, for the agent
     try:
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         phase = "cgroup"
         join_self(tasks)  # first: everything after is charged to the container
+        marks.append(("init.cgroup", time.monotonic()))
         phase = "seccomp"
         # Read the profile and load libseccomp while the host filesystem is still reachable.
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,
                                   frozenset(spec.capabilities))
         seccomp.preload()
+        marks.append(("init.seccomp", time.monotonic()))
         phase = "user_namespace"  # opened while its pin on the host is still in reach
         userns = os.open(spec.namespaces.user, os.O_RDONLY | os.O_CLOEXEC) if spec.namespaces.user else -1
         steps: list[tuple[str, Callable[[], None]]] = [
@@ -71,6 +75,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         ]
         for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
+            marks.append((f"init.{phase}", time.monotonic()))
         phase = "oom_score_adj"  # before the user namespace: lowering it needs the host's privilege
         set_oom_score_adj(spec.oom_score_adj)
         if userns >= 0:
@@ -86,13 +91,16 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         if spec.tty:
             phase = "terminal"
             hand_over_terminal(sync)
+        marks.append(("init.user", time.monotonic()))
         # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
         # to drop privileges and exec once it has.
         phase = "cgroup"
         if sync.recv(64) != protocol.JOINED:
             raise SetupError(phase, "the starter went away before joining the cgroup")
+        marks.append(("init.cgroup_wait", time.monotonic()))
         phase = "security"
         secure(spec.capabilities, spec.ambient_capabilities, spec.no_new_privs, identity, bpf, syscalls)
+        marks.append(("init.security", time.monotonic()))
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
@@ -101,7 +109,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             # tree whose session leader (the starter) is outside it. Set last, so that a start
             # killed by its deadline (one killpg of the starter's group) still takes init with it.
             os.setsid()
-        sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids))
+        sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids, marks))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))

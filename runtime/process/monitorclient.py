@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runtime import spans
 from runtime.container.users import InitialUser
 from runtime.errors import FailedPrecondition, Unavailable
 from runtime.process.client import REQUEST_TIMEOUT, ForkServer, helper_argv, request
@@ -51,8 +53,10 @@ class PodMonitor:
 
     def start(self, spec: InitSpec, timeout: float) -> Started:
         """Starts a container, killed by the monitor if not running within ``timeout`` seconds."""
+        asked = time.monotonic()
         answer = self._request({"op": "start", "spec": spec.to_dict(), "timeout": timeout},
                                timeout=timeout + ANSWER_SLACK, what=f"starting container {spec.id}")
+        spans.add_marks(asked, answer.get("marks"), time.monotonic(), "monitor.reply")
         # A monitor of an older build (until the agent has upgraded it) reports no user.
         user = decode(InitialUser, answer["user"]) if answer.get("user") is not None else None
         return Started(int(answer["pid"]), int(answer["started_at"]), user)

@@ -206,6 +206,8 @@ class PodMonitor(PodRequests):
             status = self.children.exited_early(watched.pid)
             if status is not None:
                 self.watcher.exited(watched.pid, status)
+            message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
+                                ("monitor.report", time.monotonic())]
         self._answer(p, message)
 
     def _answer(self, p: Pending, message: dict[str, Any]) -> None:

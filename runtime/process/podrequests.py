@@ -40,6 +40,7 @@ class Pending:
     log: LogFile | None = None
     pipes: dict[int, bytes] = field(default_factory=dict)  # read ends of init's stdout, stderr
     stdin: Stdin = field(default_factory=Stdin)  # its stdin pipe's write end (a terminal comes later)
+    asked_at: float = 0.0  # when the agent's request was read (CLOCK_MONOTONIC): a start's first mark
 
     def close(self) -> None:
         self.report.close()
@@ -73,6 +74,7 @@ class PodRequests:
     def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float) -> None:
         """``spec`` is an InitSpec as a dict: the starter child builds the InitSpec itself, so this
         long-lived process reads only the few fields it needs (~0.2 MiB less for it to keep)."""
+        asked_at = time.monotonic()
         container, log_path, state_dir = str(spec["id"]), str(spec.get("log_path", "")), str(spec.get("state_dir", ""))
         tty, stdin, stdin_once = bool(spec.get("tty")), bool(spec.get("stdin")), bool(spec.get("stdin_once"))
         if container in self.watcher.running() or any(p.container == container for p in self.pending):
@@ -95,7 +97,7 @@ class PodRequests:
             theirs.close()
         self.pending.append(Pending("start", pid, ours, conn, time.monotonic() + timeout, container,
                                     str(spec.get("exit_file", "")), tty, stdin_once, log_file, ours_ends.outputs,
-                                    ours_ends.stdin))
+                                    ours_ends.stdin, asked_at))
 
     def _running(self, container_id: str) -> Watched:
         watched = self.watcher.find(container_id)

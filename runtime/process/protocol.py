@@ -58,8 +58,9 @@ Starter ↔ container init, over a socketpair (init's end is close-on-exec):
                                /dev/pts, attached; its slave is init's stdio
   joined     starter → init    init's pid is in the container's cgroups (init set up its namespaces,
                                rootfs and mounts meanwhile); go on with privileges and exec
-  ready      init → starter    {"ready": {"uid", "gid", "groups"}}: user (as it became: ContainerStatus.user),
-                               capabilities, seccomp done; exec next
+  ready      init → starter    {"ready": {"uid", "gid", "groups"}, "marks": [[step, t], ...]}: user (as it
+                               became: ContainerStatus.user), capabilities, seccomp done; exec next; when
+                               each set-up step ended (CLOCK_MONOTONIC, seconds), for the agent's spans
   (EOF)      init → starter    execve succeeded: the close-on-exec end closed
   error      init → starter    {"error": message, "phase": step, "error_class"?}; init exits 1
 """
@@ -103,9 +104,11 @@ def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()
         sock.sendall(data) if sock.type == socket.SOCK_STREAM else sock.send(data)
 
 
-def ready(uid: int, gid: int, groups: Sequence[int]) -> bytes:
-    """Container init's "ready": the user, group and supplementary groups it set before exec."""
-    return _ENCODE({"ready": {"uid": uid, "gid": gid, "groups": list(groups)}}).encode()
+def ready(uid: int, gid: int, groups: Sequence[int], marks: Sequence[tuple[str, float]] = ()) -> bytes:
+    """Container init's "ready": the user, group and supplementary groups it set before exec, and
+    when each of its steps ended (runtime/spans.py turns these into the start's phases)."""
+    return _ENCODE({"ready": {"uid": uid, "gid": gid, "groups": list(groups)},
+                    "marks": [list(m) for m in marks]}).encode()
 
 
 def allow_large(sock: socket.socket) -> None:

@@ -39,29 +39,35 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
     long-lived monitor), `pid_namespace` NEW, HOST or a namespace fd to join, `stdio` init's (null
     or stdin, stdout, stderr write ends)."""
     os.setsid()
+    marks: list[tuple[str, float]] = [("starter.fork", time.monotonic())]
     try:
         spec = InitSpec.from_dict(raw)
+        marks.append(("starter.spec", time.monotonic()))
         if spec.restore is not None:  # a checkpointed container: CRIU makes its PID namespace itself
             # The restored process keeps the identity it had; no init reports one.
             pid, terminal, user = restore(spec, stdio, LinuxSyscalls()), -1, None
         else:
-            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls())
+            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls(), marks)
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
-    protocol.send(report, {"pid": pid, "started_at": time.time_ns(), "user": user},
+    marks.append(("starter.exec", time.monotonic()))
+    protocol.send(report, {"pid": pid, "started_at": time.time_ns(), "user": user, "marks": marks},
                   (terminal,) if terminal >= 0 else ())
     return 0
 
 
 def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
-          syscalls: Syscalls) -> tuple[int, int, dict[str, Any]]:
+          syscalls: Syscalls, marks: list[tuple[str, float]] | None = None) -> tuple[int, int, dict[str, Any]]:
     """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd:
-    (init's pid, the master of its terminal or -1, the user init became)."""
+    (init's pid, the master of its terminal or -1, the user init became). When each step ended
+    (ours and init's) is added to ``marks``."""
+    marks = [] if marks is None else marks
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # On v1 init moves itself into its cgroup, a hundred times faster than we could (selfjoin.py).
     tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
     enter_pid_namespace(pid_namespace, syscalls)
+    marks.append(("starter.prepare", time.monotonic()))
     pid = os.fork()
     if pid == 0:
         ours.close()
@@ -75,7 +81,7 @@ def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
             ours.send(protocol.JOINED)
         except OSError:
             pass  # init already failed and closed its end: its report is waiting to be read
-        terminal, user = wait_for_exec(ours)
+        terminal, user = wait_for_exec(ours, marks)
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -108,10 +114,11 @@ def enter_pid_namespace(where: str | int, syscalls: Syscalls) -> None:
     syscalls.setns(where, k.CLONE_NEWPID)
 
 
-def wait_for_exec(sync: socket.socket) -> tuple[int, dict[str, Any]]:
+def wait_for_exec(sync: socket.socket, marks: list[tuple[str, float]] | None = None) -> tuple[int, dict[str, Any]]:
     """Init's "ready" (with the user it became) then EOF means execve succeeded (init's end is
     close-on-exec); any other message is a failure. A TTY container's init sends its terminal's
-    master first. Returns (that master or -1, the user as init reported it)."""
+    master first. Returns (that master or -1, the user as init reported it); init's marks (when
+    each of its steps ended) are added to ``marks``."""
     terminal = -1
     user: dict[str, Any] | None = None
     try:
@@ -125,6 +132,8 @@ def wait_for_exec(sync: socket.socket) -> tuple[int, dict[str, Any]]:
             message = json.loads(data) if data.startswith(b"{") else None
             if user is None and isinstance(message, dict) and isinstance(message.get("ready"), dict):
                 user = message["ready"]
+                if marks is not None:
+                    marks.extend((str(m[0]), float(m[1])) for m in message.get("marks", ()))
                 continue
             if user is not None and not data:
                 return terminal, user

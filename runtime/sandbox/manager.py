@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from runtime import spans
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
@@ -134,7 +135,7 @@ class SandboxManager:
         self._names.reserve(name, sandbox_id)
         paths = self._paths(sandbox_id, config)
         sandbox = Sandbox(sandbox_id, config, paths, created_at=self._clock(), cgroup=cgroup, unknown=True)
-        with contextlib.ExitStack() as undo:
+        with contextlib.ExitStack() as undo, spans.phase("record"):
             undo.callback(self._names.release, name)
             os.makedirs(paths.dir, mode=0o711)
             undo.callback(shutil.rmtree, paths.dir, True)
@@ -177,14 +178,18 @@ class SandboxManager:
                        uid_map=map_line(userns.uids) if userns else "", gid_map=map_line(userns.gids) if userns else "")
         # The monitor pins the namespaces first; a crash before it is recorded leaves it reachable
         # by its socket in the pod's run dir, which Stop/Remove use.
-        monitor = self._processes.spawn_monitor(sandbox, spec)
+        with spans.phase("monitor"):
+            monitor = self._processes.spawn_monitor(sandbox, spec)
         # The pause process and the network only need the pinned namespaces: start both at once.
         pause = (self._background.submit(self._processes.start_pause, sandbox, pins)
                  if config.pid_mode == NamespaceMode.POD else None)
         try:
-            ips = self._network.setup(self._pod_network(sandbox)) if paths.netns else ()
-            self._write_files(sandbox, ips)
-            started = pause.result() if pause else None
+            with spans.phase("network"):
+                ips = self._network.setup(self._pod_network(sandbox)) if paths.netns else ()
+            with spans.phase("files"):
+                self._write_files(sandbox, ips)
+            with spans.phase("pause_wait"):
+                started = pause.result() if pause else None
         except BaseException:
             # Recorded even so, so that the undo of the failed run ends them.
             with contextlib.suppress(Exception):
@@ -192,8 +197,9 @@ class SandboxManager:
                 self._store.update(sandbox.id, lambda s: _with_processes(s, monitor, started))
             raise
         # One record write for the processes and the IPs: each is an fsync.
-        return self._store.update(sandbox.id,
-                                  lambda s: replace(_with_processes(s, monitor, started), ips=ips, unknown=False))
+        with spans.phase("record"):
+            return self._store.update(sandbox.id,
+                                      lambda s: replace(_with_processes(s, monitor, started), ips=ips, unknown=False))
 
     def stop(self, sandbox_id: str) -> None:
         sandbox = self.find(sandbox_id)

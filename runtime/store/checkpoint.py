@@ -44,8 +44,8 @@ def write_json(path: Path, document: object) -> None:
     write_atomic(path, json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
 
 
-def save(path: Path, record: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps({"version": VERSION, **record}, sort_keys=True).encode())
+def save(path: Path, record: dict[str, Any], durable: bool = True) -> None:
+    write_atomic(path, json.dumps({"version": VERSION, **record}, sort_keys=True).encode(), durable=durable)
 
 
 def load(path: Path) -> dict[str, Any]:

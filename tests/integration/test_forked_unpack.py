@@ -1,8 +1,10 @@
 """Layers unpacked in fork-server children behave as in-process: good layers land, hostile ones are
-refused with the same error class (InvalidArgument) and leave nothing."""
+refused with the same error class (InvalidArgument) and leave nothing. Each test runs both ways:
+in a child, and in the agent as a tiny layer is; a layer past the size limit goes to a child."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,17 +12,27 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
-from runtime.process.client import connect_or_start
+from runtime.process import unpacker as forked
+from runtime.process.client import ForkServer, connect_or_start
 from runtime.process.unpacker import ForkedUnpacker
 
 GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 @pytest.fixture
-def unpacker(tmp_path: Path) -> Iterator[ForkedUnpacker]:
+def server(tmp_path: Path) -> Iterator[ForkServer]:
     server = connect_or_start(str(tmp_path / "fork.sock"), str(tmp_path / "fork.log"))
-    yield ForkedUnpacker(server)
+    yield server
     server.shutdown()
+
+
+@pytest.fixture(params=["child", "agent"])
+def unpacker(request: pytest.FixtureRequest, server: ForkServer, monkeypatch: pytest.MonkeyPatch) -> ForkedUnpacker:
+    if request.param == "child":
+        monkeypatch.setattr(forked, "IN_AGENT_BYTES", -1)
+    else:
+        monkeypatch.setattr(server, "spawn", lambda *a, **k: pytest.fail("a tiny layer went to a child"))
+    return ForkedUnpacker(server)
 
 
 def blob(tmp_path: Path, entries: list) -> tuple[str, str, str]:
@@ -55,3 +67,16 @@ def test_a_wrong_diff_id_is_invalid_argument(unpacker: ForkedUnpacker, tmp_path:
     dest.mkdir()
     with pytest.raises(InvalidArgument, match="does not match"):
         unpacker(path, GZIP, str(dest), layer=digest, diff_id="sha256:" + "0" * 64, progress=lambda n: None)
+
+
+def test_a_layer_past_the_limit_goes_to_a_child(server: ForkServer, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned: list[str] = []
+    spawn = server.spawn
+    monkeypatch.setattr(server, "spawn", lambda kind, spec, **kw: spawned.append(kind) or spawn(kind, spec, **kw))
+    random = os.urandom(forked.IN_AGENT_BYTES + 1)  # incompressible: the blob stays past the limit
+    path, digest, diff_id = blob(tmp_path, [ti.file("random", random)])
+    dest = tmp_path / "fs"
+    dest.mkdir()
+    ForkedUnpacker(server)(path, GZIP, str(dest), layer=digest, diff_id=diff_id, progress=lambda n: None)
+    assert spawned == ["unpack_layer"] and (dest / "random").read_bytes() == random

@@ -134,7 +134,7 @@ def test_real_owners_devices_and_whiteouts_under_overlay(tmp_path, overlay) -> N
                           ti.device("dev/null", tarfile.CHRTYPE, 1, 3)])
     fake = FakeRegistry()
     fake.push("registry-1.docker.io", "library/wh", ti.build_image([lower, upper]), "latest")
-    manager = ImageManager(str(tmp_path / "root"), transport_factory=lambda: fake)
+    manager = ImageManager(str(tmp_path / "root"), transport=fake)
     manager.pull("wh")
     top, _ = manager.lowerdirs("wh")
     st = os.lstat(f"{top}/owned")

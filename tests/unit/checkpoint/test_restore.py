@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from runtime.checkpoint import archive, metadata, rootfsdiff
-from runtime.checkpoint.restore import attach, is_archive, restored_config, unpacked
+from runtime.checkpoint.restore import attach, restored_config, unpacked
+from runtime.checkpoint.support import is_archive
 from runtime.container.model import ContainerConfig
 from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.process.initspec import BindMount, InitSpec, Namespaces, Restore

@@ -47,7 +47,7 @@ def images(tmp_path: Path) -> ImageManager:
     registry.push(HUB, "library/trapper", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "usr1"}), "1")
     registry.push(HUB, "library/plain", ti.build_image([base], config={"Cmd": ["sh"]}), "1")
     registry.push(HUB, "library/odd", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "SIGFOO"}), "1")
-    manager = ImageManager(str(tmp_path / "images"), {}, lambda: registry, platform=Platform("linux", "amd64"),
+    manager = ImageManager(str(tmp_path / "images"), {}, registry, platform=Platform("linux", "amd64"),
                            fileops=RecordingFileOps())
     manager.pull("trapper:1")
     manager.pull("plain:1")

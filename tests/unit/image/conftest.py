@@ -27,7 +27,7 @@ def make_manager(tmp_path, registry: FakeRegistry, fileops: RecordingFileOps) ->
     def make(**kw: object) -> ImageManager:
         kw.setdefault("platform", AMD64)
         kw.setdefault("fileops", fileops)
-        return ImageManager(str(tmp_path / "images"), kw.pop("hosts", {}), lambda: registry, **kw)
+        return ImageManager(str(tmp_path / "images"), kw.pop("hosts", {}), registry, **kw)
     return make
 
 

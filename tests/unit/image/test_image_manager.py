@@ -186,6 +186,20 @@ def test_concurrent_pulls_sharing_a_layer_unpack_it_once(manager, registry, file
     assert len([c for c in fileops.calls if c[0] == "lchown" and c[1].endswith("/bin/sh")]) == 1
 
 
+def test_the_config_and_the_layers_download_side_by_side(manager, registry) -> None:
+    built = image("overlap")
+    registry.push(HUB, "library/overlap", built, "latest")
+    layers_asked = threading.Barrier(1 + len(built.layers), timeout=5)
+
+    def before_blob(digest: str) -> None:
+        # The config is served only once every layer was asked for too: a pull that fetched
+        # the config first would break the barrier, and fail.
+        layers_asked.wait()
+
+    registry.before_blob = before_blob
+    assert manager.pull("overlap").id == built.config.digest
+
+
 def test_a_stalled_pull_fails_with_deadline_exceeded(make_manager, registry, leftovers) -> None:
     manager = make_manager(stall_timeout=0.2)
     registry.push(HUB, "library/slow", image("slow"), "latest")

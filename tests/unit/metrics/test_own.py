@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from metrics.own import Histogram, OwnMetrics, StopRequests
 from runtime.process.monitor import DROPPED_FILE, write_dropped
 from runtime.process.supervisor import HelperState
+from runtime.spans import Span
 from tests.unit.stats.builders import APP, SIDE, WEB, WORKER, scene
 
 
@@ -54,6 +55,18 @@ def test_rpcs_and_pulls_are_counted() -> None:
     assert s[("pycrid_recovery_duration_seconds", ())] == 0.25
     assert s[("pycrid_build_info", (("version", "0.1.0"),))] == 1
     assert s[("container_scrape_error", ())] == 0
+
+
+def test_rpc_phases_are_histograms_by_method_and_phase() -> None:
+    own = OwnMetrics()
+    own.observe_phases("StartContainer", [Span("cgroup", 0.001), Span("init.rootfs", 0.004)])
+    own.observe_phases("StartContainer", [Span("cgroup", 0.002)])
+    s = samples(own)
+    key = (("method", "StartContainer"), ("phase", "cgroup"))
+    assert s[("pycrid_rpc_phase_duration_seconds_count", key)] == 2
+    assert s[("pycrid_rpc_phase_duration_seconds_sum", key)] == 0.003
+    assert s[("pycrid_rpc_phase_duration_seconds_bucket", (("le", "0.001"), *key))] == 1
+    assert s[("pycrid_rpc_phase_duration_seconds_count", (("method", "StartContainer"), ("phase", "init.rootfs")))] == 1
 
 
 def test_unlabelled_counters_exist_before_anything_happens() -> None:

@@ -122,3 +122,17 @@ def test_a_malformed_table_is_an_internal_error(tmp_path: Path) -> None:
     (tmp_path / "leases.json").write_text('{"version": 1, "leases": []}')
     with pytest.raises(Internal, match="leases.json"):
         LeaseStore(tmp_path).snapshot()
+
+
+def test_a_lease_is_written_whole_but_not_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every RunPodSandbox writes the table under its lock: no fsync there (see LeaseStore._save),
+    yet a new agent reads what the last one wrote."""
+    synced: list[int] = []
+    monkeypatch.setattr("os.fsync", lambda fd: synced.append(fd))
+    store = LeaseStore(tmp_path)
+    store.allocate("pod-a", [ipaddress.ip_network("10.88.0.0/24")])
+    store.release("pod-a")
+    store.allocate("pod-b", [ipaddress.ip_network("10.88.0.0/24")])
+    assert synced == []
+    assert {lease.pod_id for lease in LeaseStore(tmp_path).snapshot().leases.values()} == {"pod-b"}
+    assert not list(tmp_path.glob(".*.tmp"))

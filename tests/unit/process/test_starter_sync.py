@@ -64,3 +64,12 @@ def test_the_pauses_bare_ready_is_not_a_container_inits(pair) -> None:
     init.close()
     with pytest.raises(Internal, match="unexpected b'ready'"):
         wait_for_exec(starter)
+
+
+def test_init_marks_reach_the_starter_with_its_ready(pair) -> None:
+    starter, init = pair
+    init.send(protocol.ready(0, 0, (), [("init.rootfs", 12.5), ("init.security", 13.0)]))
+    init.close()
+    marks: list[tuple[str, float]] = [("starter.spec", 10.0)]
+    assert wait_for_exec(starter, marks) == (-1, {"uid": 0, "gid": 0, "groups": []})
+    assert marks == [("starter.spec", 10.0), ("init.rootfs", 12.5), ("init.security", 13.0)]

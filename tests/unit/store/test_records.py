@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import stat
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -167,3 +168,53 @@ def test_prefix_resolution() -> None:
         resolve("a", ids, "container")
     with pytest.raises(NotFound):
         resolve("ff", ids, "container")
+
+
+def test_a_slow_write_holds_up_only_its_own_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write (two fsyncs) blocks neither reads nor the writes of other records; writes of one
+    record still run one at a time, each on what the one before it left."""
+    s = store(tmp_path)
+    slow, other = new_id(), new_id()
+    s.add(slow, Thing("slow"))
+    s.add(other, Thing("other"))
+    entered, release = threading.Event(), threading.Event()
+    save = checkpoint.save
+
+    def held_save(path: Path, record: dict) -> None:
+        if path.name.startswith(slow) and record["state"] == "first":
+            entered.set()
+            assert release.wait(10)
+        save(path, record)
+
+    monkeypatch.setattr(checkpoint, "save", held_save)
+    first = threading.Thread(target=s.update, args=(slow, lambda t: replace(t, state="first")))
+    first.start()
+    assert entered.wait(10)
+    second_saw: list[str] = []
+
+    def second_change(t: Thing) -> Thing:
+        second_saw.append(t.state)
+        return replace(t, state=t.state + "+second")
+
+    second = threading.Thread(target=s.update, args=(slow, second_change))
+    second.start()
+    # While the first write of `slow` is held: the other record is read, written, added, listed.
+    done = threading.Event()
+
+    def others() -> None:
+        s.update(other, lambda t: replace(t, state="running"))
+        s.add(new_id(), Thing("new"))
+        assert s.get(slow) == Thing("slow") and len(s.all()) == 3
+        done.set()
+
+    threading.Thread(target=others).start()
+    try:
+        assert done.wait(5), "a write of another record waited for the slow one"
+        assert second_saw == []  # the second write of `slow` waits for the first
+    finally:
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert second_saw == ["first"] and s.get(slow) == Thing("slow", "first+second")
+    assert store(tmp_path).load_all() == [] and json.loads((tmp_path / f"{slow}.json").read_text())["state"] == \
+        "first+second"
