@@ -78,12 +78,15 @@ class PodCidrs:
     What the kubelet sent is kept in ``saved`` (under the persistent root) and wins over the
     configured default at the next start: the kubelet sends the node's range once, and a pycrid
     restarted without it would hand out addresses outside the node's range (on a multi-node
-    cluster, the same addresses as another node)."""
+    cluster, the same addresses as another node).
+
+    A configured default of "" means none: no range until the kubelet sends one (get() is empty)."""
 
     def __init__(self, cidr: str, saved: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._saved = saved
-        self._cidrs = parse_pod_cidrs(_read_saved(saved) or cidr)
+        initial = _read_saved(saved) or cidr
+        self._cidrs = parse_pod_cidrs(initial) if initial else ()
 
     def get(self) -> tuple[str, ...]:
         with self._lock:
