@@ -17,6 +17,7 @@ class KubeletSettings:
     port: int                  # HTTPS: /pods, /containerLogs, /stats, /exec, ...
     healthz_port: int
     cgroup_v1: bool
+    feature_gates: tuple[tuple[str, bool], ...] = ()
 
 
 def kubelet_configuration(s: KubeletSettings) -> dict[str, Any]:
@@ -48,4 +49,6 @@ def kubelet_configuration(s: KubeletSettings) -> dict[str, Any]:
     }
     if s.cgroup_v1:
         config["failCgroupV1"] = False  # v1.35+ refuses cgroup v1 unless told otherwise
+    if s.feature_gates:
+        config["featureGates"] = dict(s.feature_gates)
     return config
