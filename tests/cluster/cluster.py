@@ -97,10 +97,14 @@ def down(layout: Layout, purge: bool, say: Callable[[str], None]) -> None:
     the state dir stays (certificates, etcd, images: the next `up` is quick) unless ``purge``."""
     if netns.exists(layout):
         netns.enter(layout)
+    say("stopping the kubelet")
     daemons.stop(layout, "kubelet", timeout=30)
     runtime_of(layout, None).stop(say)
     for name in (*CONTROL_PLANE, "prometheus"):
-        daemons.stop(layout, name)
+        say(f"stopping {name}")
+        # The apiserver, once it stopped listening, can sit out its whole shutdown timeout; it holds
+        # no state of its own (etcd does), so it gets a few seconds.
+        daemons.stop(layout, name, timeout=5 if name == "kube-apiserver" else 20)
     subprocess.run([str(HACK / "registry.sh"), "stop", str(layout.path("registry"))], check=True)
     node.unmount_kubelet_root(layout)
     remove_cgroups(layout, say)

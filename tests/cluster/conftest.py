@@ -64,4 +64,5 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     name = f"{module}-{secrets.token_hex(2)}"
     cluster.kubectl("create", "namespace", name)
     yield name
-    cluster.kubectl("delete", "namespace", name, "--timeout=120s", timeout=180)
+    # Not waited for: the next module runs meanwhile, and test_leftovers waits for every pod to go.
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
