@@ -69,7 +69,7 @@ def up(layout: Layout, requested_runtime: str | None, say: Callable[[str], None]
     kubectl(layout, "-n", "kube-system", "wait", "--for=condition=Available", "deployment/coredns",
             "deployment/metrics-server", "--timeout=180s")
     prometheus.start(layout, say)
-    say(f"up: node {NODE_NAME} on {runtime.name}; state in {layout.base}, network namespace {layout.netns}")
+    say(f"up: node {NODE_NAME} on {runtime.name}; state and network namespace in {layout.base}")
 
 
 def start_registry(layout: Layout, say: Callable[[str], None]) -> None:
@@ -89,7 +89,7 @@ def start_registry(layout: Layout, say: Callable[[str], None]) -> None:
 
 def write_env(layout: Layout) -> None:
     """For hack/cluster/kubectl and hack/cluster/exec (sourced by bash)."""
-    layout.path("env").write_text(f"NETNS={layout.netns}\nKUBECONFIG={layout.kubeconfig('admin')}\n")
+    layout.path("env").write_text(f"NETNS={layout.netns_path}\nKUBECONFIG={layout.kubeconfig('admin')}\n")
 
 
 def down(layout: Layout, purge: bool, say: Callable[[str], None]) -> None:

@@ -1,11 +1,11 @@
 """Where a one-node cluster keeps everything, and the names and addresses it uses.
 
 A cluster lives in one state dir (``$PYCRID_CLUSTER_DIR``, by default ``$PYCRID_CACHE/cluster``) and
-one network namespace of its own (``pycrid-cluster-<hash of the dir>``): every component runs in it,
-so its addresses, ports, bridge, routes and kube-proxy's nftables rules are the namespace's, never
-the machine's, and two clusters (or a cluster and the e2e tests) never meet. That is why the
-addresses and ports below can be fixed. What the machine does share — the cgroup tree, mounts, and
-/run/netns — is named after the dir's hash too.
+one network namespace of its own, pinned at ``netns`` in that dir: every component runs in it, so
+its addresses, ports, bridge, routes and kube-proxy's nftables rules are the namespace's, never the
+machine's, and two clusters (or a cluster and the e2e tests) never meet. That is why the addresses
+and ports below can be fixed. What the machine does share — the cgroup tree and mounts — is named
+after the dir's hash.
 """
 from __future__ import annotations
 
@@ -47,12 +47,10 @@ class Layout:
         return hashlib.sha256(str(self.base).encode()).hexdigest()[:8]
 
     @property
-    def netns(self) -> str:
-        return f"pycrid-cluster-{self.tag}"
-
-    @property
     def netns_path(self) -> Path:
-        return Path("/run/netns") / self.netns
+        """The namespace's pin (a bind mount of it). Not in /run/netns: `ip netns` makes that a shared
+        mount, whose unmounts in any copy of the mount namespace propagate to the machine's."""
+        return self.path("netns")
 
     @property
     def cgroup_root(self) -> str:

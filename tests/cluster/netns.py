@@ -1,12 +1,12 @@
-"""The cluster's network namespace: made once (`ip netns add`, so `ip netns exec NAME ...` works for
-people too), entered by `up` before it starts anything, and deleted by `down` with everything in it
-(the pod bridge, veths, routes, kube-proxy's and pycrid's nftables tables)."""
+"""The cluster's network namespace: made once and pinned in the state dir, entered by `up` before it
+starts anything, and removed by `down` with everything in it (the pod bridge, veths, routes,
+kube-proxy's and pycrid's nftables tables). `hack/cluster/exec CMD` runs a command in it."""
 from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
+from runtime.linux import proc
 from runtime.linux.constants import CLONE_NEWNET
 from runtime.linux.syscalls import LinuxSyscalls
 from tests.cluster.layout import NODE_IP, Layout
@@ -14,9 +14,10 @@ from tests.cluster.layout import NODE_IP, Layout
 
 def ensure(layout: Layout) -> None:
     """The namespace with its loopback up and the node's address on it."""
-    if not layout.netns_path.exists():
-        subprocess.run(["ip", "netns", "add", layout.netns], check=True)
-    ip = ["ip", "-n", layout.netns]
+    if str(layout.netns_path) not in proc.mount_points():
+        layout.netns_path.touch()
+        subprocess.run(["unshare", f"--net={layout.netns_path}", "true"], check=True)
+    ip = command(layout, ["ip"])
     subprocess.run([*ip, "link", "set", "lo", "up"], check=True)
     addresses = subprocess.run([*ip, "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True,
                                check=True).stdout
@@ -39,9 +40,11 @@ def command(layout: Layout, argv: list[str]) -> list[str]:
 
 
 def remove(layout: Layout) -> None:
-    if layout.netns_path.exists():
-        subprocess.run(["ip", "netns", "delete", layout.netns], check=True)
+    """Unpins the namespace; it goes with the last process in it."""
+    if exists(layout):
+        subprocess.run(["umount", str(layout.netns_path)], check=True)
+    layout.netns_path.unlink(missing_ok=True)
 
 
 def exists(layout: Layout) -> bool:
-    return Path(layout.netns_path).exists()
+    return str(layout.netns_path) in proc.mount_points()

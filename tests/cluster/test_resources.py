@@ -51,15 +51,17 @@ def test_kubectl_top_pod(cluster: Cluster, namespace: str) -> None:
         _, cpu, memory = done.stdout.split()
         return int(cpu.removesuffix("m")), int(memory.removesuffix("Mi"))
     cpu, memory = eventually("kubectl top pod busy", usage, 120, cluster.diagnosis, interval=2)
-    assert 100 <= cpu <= 260, f"busy burns its 200m limit, top says {cpu}m"
-    assert memory >= 0
+    # It burns up to its 200m limit: less on a busy machine (its request is 100m), never much more;
+    # an idle pod reads 0-1m.
+    assert 20 <= cpu <= 260, f"busy burns its CPU up to a 200m limit; top says {cpu}m"
+    assert memory > 0
     nodes = cluster.kubectl("top", "node", "--no-headers").stdout.split()
     assert nodes[0] == NODE_NAME and int(nodes[1].removesuffix("m")) > 0, nodes
 
 
 def stats_of(summary: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
-    return next((p for p in summary["pods"] if p["podRef"] == {**p["podRef"], "namespace": namespace, "name": name}),
-                None)
+    return next((p for p in summary["pods"]
+                 if (p["podRef"]["namespace"], p["podRef"]["name"]) == (namespace, name)), None)
 
 
 def missing_stats(pod: dict[str, Any] | None) -> list[str]:
