@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # All benchmarks, pycrid side by side with containerd 1.6 + runc in one run: the cold-cache pull
 # (pull.sh), the pod start/stop/memory benchmark through crictl (pods.sh), the CRI call
-# latencies critest -benchmark measures (rpcs.sh), and exec round trips and port-forward
-# throughput (streaming.sh). Writes a markdown summary to
+# latencies critest -benchmark measures (rpcs.sh), exec round trips and port-forward
+# throughput (streaming.sh), and pod startup latency under a kubelet in a hack/cluster cluster
+# (startup.sh). Writes a markdown summary to
 # _out/bench.md and prints it; each part's progress goes to _out/bench-PART.log and stderr.
 #
 #   hack/bench/run.sh            PULL_ROUNDS (default 3) and PODS (default 20) from the environment
@@ -57,12 +58,13 @@ git -C "$TOP" diff --quiet HEAD -- . ':!hack/bench' || commit+=" with uncommitte
 		"cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/; s/cgroup2fs/v2/'), cgroupfs driver;" \
 		"load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- commands: \`hack/bench/pull.sh $PULL_ROUNDS\`, \`hack/bench/pods.sh $PODS\`, \`hack/bench/rpcs.sh $PODS\`," \
-		"\`hack/bench/streaming.sh\`"
+		"\`hack/bench/streaming.sh\`", "\`hack/bench/startup.sh\`"
 	echo
 } >"$SUMMARY"
 part pull "$BENCH/pull.sh" "$PULL_ROUNDS"
 part pods "$BENCH/pods.sh" "$PODS"
 part rpcs "$BENCH/rpcs.sh" "$PODS"
 part streaming "$BENCH/streaming.sh"
+part startup "$BENCH/startup.sh"
 cat "$SUMMARY"
 ((${#FAILED[@]} == 0)) || die "failed: ${FAILED[*]}; see $SUMMARY"
