@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runtime.cgroups.manager import detect
 from tests.cluster import manifests as m
 from tests.cluster import prometheus
 from tests.cluster.client import Cluster, eventually
@@ -27,20 +28,35 @@ def busy(cluster: Cluster, namespace: str) -> str:
     return "busy"
 
 
+# What a limit of 200m CPU and 100Mi memory (request 100m) becomes in a container's cgroup, read
+# inside the container (its own cgroup is what it sees at /sys/fs/cgroup) and on the node; and where
+# those files are below /sys/fs/cgroup on the node, given the container's cgroup path.
+CGROUP_FILES = {
+    "v1": {"memory/memory.limit_in_bytes": str(100 << 20), "cpu/cpu.cfs_quota_us": "20000",
+           "cpu/cpu.cfs_period_us": "100000", "cpu/cpu.shares": "102"},
+    "v2": {"memory.max": str(100 << 20), "cpu.max": "20000 100000", "cpu.weight": "4"},
+}
+
+
+def node_file(version: str, cgroup: str, name: str) -> Path:
+    if version == "v1":
+        controller, knob = name.split("/")
+        return Path("/sys/fs/cgroup", controller, cgroup.lstrip("/"), knob)
+    return Path("/sys/fs/cgroup", cgroup.lstrip("/"), name)
+
+
 def test_limits_are_in_the_containers_cgroup(cluster: Cluster, namespace: str) -> None:
-    inside = cluster.kubectl("-n", namespace, "exec", "busy", "--", "sh", "-c",
-                             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
-                             "/sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares; "
-                             "grep :memory: /proc/1/cgroup").stdout.split()
-    memory, quota, period, shares, cgroup_line = inside
-    assert (int(memory), int(quota), int(period), int(shares)) == (100 << 20, 20000, 100000, 102)
-    # The same files on the node, at the path the container's processes are in: the pod's own
-    # cgroup below the kubelet's kubepods tree, and so below the cluster's cgroup root.
-    path = cgroup_line.split(":", 2)[2]
-    uid = cluster.pod(namespace, "busy")["metadata"]["uid"]
-    assert path.startswith(f"{cluster.layout.cgroup_root}/kubepods/burstable/pod{uid}/"), path
-    assert Path(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read_text().strip() == str(100 << 20)
-    assert Path(f"/sys/fs/cgroup/cpu{path}/cpu.cfs_quota_us").read_text().strip() == "20000"
+    version = detect()
+    files = CGROUP_FILES[version]
+    inside = cluster.kubectl("-n", namespace, "exec", "busy", "--", "cat",
+                             *(f"/sys/fs/cgroup/{name}" for name in files)).stdout.split("\n")
+    assert dict(zip(files, inside)) == files
+    # On the node: the container's own cgroup (cgroupfs driver: named by its ID) in the pod's, below
+    # the kubelet's kubepods tree and so below the cluster's cgroup root.
+    pod = cluster.pod(namespace, "busy")
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("pycrid://")
+    cgroup = f"{cluster.layout.cgroup_root}/kubepods/burstable/pod{pod['metadata']['uid']}/{container_id}"
+    assert {name: node_file(version, cgroup, name).read_text().strip() for name in files} == files
 
 
 def test_kubectl_top_pod(cluster: Cluster, namespace: str) -> None:
