@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Protocol
 
 from runtime.errors import InvalidArgument
 from runtime.store.checkpoint import write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,12 @@ class PodCidrs:
             return
         parsed = parse_pod_cidrs(cidr)
         with self._lock:
-            if self._saved is not None and parsed != self._cidrs:
+            if parsed == self._cidrs:
+                return
+            if self._saved is not None:
                 self._saved.parent.mkdir(parents=True, exist_ok=True)
                 write_json(self._saved, {"pod_cidr": ",".join(parsed)})
+            log.info("pod CIDR %s from the kubelet (was %s)", ",".join(parsed), ",".join(self._cidrs) or "none")
             self._cidrs = parsed
 
     def __str__(self) -> str:

@@ -1,8 +1,10 @@
 """The node registered by the kubelet on pycrid: Ready, named as the runtime it runs on, and pycrid
-took the node's pod range from the kubelet (UpdateRuntimeConfig), with no range of its own."""
+took the node's pod range from the kubelet (UpdateRuntimeConfig), with no range of its own, before
+it ran any pod (until then it reports NetworkReady false, so the node is not Ready for pods)."""
 from __future__ import annotations
 
 import json
+import re
 
 from runtime.version import VERSION
 from tests.cluster.client import Cluster
@@ -24,3 +26,11 @@ def test_pycrid_uses_the_nodes_pod_cidr(cluster: Cluster) -> None:
     assert info["network"]["podCIDR"] == pod_cidr
     assert {c["type"]: c["status"] for c in info["status"]["conditions"]} == {
         "RuntimeReady": True, "NetworkReady": True}
+
+
+def test_no_pod_ran_before_the_nodes_range_arrived(cluster: Cluster) -> None:
+    pod_cidr = cluster.get("node", NODE_NAME)["spec"]["podCIDR"]
+    log = cluster.layout.log("pycrid").read_text()
+    got_range = log.index(f"pod CIDR {pod_cidr} from the kubelet (was none)")
+    first_sandbox = re.search(r"sandbox [0-9a-f]{64} \(", log)
+    assert first_sandbox is not None and got_range < first_sandbox.start()

@@ -47,3 +47,11 @@ def test_a_range_saved_by_an_earlier_run_is_ready_at_once(tmp_path: Path) -> Non
 def test_an_empty_default_is_no_range(tmp_path: Path) -> None:
     assert PodCidrs("").get() == ()
     assert PodCidrs("", tmp_path / "pod-cidr.json").get() == ()
+
+
+def test_a_new_range_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cidrs = PodCidrs("", tmp_path / "pod-cidr.json")
+    with caplog.at_level("INFO", logger="runtime.network.plugin"):
+        cidrs.update("10.244.7.0/24")
+        cidrs.update("10.244.7.0/24")  # the kubelet sends it again: nothing new
+    assert [r.getMessage() for r in caplog.records] == ["pod CIDR 10.244.7.0/24 from the kubelet (was none)"]
