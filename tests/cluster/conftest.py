@@ -1,6 +1,6 @@
-"""One cluster for the whole session (hack/cluster/up on a state dir of the session's own, so it meets
-no other run's), a namespace per test module, and `down --purge` at the end, after which nothing of
-the cluster may be left on the machine."""
+"""One cluster for the package's tests (hack/cluster/up on a state dir of the session's own, so it
+meets no other run's), a namespace per test module, and `down --purge` after the last test, after
+which nothing of the cluster may be left on the machine."""
 from __future__ import annotations
 
 import os
@@ -20,14 +20,19 @@ LAST = "test_leftovers.py"  # deletes everything and checks the node is clean: r
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/cluster/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-    items.sort(key=lambda item: "tests/cluster/" in str(item.fspath) and item.fspath.basename == LAST)
+    ours = [i for i, item in enumerate(items) if "tests/cluster/" in str(item.fspath)]
+    for i in ours:
+        items[i].add_marker(pytest.mark.e2e)
+    # The package's items are one run of the list: LAST's go to its end, not to the session's.
+    if ours:
+        block = items[ours[0]:ours[-1] + 1]
+        block.sort(key=lambda item: item.fspath.basename == LAST)
+        items[ours[0]:ours[-1] + 1] = block
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Package-scoped: torn down after the package's last test, not at the end of the session."""
     assert os.geteuid() == 0, "the cluster tests need root: run them through hack/test.sh"
     assert shutil.which("crictl"), "crictl is not on PATH: hack/install.sh puts it in $PYCRID_CACHE/bin"
     made = Cluster(Layout.at(tmp_path_factory.mktemp("cluster")))
