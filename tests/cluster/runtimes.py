@@ -49,6 +49,9 @@ class Runtime:
             subprocess.run([str(CONTAINERD_SH), "stop", str(self.layout.path("containerd"))], check=True)
             return
         forkserver = forkserver_pid(self.layout)
+        if forkserver is not None and daemons.pid_of(self.layout, "pycrid") is None:
+            # Its pods outlived it (by design): a pycrid started again finds them, and removes them.
+            node.start_pycrid(self.layout, say)
         if daemons.pid_of(self.layout, "pycrid") is not None:
             say("removing every pod, then stopping pycrid")
             removed = self.crictl("rmp", "--all", "--force")
