@@ -1,9 +1,7 @@
 """kubectl as the cluster's admin, inside the cluster's network namespace (from anywhere)."""
 from __future__ import annotations
 
-import json
 import subprocess
-from typing import Any
 
 from tests.cluster import netns
 from tests.cluster.layout import Layout
@@ -18,9 +16,3 @@ def kubectl(layout: Layout, *args: str, input: str | None = None, check: bool = 
     if check and done.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
     return done
-
-
-def get_json(layout: Layout, *args: str) -> dict[str, Any]:
-    found = json.loads(kubectl(layout, "get", *args, "-o", "json").stdout)
-    assert isinstance(found, dict)
-    return found
