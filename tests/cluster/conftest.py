@@ -14,9 +14,11 @@ import pytest
 from runtime.linux import proc
 from tests.cluster.client import HACK, Cluster
 from tests.cluster.layout import Layout
+from tests.e2e.daemon import REPO
 from tests.kubelet import node_cgroups
 
-LAST = "test_leftovers.py"  # deletes everything and checks the node is clean: runs after the others
+LAST = "test_leftovers.py"
+LOGS_KEPT = REPO / "_out" / "cluster-logs"  # deletes everything and checks the node is clean: runs after the others
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,8 +33,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Package-scoped: torn down after the package's last test, not at the end of the session."""
+def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Package-scoped: torn down after the package's last test, not at the end of the session. When
+    a test failed, the components' logs are kept in _out/cluster-logs first."""
     assert os.geteuid() == 0, "the cluster tests need root: run them through hack/test.sh"
     assert shutil.which("crictl"), "crictl is not on PATH: hack/install.sh puts it in $PYCRID_CACHE/bin"
     made = Cluster(Layout.at(tmp_path_factory.mktemp("cluster")))
@@ -41,6 +44,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert up.returncode == 0, f"hack/cluster/up failed:\n{up.stderr[-6000:]}"
         yield made
     finally:
+        if request.session.testsfailed:
+            shutil.rmtree(LOGS_KEPT, ignore_errors=True)
+            shutil.copytree(made.layout.path("logs"), LOGS_KEPT, dirs_exist_ok=True)
         down = subprocess.run([str(HACK / "down"), "--purge"], env=made.env, capture_output=True, text=True,
                               timeout=300)
         assert down.returncode == 0, f"hack/cluster/down failed:\n{down.stderr[-6000:]}"
