@@ -20,7 +20,7 @@ from tests.kubelet.release import binary
 
 # /stats/summary has pod network stats only with this gate: without it the kubelet asks its
 # built-in cAdvisor for them, which knows containerd's, CRI-O's and docker's containers only.
-KUBELET_FEATURE_GATES = (("PodAndContainerStatsFromCRI", True),)
+KUBELET_FEATURE_GATES = {"PodAndContainerStatsFromCRI": True}
 
 
 def pycrid_config(layout: Layout) -> str:
@@ -42,7 +42,7 @@ def kubelet_config(layout: Layout, runtime_endpoint: str) -> dict[str, Any]:
     settings = KubeletSettings(
         runtime_endpoint=runtime_endpoint, static_pod_dir=kubelet / "manifests", pod_logs_dir=kubelet / "pod-logs",
         volume_plugin_dir=kubelet / "volume-plugins", cgroup_root=layout.cgroup_root, port=PORTS["kubelet"],
-        healthz_port=PORTS["kubelet-healthz"], cgroup_v1=detect() == "v1", feature_gates=KUBELET_FEATURE_GATES)
+        healthz_port=PORTS["kubelet-healthz"], cgroup_v1=detect() == "v1", feature_gates=dict(KUBELET_FEATURE_GATES))
     config = kubelet_configuration(settings)
     config.update({
         "address": NODE_IP,  # the apiserver, metrics-server and Prometheus reach it on the node's address

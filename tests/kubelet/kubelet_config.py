@@ -2,7 +2,7 @@
 only with anonymous access (tests only), and touching nothing outside the dirs it is given."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ class KubeletSettings:
     port: int                  # HTTPS: /pods, /containerLogs, /stats, /exec, ...
     healthz_port: int
     cgroup_v1: bool
-    feature_gates: tuple[tuple[str, bool], ...] = ()
+    feature_gates: dict[str, bool] = field(default_factory=dict)  # e.g. {"EventedPLEG": True}
 
 
 def kubelet_configuration(s: KubeletSettings) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def pod_stats(summary: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("gate", [False, True], ids=["default", GATE])
 def test_pod_stats_with_and_without_stats_from_cri(tmp_path: Path, pycrid: Daemon, gate: bool) -> None:
-    gates = ((GATE, True),) if gate else ()
+    gates = {GATE: True} if gate else {}
     with running_kubelet(tmp_path / "kubelet", pycrid, feature_gates=gates) as kubelet:
         name = f"stats-{secrets.token_hex(3)}"
         kubelet.write_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
