@@ -5,14 +5,13 @@ Prometheus, which found the node through the apiserver and scrapes pycrid's /met
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runtime.cgroups.manager import detect
+from tests.cluster import cgroup_files, prometheus
 from tests.cluster import manifests as m
-from tests.cluster import prometheus
 from tests.cluster.client import Cluster, eventually
 from tests.cluster.layout import NODE_NAME
 
@@ -28,35 +27,15 @@ def busy(cluster: Cluster, namespace: str) -> str:
     return "busy"
 
 
-# What a limit of 200m CPU and 100Mi memory (request 100m) becomes in a container's cgroup, read
-# inside the container (its own cgroup is what it sees at /sys/fs/cgroup) and on the node; and where
-# those files are below /sys/fs/cgroup on the node, given the container's cgroup path.
-CGROUP_FILES = {
-    "v1": {"memory/memory.limit_in_bytes": str(100 << 20), "cpu/cpu.cfs_quota_us": "20000",
-           "cpu/cpu.cfs_period_us": "100000", "cpu/cpu.shares": "102"},
-    "v2": {"memory.max": str(100 << 20), "cpu.max": "20000 100000", "cpu.weight": "4"},
-}
-
-
-def node_file(version: str, cgroup: str, name: str) -> Path:
-    if version == "v1":
-        controller, knob = name.split("/")
-        return Path("/sys/fs/cgroup", controller, cgroup.lstrip("/"), knob)
-    return Path("/sys/fs/cgroup", cgroup.lstrip("/"), name)
-
-
 def test_limits_are_in_the_containers_cgroup(cluster: Cluster, namespace: str) -> None:
+    """Read inside the container (its own cgroup is what it sees at /sys/fs/cgroup) and on the node."""
     version = detect()
-    files = CGROUP_FILES[version]
+    files = cgroup_files.expected(version, cpu_limit_milli=200, memory_limit=100 << 20, cpu_request_milli=100)
     inside = cluster.kubectl("-n", namespace, "exec", "busy", "--", "cat",
                              *(f"/sys/fs/cgroup/{name}" for name in files)).stdout.split("\n")
     assert dict(zip(files, inside)) == files
-    # On the node: the container's own cgroup (cgroupfs driver: named by its ID) in the pod's, below
-    # the kubelet's kubepods tree and so below the cluster's cgroup root.
-    pod = cluster.pod(namespace, "busy")
-    container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("pycrid://")
-    cgroup = f"{cluster.layout.cgroup_root}/kubepods/burstable/pod{pod['metadata']['uid']}/{container_id}"
-    assert {name: node_file(version, cgroup, name).read_text().strip() for name in files} == files
+    on_node = cgroup_files.container_cgroup(cluster, namespace, "busy")
+    assert cgroup_files.read_on_node(version, on_node, list(files)) == files
 
 
 def test_kubectl_top_pod(cluster: Cluster, namespace: str) -> None:
