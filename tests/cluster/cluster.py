@@ -42,7 +42,20 @@ def runtime_of(layout: Layout, requested: str | None) -> Runtime:
     return Runtime(name, layout)
 
 
-def up(layout: Layout, requested_runtime: str | None, say: Callable[[str], None]) -> None:
+def kubelet_gates_of(layout: Layout, requested: dict[str, bool] | None) -> dict[str, bool]:
+    """The kubelet's extra feature gates: the last ones `up` was given (kept in the state dir)."""
+    saved = layout.path("kubelet-feature-gates.json")
+    if requested is not None:
+        saved.write_text(json.dumps(requested) + "\n")
+    gates = json.loads(saved.read_text()) if saved.exists() else {}
+    assert isinstance(gates, dict)
+    return gates
+
+
+def up(layout: Layout, requested_runtime: str | None, say: Callable[[str], None],
+       kubelet_gates: dict[str, bool] | None = None) -> None:
+    """``kubelet_gates``: extra feature gates for the kubelet, kept for later `up`s; None keeps
+    the last ones, {} drops them. A kubelet running with other gates is restarted."""
     if any(f"{layout.base}/".startswith(d) for d in OVERLAID):
         raise SystemExit(f"{layout.base}: the state dir must not be under {' or '.join(OVERLAID)}")
     layout.base.mkdir(parents=True, exist_ok=True)
@@ -59,7 +72,7 @@ def up(layout: Layout, requested_runtime: str | None, say: Callable[[str], None]
     control_plane.start(layout, say)
     kubectl(layout, "apply", "-f", "-", input=json.dumps(addons.all_manifests()))
     runtime.start(say)
-    node.start_kubelet(layout, runtime.endpoint, say)
+    node.start_kubelet(layout, runtime.endpoint, kubelet_gates_of(layout, kubelet_gates), say)
     say(f"waiting for node {NODE_NAME} to be Ready")
     health.wait_until(layout, "kubelet", lambda: kubectl(layout, "get", f"node/{NODE_NAME}", check=False).returncode
                       == 0, 60)  # `kubectl wait` fails at once on a node not registered yet

@@ -76,12 +76,14 @@ def _gone(layout: Layout, name: str, timeout: float) -> bool:
     return True
 
 
-def write_config(path: Path, text: str) -> None:
-    """A component's config file, written only when it changes: kube-proxy exits when its file is
-    written, and a rerun of `up` must leave running components alone."""
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+def write_config(path: Path, text: str) -> bool:
+    """A component's config file, written only when it changes (kube-proxy exits when its file is
+    written, and a rerun of `up` must leave running components alone); True when it did."""
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True
 
 
 def log_tail(layout: Layout, name: str, chars: int = 4000) -> str:

@@ -37,12 +37,25 @@ def pycrid_config(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kubelet_config(layout: Layout, runtime_endpoint: str) -> dict[str, Any]:
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """``Name=true,Other=false`` (the kubelet's --feature-gates syntax); "" is none."""
+    gates = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or value.lower() not in ("true", "false") or not name:
+            raise ValueError(f"feature gate {item!r}: expected NAME=true or NAME=false")
+        gates[name] = value.lower() == "true"
+    return gates
+
+
+def kubelet_config(layout: Layout, runtime_endpoint: str, extra_gates: dict[str, bool] | None = None) -> dict[str, Any]:
+    """``extra_gates`` (`up --kubelet-feature-gates`) go on top of the cluster's own."""
     kubelet = layout.kubelet_dir
     settings = KubeletSettings(
         runtime_endpoint=runtime_endpoint, static_pod_dir=kubelet / "manifests", pod_logs_dir=kubelet / "pod-logs",
         volume_plugin_dir=kubelet / "volume-plugins", cgroup_root=layout.cgroup_root, port=PORTS["kubelet"],
-        healthz_port=PORTS["kubelet-healthz"], cgroup_v1=detect() == "v1", feature_gates=dict(KUBELET_FEATURE_GATES))
+        healthz_port=PORTS["kubelet-healthz"], cgroup_v1=detect() == "v1",
+        feature_gates={**KUBELET_FEATURE_GATES, **(extra_gates or {})})
     config = kubelet_configuration(settings)
     config.update({
         "address": NODE_IP,  # the apiserver, metrics-server and Prometheus reach it on the node's address
@@ -83,12 +96,18 @@ def start_pycrid(layout: Layout, say: Callable[[str], None]) -> None:
     health.wait_until(layout, "pycrid", lambda: health.unix_socket_answers(layout.pycrid_socket), 60)
 
 
-def start_kubelet(layout: Layout, runtime_endpoint: str, say: Callable[[str], None]) -> None:
+def start_kubelet(layout: Layout, runtime_endpoint: str, extra_gates: dict[str, bool],
+                  say: Callable[[str], None]) -> None:
+    """Starts the kubelet, or restarts it when its config changed (other feature gates): the pods
+    keep running, and the new kubelet takes them over."""
     kubelet = layout.kubelet_dir
     for d in ("manifests", "pod-logs", "volume-plugins", "root", "pki"):
         (kubelet / d).mkdir(parents=True, exist_ok=True)
     config = kubelet / "kubelet.json"
-    daemons.write_config(config, json.dumps(kubelet_config(layout, runtime_endpoint), indent=2))
+    changed = daemons.write_config(config, json.dumps(kubelet_config(layout, runtime_endpoint, extra_gates), indent=2))
+    if changed and daemons.pid_of(layout, "kubelet") is not None:
+        say("restarting the kubelet: its config changed")
+        daemons.stop(layout, "kubelet", timeout=30)
     if daemons.pid_of(layout, "kubelet") is None:
         say(f"starting the kubelet on {runtime_endpoint}")
         if not node_cgroups.left_of(layout.cgroup_root):

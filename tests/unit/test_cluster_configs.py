@@ -4,7 +4,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from tests.cluster import addons, control_plane, node, pki, prometheus
+import pytest
+
+from tests.cluster import addons, cluster, control_plane, node, pki, prometheus
 from tests.cluster.layout import NODE_IP, Layout
 
 LAYOUT = Layout.at(Path("/c"))
@@ -59,3 +61,21 @@ def test_the_addons_come_from_the_mirrored_public_names() -> None:
     images = {c["image"] for item in addons.all_manifests()["items"] if item["kind"] == "Deployment"
               for c in item["spec"]["template"]["spec"]["containers"]}
     assert images == {addons.COREDNS_IMAGE, addons.METRICS_SERVER_IMAGE}
+
+
+def test_up_adds_the_kubelet_feature_gates_it_is_given_to_the_clusters_own() -> None:
+    assert node.parse_feature_gates("EventedPLEG=true, Other=False") == {"EventedPLEG": True, "Other": False}
+    assert node.parse_feature_gates("") == {}
+    for wrong in ("EventedPLEG", "EventedPLEG=yes", "=true"):
+        with pytest.raises(ValueError):
+            node.parse_feature_gates(wrong)
+    config = node.kubelet_config(LAYOUT, "unix:///s", {"EventedPLEG": True})
+    assert config["featureGates"] == {"PodAndContainerStatsFromCRI": True, "EventedPLEG": True}
+
+
+def test_the_kubelet_gates_are_kept_until_up_is_given_others(tmp_path: Path) -> None:
+    layout = Layout.at(tmp_path)
+    assert cluster.kubelet_gates_of(layout, None) == {}
+    assert cluster.kubelet_gates_of(layout, {"EventedPLEG": True}) == {"EventedPLEG": True}
+    assert cluster.kubelet_gates_of(layout, None) == {"EventedPLEG": True}
+    assert cluster.kubelet_gates_of(layout, {}) == {}
