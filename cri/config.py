@@ -149,7 +149,8 @@ def _check(cfg: Config, source: str) -> None:
     if cfg.network.mode not in NETWORK_MODES:
         raise bad("network.mode", f"{cfg.network.mode!r} is not one of {', '.join(NETWORK_MODES)}")
     try:
-        ipaddress.ip_network(cfg.network.pod_cidr)
+        if cfg.network.pod_cidr:  # "": none until the kubelet sends the node's
+            ipaddress.ip_network(cfg.network.pod_cidr)
     except ValueError as e:
         raise bad("network.pod_cidr", str(e)) from e
     if cfg.max_rpc_workers < 1 or cfg.shutdown_grace_seconds < 0:

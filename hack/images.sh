@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The images the CRI conformance suite (critest) pulls, built without docker
 # from Debian's busybox plus small stand-ins (hack/images/), and pushed to a
-# local registry under the same repository path and tag as upstream.
+# local registry under the same repository path and tag as upstream; and the
+# add-ons of hack/cluster (CoreDNS, metrics-server), each its binary built by
+# hack/kube/build.sh on an empty base, as upstream's distroless images are.
 #
 #   hack/images.sh build                                  build into $PYCRID_CACHE/images/oci
-#   hack/images.sh push [--creds USER:PASS] HOST:PORT [REF...]   push all (or the given) refs
-#   hack/images.sh list                                   the refs, one per line
+#   hack/images.sh push [--creds USER:PASS] HOST:PORT [REF...]   push the CRI test images (or the
+#                                                         given refs, add-ons included)
+#   hack/images.sh list                                   the CRI test images' refs, one per line
 #
 # Needs: umoci, skopeo, gcc + libc6-dev (static), dpkg-dev tools (dpkg-deb),
 # apt-get (to download busybox.deb once), GNU tar, ldd.
@@ -48,6 +51,14 @@ IMAGES=(
 	"pause-3.9 pause:3.9"
 	"pause-3.10 pause:3.10"
 )
+# hack/cluster's add-ons, pushed only when named (the CRI tests need none of their 100 MB).
+ADDON_IMAGES=(
+	"coredns coredns/coredns:v1.14.2"
+	"metrics-server metrics-server/metrics-server:v0.8.1"
+)
+# The add-on binaries (hack/kube/build.sh).
+KUBE_BIN=$PYCRID_CACHE/kube/v1.36.3/bin
+ADDONS=(coredns metrics-server)
 
 die() { echo "images.sh: $*" >&2; exit 1; }
 
@@ -68,6 +79,8 @@ inputs_hash() {
 		find images -type f -printf '%p %m\n' | LC_ALL=C sort
 		find images -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 		sha256sum images.sh
+		local addon
+		for addon in "${ADDONS[@]}"; do sha256sum "$KUBE_BIN/$addon"; done
 	) | sha256sum | cut -d' ' -f1
 }
 
@@ -167,7 +180,7 @@ marker_image() {
 # built IMAGE: the one progress line per image, with the refs it becomes.
 built() {
 	local line
-	for line in "${IMAGES[@]}"; do
+	for line in "${IMAGES[@]}" "${ADDON_IMAGES[@]}"; do
 		[[ ${line%% *} == "$1" ]] && echo "built $1: ${line#* }"
 	done
 	return 0
@@ -258,11 +271,32 @@ build_all() {
 		built "pause-$name"
 	done
 
+	# The add-ons: the static binary alone, run as root with only the capabilities their pod specs
+	# add (CoreDNS binds port 53); metrics-server writes its self-signed serving cert to /tmp.
+	umoci new --image "$NEW:coredns"
+	dir=$(stage coredns)
+	install -m 755 "$KUBE_BIN/coredns" "$dir/coredns"
+	layer coredns "$dir" "coredns $("$KUBE_BIN/coredns" -version | head -n1)"
+	config coredns --config.entrypoint /coredns --config.exposedports 53/udp --config.exposedports 53/tcp
+	built coredns
+
+	umoci new --image "$NEW:metrics-server"
+	dir=$(stage metrics-server)
+	install -m 755 "$KUBE_BIN/metrics-server" "$dir/metrics-server"
+	install -d -m 1777 "$dir/tmp"
+	layer metrics-server "$dir" "metrics-server"
+	config metrics-server --config.entrypoint /metrics-server --config.user 65534:65534
+	built metrics-server
+
 	umoci gc --layout "$NEW"
 }
 
 cmd_build() {
 	need umoci gcc dpkg-deb apt-get tar ldd sha256sum
+	local addon
+	for addon in "${ADDONS[@]}"; do
+		[[ -x $KUBE_BIN/$addon ]] || die "missing $KUBE_BIN/$addon: hack/kube/build.sh builds it"
+	done
 	local hash
 	hash=$(inputs_hash)
 	if [[ -f $OUT/stamp && $(<"$OUT/stamp") == "$hash" && -f $LAYOUT/index.json ]]; then
@@ -317,7 +351,9 @@ cmd_push() {
 	local -A wanted=()
 	local ref line image running=0 failed=0
 	for ref; do wanted[$ref]=1; done
-	for line in "${IMAGES[@]}"; do
+	local all=("${IMAGES[@]}")
+	(($# == 0)) || all+=("${ADDON_IMAGES[@]}")
+	for line in "${all[@]}"; do
 		image=${line%% *}
 		for ref in ${line#* }; do
 			[[ $# -eq 0 || -n ${wanted[$ref]-} ]] || continue

@@ -15,6 +15,7 @@ packages=(
   libseccomp2            # seccomp filters
   prometheus             # the metrics integration test scrapes with a real Prometheus
   containerd runc        # hack/bench compares against containerd 1.6 + runc
+  openssl curl           # hack/cluster's certificates; the cluster tests' HTTP client
   criu                   # CheckpointContainer and restore (hack/criu.sh makes it work on new kernels)
 )
 missing=()

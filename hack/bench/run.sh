@@ -3,9 +3,9 @@
 # containerd 2.x + runc (built from the Go module proxy on first use), in one run: the cold-cache pull
 # (pull.sh), the pod start/stop/memory benchmark through crictl (pods.sh), the CRI call
 # latencies critest -benchmark measures (rpcs.sh), exec round trips and port-forward
-# throughput (streaming.sh), 30 pods started at once through gRPC (burst.sh), and pycrid's scrape
-# cost per container (scrape.sh). Writes a markdown
-# summary to
+# throughput (streaming.sh), 30 pods started at once through gRPC (burst.sh), pycrid's scrape
+# cost per container (scrape.sh), and pod startup latency under a kubelet in a hack/cluster
+# cluster (startup.sh). Writes a markdown summary to
 # _out/bench.md and prints it; each part's progress goes to _out/bench-PART.log and stderr.
 #
 #   hack/bench/run.sh            PULL_ROUNDS (default 3) and PODS (default 20) from the environment
@@ -64,7 +64,8 @@ git -C "$TOP" diff --quiet HEAD -- . ':!hack/bench' || commit+=" with uncommitte
 		"cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/; s/cgroup2fs/v2/'), cgroupfs driver;" \
 		"load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- commands: \`hack/bench/pull.sh $PULL_ROUNDS\`, \`hack/bench/pods.sh $PODS\`, \`hack/bench/rpcs.sh $PODS\`," \
-		"\`hack/bench/streaming.sh\`, \`hack/bench/burst.sh 30\`, \`hack/bench/scrape.sh 10 100\`"
+		"\`hack/bench/streaming.sh\`, \`hack/bench/burst.sh 30\`, \`hack/bench/scrape.sh 10 100\`," \
+		"\`hack/bench/startup.sh\`"
 	echo
 } >"$SUMMARY"
 part pull "$BENCH/pull.sh" "$PULL_ROUNDS"
@@ -73,5 +74,6 @@ part rpcs "$BENCH/rpcs.sh" "$PODS"
 part streaming "$BENCH/streaming.sh"
 part burst "$BENCH/burst.sh" 30
 part scrape "$BENCH/scrape.sh" 10 100
+part startup "$BENCH/startup.sh"
 cat "$SUMMARY"
 ((${#FAILED[@]} == 0)) || die "failed: ${FAILED[*]}; see $SUMMARY"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from runtime import spans
-from runtime.errors import Internal, PycridError
+from runtime.errors import FailedPrecondition, Internal, PycridError
 from runtime.ids import check_id
 from runtime.network import portmap
 from runtime.network.ipam import IPNetwork, LeaseStore, gateway_of
@@ -70,6 +70,11 @@ class BridgeNetwork:
         self._cidrs.update(cidr)  # pods already running keep their addresses
 
     def status(self) -> NetworkStatus:
+        if not self._cidrs.get():
+            # `pod_cidr = ""`: the node's range comes from the kubelet. Until it has, a pod would get
+            # an address from no range or the wrong one, and the kubelet must not report the node Ready.
+            return NetworkStatus(False, NOT_READY, "bridge network: no pod CIDR yet (pod_cidr is \"\": "
+                                                   "waiting for the kubelet's UpdateRuntimeConfig)")
         if self._host is not None:
             return NetworkStatus(ready=True)
         if not self._nft.available():
@@ -84,6 +89,9 @@ class BridgeNetwork:
         check_id(pod.pod_id, "pod sandbox")
         what = f"pod {pod.namespace}/{pod.name} ({pod.pod_id[:12]})"
         networks = [ipaddress.ip_network(c) for c in self._cidrs.get()]
+        if not networks:
+            raise FailedPrecondition(f"setting up the network of {what}: no pod CIDR yet (pod_cidr is \"\" "
+                                     "and the kubelet has not sent one)")
         try:
             with spans.phase("network.host"):
                 mtu = self._ensure_host()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Protocol
 
 from runtime.errors import InvalidArgument
 from runtime.store.checkpoint import write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,15 @@ class PodCidrs:
     What the kubelet sent is kept in ``saved`` (under the persistent root) and wins over the
     configured default at the next start: the kubelet sends the node's range once, and a pycrid
     restarted without it would hand out addresses outside the node's range (on a multi-node
-    cluster, the same addresses as another node)."""
+    cluster, the same addresses as another node).
+
+    A configured default of "" means none: no range until the kubelet sends one (get() is empty)."""
 
     def __init__(self, cidr: str, saved: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._saved = saved
-        self._cidrs = parse_pod_cidrs(_read_saved(saved) or cidr)
+        initial = _read_saved(saved) or cidr
+        self._cidrs = parse_pod_cidrs(initial) if initial else ()
 
     def get(self) -> tuple[str, ...]:
         with self._lock:
@@ -94,9 +100,12 @@ class PodCidrs:
             return
         parsed = parse_pod_cidrs(cidr)
         with self._lock:
-            if self._saved is not None and parsed != self._cidrs:
+            if parsed == self._cidrs:
+                return
+            if self._saved is not None:
                 self._saved.parent.mkdir(parents=True, exist_ok=True)
                 write_json(self._saved, {"pod_cidr": ",".join(parsed)})
+            log.info("pod CIDR %s from the kubelet (was %s)", ",".join(parsed), ",".join(self._cidrs) or "none")
             self._cidrs = parsed
 
     def __str__(self) -> str:

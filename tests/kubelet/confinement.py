@@ -31,8 +31,12 @@ def confined_command(argv: list[str], base: Path) -> list[str]:
     shared by share_dir) stay peers of the caller's, everything else is private to it."""
     steps = [
         # The copies of other runtimes' pinned namespaces (nsfs bind mounts) would keep those
-        # namespaces alive for as long as the kubelet runs; it needs none of them.
-        'findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l "$m" 2>/dev/null || true; done',
+        # namespaces alive for as long as the kubelet runs; it needs none of them. Where one sits in
+        # a shared mount (/run/netns, once `ip netns add` ran), its unmount would propagate to the
+        # machine's namespace and unpin it there too: that mount is made a slave here first.
+        'findmnt -rn -t nsfs -o TARGET | while read -r m; do '
+        'mount --make-slave "$(findmnt -n -o TARGET --target "$(dirname "$m")")" 2>/dev/null || true; '
+        'umount -l "$m" 2>/dev/null || true; done',
     ]
     shadows = base / "sysctl"
     shadows.mkdir(parents=True, exist_ok=True)

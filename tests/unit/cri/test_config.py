@@ -75,3 +75,7 @@ def test_unreadable_or_broken_file_names_the_file(tmp_path: Path) -> None:
 
 def test_systemd_driver_is_selectable() -> None:
     assert parse({"cgroup_driver": "systemd"}).cgroup_driver == "systemd"
+
+
+def test_an_empty_pod_cidr_waits_for_the_kubelets() -> None:
+    assert parse({"network": {"pod_cidr": ""}}).network.pod_cidr == ""

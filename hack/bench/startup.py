@@ -1,0 +1,173 @@
+"""Pod startup latency as Kubernetes measures its SLO, on a hack/cluster cluster (stdlib only; run by
+startup.sh).
+
+    startup.py measure RUNTIME OUT.json --pods N --rounds R
+        on the cluster $PYCRID_CLUSTER_DIR names (hack/cluster/kubectl): pull the image once
+        through a warm-up pod, then R rounds of: N pods created by one `kubectl create`, each
+        pod's latency from its creation to its Ready condition as a watch sees them, then
+        `kubectl delete` of all N and the time until the watch has seen every one go
+    startup.py report A.json B.json ...       the markdown table of the runs
+
+The upstream SLO (pod startup latency, p99 <= 5 s for stateless pods with pulled images) is
+measured from creation to all containers running as a watch observes them; both ends here are the
+arrival times of one watch's events, so the clock and the watch delay are the same for both.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+KUBECTL = str(Path(__file__).resolve().parents[1] / "cluster" / "kubectl")
+NAMESPACE = "startup-bench"
+IMAGE = "busybox:1"
+# Exits at once on SIGTERM, so deleting measures the runtimes, not a grace period.
+IDLE = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "command": IDLE,
+                                     "imagePullPolicy": "IfNotPresent"}]}}
+
+
+class Watch:
+    """`kubectl get pods --watch`: when each pod was first seen, seen Ready, and seen deleted."""
+
+    def __init__(self) -> None:
+        self.added: dict[str, float] = {}
+        self.ready: dict[str, float] = {}
+        self.deleted: dict[str, float] = {}
+        self._changed = threading.Condition()
+        self._process = subprocess.Popen([KUBECTL, "-n", NAMESPACE, "get", "pods", "--watch",
+                                          "--output-watch-events", "-o", "json"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        decoder = json.JSONDecoder()
+        buffer = ""
+        assert self._process.stdout is not None
+        while chunk := os.read(self._process.stdout.fileno(), 1 << 16):
+            now = time.monotonic()
+            buffer += chunk.decode()
+            while True:
+                buffer = buffer.lstrip()
+                try:
+                    event, end = decoder.raw_decode(buffer)
+                except json.JSONDecodeError:
+                    break
+                buffer = buffer[end:]
+                self._record(event, now)
+
+    def _record(self, event: dict[str, Any], now: float) -> None:
+        obj = event["object"]
+        name = obj["metadata"]["name"]
+        with self._changed:
+            self.added.setdefault(name, now)
+            if event["type"] == "DELETED":
+                self.deleted.setdefault(name, now)
+            elif any(c["type"] == "Ready" and c["status"] == "True" for c in obj["status"].get("conditions", ())):
+                self.ready.setdefault(name, now)
+            self._changed.notify_all()
+
+    def wait(self, what: str, done: Any, timeout: float = 300) -> None:
+        with self._changed:
+            if not self._changed.wait_for(done, timeout):
+                raise SystemExit(f"startup.py: timed out waiting for {what}")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+
+
+def round_of(pods: int, number: int) -> dict[str, Any]:
+    names = [f"r{number}-p{i:03d}" for i in range(pods)]
+    watch = Watch()
+    try:
+        time.sleep(1)  # the watch is established before the first pod is created
+        kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                       "items": [pod(n) for n in names]}))
+        watch.wait(f"{pods} pods Ready", lambda: all(n in watch.ready for n in names))
+        latencies = sorted(watch.ready[n] - watch.added[n] for n in names)
+        start = time.monotonic()
+        kubectl("-n", NAMESPACE, "delete", "pods", "--all", "--wait=false")
+        watch.wait(f"{pods} pods deleted", lambda: all(n in watch.deleted for n in names))
+        delete_all = max(watch.deleted[n] for n in names) - start
+    finally:
+        watch.stop()
+    return {"latencies": latencies, "delete_all": delete_all}
+
+
+def measure(runtime: str, out: Path, pods: int, rounds: int) -> None:
+    kubectl("create", "namespace", NAMESPACE)
+    try:
+        kubectl("-n", NAMESPACE, "run", "warm-up", f"--image={IMAGE}", "--restart=Never", "--command", "--", "true")
+        kubectl("-n", NAMESPACE, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/warm-up", "--timeout=120s")
+        kubectl("-n", NAMESPACE, "delete", "pod", "warm-up")
+        results = []
+        for number in range(1, rounds + 1):
+            result = round_of(pods, number)
+            print(f"startup.py: {runtime} round {number}: p50 {percentile(result['latencies'], 50):.3f} s, "
+                  f"p99 {percentile(result['latencies'], 99):.3f} s, delete all {result['delete_all']:.2f} s",
+                  file=sys.stderr)
+            results.append(result)
+    finally:
+        kubectl("delete", "namespace", NAMESPACE, "--timeout=180s")
+    out.write_text(json.dumps({"runtime": runtime, "pods": pods, "rounds": results}, indent=1))
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest rank, as the Kubernetes perf tests compute their percentiles."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def report(paths: list[Path]) -> None:
+    runs = [json.loads(p.read_text()) for p in paths]
+    print(f"### Pod startup latency: {runs[0]['pods']} pods created at once, image pulled, creation to Ready")
+    print()
+    print("| runtime | rounds | p50 | p90 | p99 | max | delete all (median) |")
+    print("|---|---|---|---|---|---|---|")
+    for run in runs:
+        latencies = [x for r in run["rounds"] for x in r["latencies"]]
+        deletes = statistics.median(r["delete_all"] for r in run["rounds"])
+        cells = [f"{percentile(latencies, p):.2f} s" for p in (50, 90, 99)] + [f"{max(latencies):.2f} s"]
+        print(f"| {run['runtime']} | {len(run['rounds'])} | {' | '.join(cells)} | {deletes:.2f} s |")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="startup.py")
+    commands = parser.add_subparsers(dest="command", required=True)
+    m = commands.add_parser("measure")
+    m.add_argument("runtime")
+    m.add_argument("out", type=Path)
+    m.add_argument("--pods", type=int, default=30)
+    m.add_argument("--rounds", type=int, default=3)
+    r = commands.add_parser("report")
+    r.add_argument("runs", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        measure(args.runtime, args.out, args.pods, args.rounds)
+    else:
+        report(args.runs)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
