@@ -1,11 +1,12 @@
 """Pod startup latency as Kubernetes measures its SLO, on a hack/cluster cluster (stdlib only; run by
 startup.sh).
 
-    startup.py measure RUNTIME OUT.json --pods N --rounds R
-        on the cluster $PYCRID_CLUSTER_DIR names (hack/cluster/kubectl): pull the image once
-        through a warm-up pod, then R rounds of: N pods created by one `kubectl create`, each
-        pod's latency from its creation to its Ready condition as a watch sees them, then
-        `kubectl delete` of all N and the time until the watch has seen every one go
+    startup.py measure RUNTIME OUT.json --pods N [--round K]
+        on the cluster $PYCRID_CLUSTER_DIR names (hack/cluster/kubectl): the image pulled
+        through a warm-up pod, then one round, added to OUT.json's: N pods created by one
+        `kubectl create`, each pod's latency from its creation to its Ready condition as a
+        watch sees them, then `kubectl delete` of all N and the time until the watch has seen
+        every one go
     startup.py report A.json B.json ...       the markdown table of the runs
 
 The upstream SLO (pod startup latency, p99 <= 5 s for stateless pods with pulled images) is
@@ -115,22 +116,21 @@ def round_of(pods: int, number: int) -> dict[str, Any]:
     return {"latencies": latencies, "delete_all": delete_all}
 
 
-def measure(runtime: str, out: Path, pods: int, rounds: int) -> None:
+def measure(runtime: str, out: Path, pods: int, number: int) -> None:
+    """One round, added to the rounds ``out`` already holds (startup.sh alternates the runtimes)."""
+    earlier = json.loads(out.read_text())["rounds"] if out.exists() else []
     kubectl("create", "namespace", NAMESPACE)
     try:
         kubectl("-n", NAMESPACE, "run", "warm-up", f"--image={IMAGE}", "--restart=Never", "--command", "--", "true")
         kubectl("-n", NAMESPACE, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/warm-up", "--timeout=120s")
         kubectl("-n", NAMESPACE, "delete", "pod", "warm-up")
-        results = []
-        for number in range(1, rounds + 1):
-            result = round_of(pods, number)
-            print(f"startup.py: {runtime} round {number}: p50 {percentile(result['latencies'], 50):.3f} s, "
-                  f"p99 {percentile(result['latencies'], 99):.3f} s, delete all {result['delete_all']:.2f} s",
-                  file=sys.stderr)
-            results.append(result)
+        result = round_of(pods, number)
+        print(f"startup.py: {runtime} round {number}: p50 {percentile(result['latencies'], 50):.3f} s, "
+              f"p99 {percentile(result['latencies'], 99):.3f} s, delete all {result['delete_all']:.2f} s",
+              file=sys.stderr)
     finally:
         kubectl("delete", "namespace", NAMESPACE, "--timeout=180s")
-    out.write_text(json.dumps({"runtime": runtime, "pods": pods, "rounds": results}, indent=1))
+    out.write_text(json.dumps({"runtime": runtime, "pods": pods, "rounds": [*earlier, result]}, indent=1))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -159,12 +159,12 @@ def main(argv: list[str]) -> None:
     m.add_argument("runtime")
     m.add_argument("out", type=Path)
     m.add_argument("--pods", type=int, default=30)
-    m.add_argument("--rounds", type=int, default=3)
+    m.add_argument("--round", type=int, default=1, help="its number, for the log")
     r = commands.add_parser("report")
     r.add_argument("runs", type=Path, nargs="+")
     args = parser.parse_args(argv)
     if args.command == "measure":
-        measure(args.runtime, args.out, args.pods, args.rounds)
+        measure(args.runtime, args.out, args.pods, args.round)
     else:
         report(args.runs)
 

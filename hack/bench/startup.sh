@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Pod startup latency as Kubernetes measures its SLO, pycrid side by side with containerd 1.6 + runc
 # under the same kubelet, control plane and add-ons: for each runtime a hack/cluster cluster of its
-# own (`up --runtime`), the busybox image pulled by a warm-up pod, then ROUNDS rounds of PODS pods
-# created by one `kubectl create`, timed from creation to Ready as one watch sees them (p50, p90,
-# p99), and the time to delete them all. One cluster at a time, so the two never compete.
+# own (`up --runtime`), ROUNDS rounds of PODS pods created by one `kubectl create` (the busybox image
+# pulled by a warm-up pod first), timed from creation to Ready as one watch sees them (p50, p90,
+# p99), and the time to delete them all. One cluster at a time, so the two never compete, and
+# the rounds alternate between them.
 #
 #   hack/bench/startup.sh [PODS] [ROUNDS]      defaults 30 and 3; markdown on stdout
 #
@@ -29,12 +30,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM # exit runs the EXIT trap
 cleanup                  # whatever an interrupted earlier run left
 mkdir -p "$WORK"
-for rt in "${RUNTIMES[@]}"; do
-	export PYCRID_CLUSTER_DIR=$WORK/$rt
-	"$HACK/cluster/up" --runtime "$rt" >&2
-	echo "startup.sh: $ROUNDS rounds of $PODS pods on $rt" >&2
-	python3 "$BENCH/startup.py" measure "$rt" "$WORK/$rt.json" --pods "$PODS" --rounds "$ROUNDS"
-	"$HACK/cluster/down" --purge >&2
+rm -f "$WORK/pycrid.json" "$WORK/containerd.json"
+# Round by round, the runtimes' order swapped each round, each alone on the machine while it is
+# measured: on a shared machine a busy spell then lands on both, not on one runtime's rounds.
+for ((round = 1; round <= ROUNDS; round++)); do
+	order=("${RUNTIMES[@]}")
+	((round % 2)) || order=("${RUNTIMES[1]}" "${RUNTIMES[0]}")
+	for rt in "${order[@]}"; do
+		export PYCRID_CLUSTER_DIR=$WORK/$rt
+		"$HACK/cluster/up" --runtime "$rt" >&2
+		echo "startup.sh: round $round of $ROUNDS, $PODS pods on $rt" >&2
+		python3 "$BENCH/startup.py" measure "$rt" "$WORK/$rt.json" --pods "$PODS" --round "$round"
+		"$HACK/cluster/down" >&2 # the state dir stays: the next round's up is quick
+	done
 done
 unset PYCRID_CLUSTER_DIR
 python3 "$BENCH/startup.py" report "$WORK/pycrid.json" "$WORK/containerd.json"
