@@ -29,7 +29,11 @@ from runtime.image.rootpath import clean_path, open_dir, open_root
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
+# File data is copied in pieces this small: a piece of 64 KiB or more is a fresh allocation that
+# malloc maps (or trims back) every time, and in a freshly forked unpack child the page faults of
+# 1 MiB pieces cost more system time than the decompression (40 MB layer: ~30k faults, 150 ms;
+# with 32 KiB ~700 faults, 95 ms).
+_CHUNK = 32 << 10
 _MAX_ID = 2**32 - 2  # 2^32-1 means "unchanged" to chown; larger ids wrap (CVE-2024-40635)
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
