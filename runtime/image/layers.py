@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.image.content import ContentStore
 from runtime.image.digest import chain_ids
 from runtime.image.manifest import Descriptor
 from runtime.image.progress import PullProgress
 from runtime.image.snapshots import SnapshotStore
-from runtime.image.unpack import Unpacker
+
+if TYPE_CHECKING:  # the agent loads the unpacking code (tarfile, decompressors) only when it unpacks
+    from runtime.image.unpack import Unpacker
 
 Fetch = Callable[[Descriptor, PullProgress], None]  # puts one blob into the content store
 

@@ -1,29 +1,14 @@
-"""Unpacking image layers in fork-server children, one process per layer.
-
-A pull unpacks several layers at once; in the agent's threads they would share one interpreter
-lock, and the tar parsing in Python would keep one CPU busy while the other waits. A forked child
-per layer unpacks on its own CPU. A tiny layer (a config file, a marker) is unpacked in the agent:
-the hand-off to a child costs more than its unpacking. The code and its checks are the same
-(apply_layer).
-"""
+"""The fork-server target that unpacks one image layer in a child (the agent's side, and why, is
+runtime/process/unpackclient.py)."""
 from __future__ import annotations
 
-import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.errors import PycridError
 from runtime.image.fileops import HostFileOps
-from runtime.image.unpack import InProcessUnpacker, Progress, apply_layer
+from runtime.image.unpack import apply_layer
 from runtime.process import protocol
-
-if TYPE_CHECKING:  # the fork server imports this module for its children: not the agent's client
-    from runtime.process.client import ForkServer
-
-LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must not hang a pull forever
-# Compressed layers up to this size unpack in the agent's thread in a few ms at most; the fork
-# server's round trip and a child's start cost several.
-IN_AGENT_BYTES = 128 << 10
 
 
 def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
@@ -41,24 +26,3 @@ def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
             return 1
         protocol.send(report, {"ok": {}})
     return 0
-
-
-def in_agent(blob_bytes: int) -> bool:
-    return blob_bytes <= IN_AGENT_BYTES
-
-
-class ForkedUnpacker:
-    """An image Unpacker that runs each layer but a tiny one in a fork-server child."""
-
-    def __init__(self, forkserver: ForkServer) -> None:
-        self._forkserver = forkserver
-        self._here = InProcessUnpacker(HostFileOps())
-
-    def __call__(self, blob: str, media_type: str, dest: str, *, layer: str, diff_id: str,
-                 progress: Progress) -> None:
-        if in_agent(os.stat(blob).st_size):
-            self._here(blob, media_type, dest, layer=layer, diff_id=diff_id, progress=progress)
-            return
-        self._forkserver.spawn("unpack_layer", {"id": layer, "blob": blob, "media_type": media_type,
-                                                "dest": dest, "layer": layer, "diff_id": diff_id},
-                               timeout=LAYER_TIMEOUT)

@@ -12,9 +12,9 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
-from runtime.process import unpacker as forked
+from runtime.process import unpackclient as forked
 from runtime.process.client import ForkServer, connect_or_start
-from runtime.process.unpacker import ForkedUnpacker
+from runtime.process.unpackclient import ForkedUnpacker
 
 GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 

@@ -1,0 +1,51 @@
+"""Unpacking image layers in fork-server children, one process per layer: the agent's side.
+
+A pull unpacks several layers at once; in the agent's threads they would share one interpreter
+lock, and the tar parsing in Python would keep one CPU busy while the other waits. A forked child
+per layer unpacks on its own CPU (runtime/process/unpacker.py). A tiny layer (a config file, a
+marker) is unpacked in the agent: the hand-off to a child costs more than its unpacking. The code
+and its checks are the same (apply_layer); the agent loads it (tarfile, the decompressors) with
+the first tiny layer, not at start.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.image.unpack import Progress, Unpacker
+    from runtime.process.client import ForkServer
+
+LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must not hang a pull forever
+# Compressed layers up to this size unpack in the agent's thread in a few ms at most; the fork
+# server's round trip and a child's start cost several.
+IN_AGENT_BYTES = 128 << 10
+
+
+def in_agent(blob_bytes: int) -> bool:
+    return blob_bytes <= IN_AGENT_BYTES
+
+
+class ForkedUnpacker:
+    """An image Unpacker that runs each layer but a tiny one in a fork-server child."""
+
+    def __init__(self, forkserver: ForkServer) -> None:
+        self._forkserver = forkserver
+        self._here: Unpacker | None = None
+
+    def __call__(self, blob: str, media_type: str, dest: str, *, layer: str, diff_id: str,
+                 progress: Progress) -> None:
+        if in_agent(os.stat(blob).st_size):
+            self._in_agent()(blob, media_type, dest, layer=layer, diff_id=diff_id, progress=progress)
+            return
+        self._forkserver.spawn("unpack_layer", {"id": layer, "blob": blob, "media_type": media_type,
+                                                "dest": dest, "layer": layer, "diff_id": diff_id},
+                               timeout=LAYER_TIMEOUT)
+
+    def _in_agent(self) -> Unpacker:
+        if self._here is None:  # a race makes two, both alike
+            from runtime.image.fileops import HostFileOps
+            from runtime.image.unpack import InProcessUnpacker
+
+            self._here = InProcessUnpacker(HostFileOps())
+        return self._here
