@@ -5,15 +5,20 @@ lock, and the tar parsing in Python would keep one CPU busy while the other wait
 per layer unpacks on its own CPU (runtime/process/unpacker.py). A tiny layer (a config file, a
 marker) is unpacked in the agent: the hand-off to a child costs more than its unpacking. The code
 and its checks are the same (apply_layer); the agent loads it (tarfile, the decompressors) with
-the first tiny layer, not at start.
+the first tiny layer, not at start. A layer being downloaded is followed: its child reads the
+ingest file as the agent writes it (runtime/image/growing.py), on a CPU the download leaves idle.
 """
 from __future__ import annotations
 
 import os
+import socket
 from typing import TYPE_CHECKING
 
+from runtime.errors import PycridError
+from runtime.process.client import wait_report
+
 if TYPE_CHECKING:
-    from runtime.image.unpack import Progress, Unpacker
+    from runtime.image.unpack import FollowedLayer, Progress, Unpacker
     from runtime.process.client import ForkServer
 
 LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must not hang a pull forever
@@ -42,6 +47,16 @@ class ForkedUnpacker:
                                                 "dest": dest, "layer": layer, "diff_id": diff_id},
                                timeout=LAYER_TIMEOUT)
 
+    def follows(self, blob_bytes: int) -> bool:
+        return not in_agent(blob_bytes)
+
+    def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
+               diff_id: str) -> FollowedLayer:
+        pid, report = self._forkserver.launch("unpack_layer", {
+            "id": layer, "ingest": ingest, "blob": blob, "media_type": media_type, "dest": dest,
+            "layer": layer, "diff_id": diff_id})
+        return _Followed(pid, report, f"unpack_layer {layer}")
+
     def _in_agent(self) -> Unpacker:
         if self._here is None:  # a race makes two, both alike
             from runtime.image.fileops import HostFileOps
@@ -49,3 +64,21 @@ class ForkedUnpacker:
 
             self._here = InProcessUnpacker(HostFileOps())
         return self._here
+
+
+class _Followed:
+    def __init__(self, pid: int, report: socket.socket, what: str) -> None:
+        self._pid = pid
+        self._report = report
+        self._what = what
+
+    def finish(self) -> None:
+        with self._report:
+            wait_report(self._report, self._what, self._pid, LAYER_TIMEOUT)
+
+    def abort(self) -> None:
+        # The ingest file is gone: the child finds the stream cut off, reports and stops.
+        try:
+            self.finish()
+        except PycridError:
+            pass

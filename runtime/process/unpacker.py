@@ -2,20 +2,33 @@
 runtime/process/unpackclient.py)."""
 from __future__ import annotations
 
+import io
 import socket
 from typing import Any
 
 from runtime.errors import PycridError
 from runtime.image.fileops import HostFileOps
+from runtime.image.growing import GrowingFile
 from runtime.image.unpack import apply_layer
+from runtime.linux.poll import wait_readable
 from runtime.process import protocol
+
+_BUFFER = 1 << 20  # what a followed blob is read in: a download adds ~1 MiB at a time
 
 
 def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
-    """Fork-server target: unpacks one layer and reports {"ok": {}} or the error and its class."""
+    """Fork-server target: unpacks one layer and reports {"ok": {}} or the error and its class.
+    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py);
+    the agent closing its end of the report socket means nobody waits for this unpack any more."""
     with socket.socket(fileno=fds[0]) as report:
+
+        def gone(seconds: float) -> bool:
+            return bool(wait_readable([report], seconds))  # no message comes before our report
+
         try:
-            with open(raw["blob"], "rb") as blob:
+            source = (io.BufferedReader(GrowingFile(raw["ingest"], raw["blob"], gone), _BUFFER)
+                      if "ingest" in raw else open(raw["blob"], "rb"))
+            with source as blob:
                 apply_layer(blob, raw["media_type"], raw["dest"], layer=raw["layer"], diff_id=raw["diff_id"],
                             fileops=HostFileOps(), progress=lambda n: None)
         except PycridError as e:
