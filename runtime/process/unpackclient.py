@@ -25,6 +25,10 @@ LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must no
 # Compressed layers up to this size unpack in the agent's thread in a few ms at most; the fork
 # server's round trip and a child's start cost several.
 IN_AGENT_BYTES = 128 << 10
+# A layer from this size on is followed while it downloads. Its download then waits for the image
+# config (to name the snapshot) instead of running beside it: one round trip to the registry, which
+# a smaller layer would not win back (a few MB download in a few ms from a mirror nearby).
+FOLLOW_BYTES = 4 << 20
 
 
 def in_agent(blob_bytes: int) -> bool:
@@ -48,7 +52,7 @@ class ForkedUnpacker:
                                timeout=LAYER_TIMEOUT)
 
     def follows(self, blob_bytes: int) -> bool:
-        return not in_agent(blob_bytes)
+        return blob_bytes >= FOLLOW_BYTES
 
     def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
                diff_id: str) -> FollowedLayer:
