@@ -1,9 +1,10 @@
 """Reading a blob while the content store writes it: its ingest file, followed to the end.
 
-The writer appends to the ingest file and, once the blob is verified, renames it to the blob's
-path; a failed download removes it instead. So a reader at the end of the data waits for more,
-and the end is final once the blob's path exists (the rename came after the last write). With
-neither path left, the download failed: the stream is cut off.
+The writer appends to the ingest file; the reader reads what is there and, at the end of the data,
+asks ``ended(seconds)``, which waits for word from the download: True once the download is whole
+(the blob verified: whatever is in the file now is all of it), False when there was none yet, or
+CutOff when the download failed or its requester went. The word comes explicitly, not from the
+paths: the same blob downloaded by two pulls at once lands at the same blob path from either.
 """
 from __future__ import annotations
 
@@ -20,16 +21,12 @@ class CutOff(OSError):
 
 
 class GrowingFile(io.RawIOBase):
-    """A raw reader of the blob growing at ``ingest`` (opened now) that ends when ``blob`` exists.
+    """A raw reader of the ingest file at ``ingest`` (opened now), whose end ``ended`` tells."""
 
-    ``wait(seconds)`` sleeps between looks at the end of the data and returns True when the reader
-    should give up (its requester is gone)."""
-
-    def __init__(self, ingest: str, blob: str, wait: Callable[[float], bool]) -> None:
+    def __init__(self, ingest: str, ended: Callable[[float], bool]) -> None:
         self._fd = os.open(ingest, os.O_RDONLY | os.O_CLOEXEC)
-        self._ingest = ingest
-        self._blob = blob
-        self._wait = wait
+        self._ended = ended
+        self._whole = False
 
     def readable(self) -> bool:
         return True
@@ -37,14 +34,10 @@ class GrowingFile(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while True:
             n = os.readv(self._fd, [buffer])
-            if n:
+            if n or self._whole:
                 return n
-            if os.path.exists(self._blob):  # renamed in place after its last write
-                return os.readv(self._fd, [buffer])
-            if not os.path.exists(self._ingest) and not os.path.exists(self._blob):
-                raise CutOff(f"download of {self._blob} ended without the blob")
-            if self._wait(POLL_S):
-                raise CutOff(f"unpacking {self._blob}: its requester is gone")
+            # Read again once told: what was written before the word is in the file by then.
+            self._whole = self._ended(POLL_S)
 
     def close(self) -> None:
         if not self.closed:

@@ -64,8 +64,7 @@ def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequen
         unpacking: list[FollowedLayer] = []
 
         def follow(ingest: str) -> None:
-            unpacking.append(unpack.follow(ingest, content.path(layer.digest), layer.media_type, fs,
-                                           layer=layer.digest, diff_id=diff_id))
+            unpacking.append(unpack.follow(ingest, layer.media_type, fs, layer=layer.digest, diff_id=diff_id))
 
         try:
             fetch(layer, progress, follow)
@@ -73,7 +72,7 @@ def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequen
             if unpacking:
                 unpacking[0].abort()  # before the snapshot's directory goes: it may still write
             raise
-        unpacking[0].finish()  # the blob is verified and in place: the snapshot stands if both are
+        unpacking[0].finish()  # the blob is verified: the snapshot stands only if the unpack is too
 
     def unpack_one(i: int, downloaded: Future[None]) -> None:
         ids, chains = named.result()

@@ -6,13 +6,12 @@ import io
 import json
 import os
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from runtime.image.fileops import FileOps
-from runtime.image.growing import GrowingFile
+from runtime.image.growing import CutOff, GrowingFile
 from runtime.image.testimages import Blob, BuiltImage
 from runtime.image.unpack import FollowedLayer, InProcessUnpacker, Progress, apply_layer
 
@@ -206,22 +205,21 @@ class FollowingUnpacker(InProcessUnpacker):
     def follows(self, blob_bytes: int) -> bool:
         return True
 
-    def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
-               diff_id: str) -> FollowedLayer:
-        return _ThreadFollowed(self, GrowingFile(ingest, blob, _sleep), media_type, dest, layer, diff_id)
-
-
-def _sleep(seconds: float) -> bool:
-    time.sleep(seconds)
-    return False
+    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        return _ThreadFollowed(self, ingest, media_type, dest, layer, diff_id)
 
 
 class _ThreadFollowed:
-    def __init__(self, unpacker: FollowingUnpacker, source: GrowingFile, media_type: str, dest: str,
+    """The child's side and the agent's in one: finish() and abort() say how the download ended."""
+
+    def __init__(self, unpacker: FollowingUnpacker, ingest: str, media_type: str, dest: str,
                  layer: str, diff_id: str) -> None:
         self._unpacker = unpacker
         self._layer = layer
         self._error: BaseException | None = None
+        self._said = threading.Event()
+        self._whole = False
+        source = GrowingFile(ingest, self._ended)
 
         def run() -> None:
             try:
@@ -234,12 +232,22 @@ class _ThreadFollowed:
         self._thread = threading.Thread(target=run)
         self._thread.start()
 
+    def _ended(self, seconds: float) -> bool:
+        if not self._said.wait(seconds):
+            return False
+        if not self._whole:
+            raise CutOff("the download failed")
+        return True
+
     def finish(self) -> None:
+        self._whole = True
+        self._said.set()
         self._thread.join()
         if self._error is not None:
             raise self._error
         self._unpacker.followed.append(self._layer)
 
     def abort(self) -> None:
+        self._said.set()
         self._thread.join()
         self._unpacker.aborted.append(self._layer)

@@ -275,10 +275,11 @@ class FollowedLayer(Protocol):
     """A layer being unpacked from its blob's ingest file while that is written (Unpacker.follow)."""
 
     def finish(self) -> None:
-        """Waits for the unpack, once the blob is in place; raises its error (apply_layer's)."""
+        """Says the download is whole (the blob verified) and waits for the unpack; raises its
+        error (apply_layer's)."""
 
     def abort(self) -> None:
-        """Waits, after the download failed and its ingest file went, until the unpack stopped."""
+        """Says the download failed and waits until the unpack has stopped writing."""
 
 
 class Unpacker(Protocol):
@@ -290,10 +291,9 @@ class Unpacker(Protocol):
     def follows(self, blob_bytes: int) -> bool:
         """Whether a blob of this size is better unpacked while it downloads (follow())."""
 
-    def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
-               diff_id: str) -> FollowedLayer:
-        """Starts unpacking into ``dest`` the blob being written to ``ingest``: the layer is whole
-        once ``ingest`` is renamed to ``blob``, and cut off if it goes without."""
+    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        """Starts unpacking into ``dest`` the blob being written to ``ingest``: whole at finish(),
+        cut off at abort()."""
 
 
 class InProcessUnpacker:
@@ -309,6 +309,5 @@ class InProcessUnpacker:
     def follows(self, blob_bytes: int) -> bool:
         return False  # in the agent's threads the unpack would share the download's interpreter lock
 
-    def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
-               diff_id: str) -> FollowedLayer:
+    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
         raise NotImplementedError("in-process unpacking reads the stored blob")

@@ -15,6 +15,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from runtime.errors import PycridError
+from runtime.process import protocol
 from runtime.process.client import wait_report
 
 if TYPE_CHECKING:
@@ -54,10 +55,9 @@ class ForkedUnpacker:
     def follows(self, blob_bytes: int) -> bool:
         return blob_bytes >= FOLLOW_BYTES
 
-    def follow(self, ingest: str, blob: str, media_type: str, dest: str, *, layer: str,
-               diff_id: str) -> FollowedLayer:
+    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
         pid, report = self._forkserver.launch("unpack_layer", {
-            "id": layer, "ingest": ingest, "blob": blob, "media_type": media_type, "dest": dest,
+            "id": layer, "ingest": ingest, "media_type": media_type, "dest": dest,
             "layer": layer, "diff_id": diff_id})
         return _Followed(pid, report, f"unpack_layer {layer}")
 
@@ -77,12 +77,23 @@ class _Followed:
         self._what = what
 
     def finish(self) -> None:
-        with self._report:
-            wait_report(self._report, self._what, self._pid, LAYER_TIMEOUT)
+        try:
+            protocol.send(self._report, {"downloaded": True})
+        except OSError:
+            pass  # the child is gone already: its exit, without a report, is the error
+        self._wait()
 
     def abort(self) -> None:
-        # The ingest file is gone: the child finds the stream cut off, reports and stops.
+        # The child finds the stream cut off, reports and stops: then it writes no more.
         try:
-            self.finish()
+            self._report.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        try:
+            self._wait()
         except PycridError:
             pass
+
+    def _wait(self) -> None:
+        with self._report:
+            wait_report(self._report, self._what, self._pid, LAYER_TIMEOUT)

@@ -8,7 +8,7 @@ from typing import Any
 
 from runtime.errors import PycridError
 from runtime.image.fileops import HostFileOps
-from runtime.image.growing import GrowingFile
+from runtime.image.growing import CutOff, GrowingFile
 from runtime.image.unpack import apply_layer
 from runtime.linux.poll import wait_readable
 from runtime.process import protocol
@@ -18,15 +18,21 @@ _BUFFER = 1 << 20  # what a followed blob is read in: a download adds ~1 MiB at 
 
 def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target: unpacks one layer and reports {"ok": {}} or the error and its class.
-    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py);
-    the agent closing its end of the report socket means nobody waits for this unpack any more."""
+    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py):
+    the agent says {"downloaded": true} on the report socket once it is whole; its shutting the
+    socket instead means the download failed, or the agent went."""
     with socket.socket(fileno=fds[0]) as report:
 
-        def gone(seconds: float) -> bool:
-            return bool(wait_readable([report], seconds))  # no message comes before our report
+        def ended(seconds: float) -> bool:
+            if not wait_readable([report], seconds):
+                return False
+            message, _ = protocol.receive(report)
+            if message is None or not message.get("downloaded"):
+                raise CutOff(f"layer {raw['layer']}: its download ended without the blob")
+            return True
 
         try:
-            source = (io.BufferedReader(GrowingFile(raw["ingest"], raw["blob"], gone), _BUFFER)
+            source = (io.BufferedReader(GrowingFile(raw["ingest"], ended), _BUFFER)
                       if "ingest" in raw else open(raw["blob"], "rb"))
             with source as blob:
                 apply_layer(blob, raw["media_type"], raw["dest"], layer=raw["layer"], diff_id=raw["diff_id"],

@@ -84,21 +84,16 @@ def test_a_layer_past_the_limit_goes_to_a_child(server: ForkServer, tmp_path: Pa
     assert spawned == ["unpack_layer"] and (dest / "random").read_bytes() == random
 
 
-def write_slowly(data: bytes, ingest: Path, blob: Path | None) -> threading.Thread:
-    """A download standing in: ``data`` appended to ``ingest`` piece by piece, then renamed to
-    ``blob`` (verified), or removed when ``blob`` is None (failed)."""
+def write_slowly(data: bytes, ingest: Path) -> threading.Thread:
+    """A download standing in: ``data`` appended to ``ingest`` piece by piece."""
     f = ingest.open("wb")
 
     def write() -> None:
-        for i in range(0, len(data), 256 << 10):
-            time.sleep(0.01)
-            f.write(data[i:i + (256 << 10)])
-            f.flush()
-        f.close()
-        if blob is None:
-            ingest.unlink()
-        else:
-            ingest.rename(blob)
+        with f:
+            for i in range(0, len(data), 256 << 10):
+                time.sleep(0.01)
+                f.write(data[i:i + (256 << 10)])
+                f.flush()
 
     return threading.Thread(target=write)
 
@@ -106,26 +101,24 @@ def write_slowly(data: bytes, ingest: Path, blob: Path | None) -> threading.Thre
 def test_a_followed_layer_lands(server: ForkServer, tmp_path: Path) -> None:
     random = os.urandom(2 << 20)
     path, digest, diff_id = blob(tmp_path, [ti.directory("d"), ti.file("d/random", random)])
-    ingest, stored = tmp_path / "ingest", tmp_path / "stored"
-    writer = write_slowly(Path(path).read_bytes(), ingest, stored)
+    ingest = tmp_path / "ingest"
+    writer = write_slowly(Path(path).read_bytes(), ingest)
     dest = tmp_path / "fs"
     dest.mkdir()
-    followed = ForkedUnpacker(server).follow(str(ingest), str(stored), GZIP, str(dest), layer=digest,
-                                             diff_id=diff_id)
+    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
     writer.start()
-    followed.finish()
     writer.join()
+    followed.finish()
     assert (dest / "d/random").read_bytes() == random
 
 
 def test_a_followed_layer_whose_download_fails_stops(server: ForkServer, tmp_path: Path) -> None:
     path, digest, diff_id = blob(tmp_path, [ti.file("random", os.urandom(1 << 20))])
     ingest = tmp_path / "ingest"
-    writer = write_slowly(Path(path).read_bytes()[:1 << 19], ingest, None)
+    writer = write_slowly(Path(path).read_bytes()[:1 << 19], ingest)
     dest = tmp_path / "fs"
     dest.mkdir()
-    followed = ForkedUnpacker(server).follow(str(ingest), str(tmp_path / "stored"), GZIP, str(dest),
-                                             layer=digest, diff_id=diff_id)
+    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
     writer.start()
     writer.join()
     followed.abort()  # returns once the child found the stream cut off
