@@ -40,7 +40,7 @@ from runtime.process.idmapprobe import probe_idmap
 from runtime.process.imagecheck import ForkedImageMountCheck
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
-from runtime.process.unpacker import ForkedUnpacker
+from runtime.process.unpackclient import ForkedUnpacker
 from runtime.reclaim import Reclaimer
 from runtime.sandbox.infra import InfraSource
 from runtime.sandbox.manager import SandboxManager

@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cri.streaming import spdy_serve, ws_serve
-from cri.streaming.channel_protocol import is_websocket_request
 from cri.streaming.httphead import BadRequest, RequestHead, read_head, respond
-from cri.streaming.remotecommand import Stop, Streams, fail, run_attach, run_exec
 from cri.streaming.requests import AttachRequest, ExecRequest, PortForwardRequest, StreamRequest
 from cri.streaming.tokens import Tokens
-from cri.streaming.tunnel import is_tunnel, open_tunnel
-from runtime.container.sessions import AttachSession, ExecSession
 from runtime.errors import PycridError
+
+if TYPE_CHECKING:
+    from runtime.container.sessions import AttachSession, ExecSession
 
 log = logging.getLogger("pycrid.streaming")
 KINDS = {ExecRequest: "exec", AttachRequest: "attach", PortForwardRequest: "portforward"}
@@ -112,35 +110,11 @@ class StreamingServer:
         return request
 
     def _run(self, conn: socket.socket, head: RequestHead, received: bytes, request: StreamRequest) -> None:
-        websocket = is_websocket_request(head.raw_headers)
-        transport = ws_serve if websocket else spdy_serve
-        if isinstance(request, PortForwardRequest):
-            def connect(port: int) -> socket.socket:
-                return self._runtime.connect_port(request.sandbox_id, port)
-            if websocket and is_tunnel(head):  # SPDY inside WebSocket (client-go's newer dialer)
-                inner = open_tunnel(conn, head, received, spdy_serve.PORTFORWARD)
-                with inner:
-                    spdy_serve.serve_portforward(inner, b"", request.ports, connect, self.idle_timeout)
-                return
-            transport.portforward(conn, head, received, request.ports, connect, self.idle_timeout)
-            return
-        streams = request.streams()
+        # The protocols (SPDY, WebSocket, the sessions) load with the first session, not at start:
+        # most agents never serve one, and their code is ~1 MiB of the idle agent's heap.
+        from cri.streaming.sessions import run_session
 
-        def session(client: Streams) -> None:
-            stop = Stop()
-            try:
-                if isinstance(request, ExecRequest):
-                    run_exec(self._runtime.exec_session(request.container_id, request.cmd, request.tty, streams),
-                             client, stop)
-                else:
-                    run_attach(self._runtime.attach_session(request.container_id, streams), client, stop)
-            except PycridError as e:
-                fail(client, str(e))
-            finally:
-                stop.close()
-
-        transport.remotecommand(conn, head, received, "stdin" in streams, "stdout" in streams,
-                                "stderr" in streams, request.tty, session, self.idle_timeout)
+        run_session(conn, head, received, request, self._runtime, self.idle_timeout)
 
 
 def _answer(conn: socket.socket, status: str, message: str) -> None:

@@ -16,17 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import FailedPrecondition, NotFound
-from runtime.image.archive import ArchiveImage, read_archive
 from runtime.image.auth import Credentials
 from runtime.image.config import user_identity
 from runtime.image.content import ContentStore
 from runtime.image.fileops import FileOps, HostFileOps
 from runtime.image.gc_guard import GcGuard
 from runtime.image.hosts import RegistryHost, endpoints
-from runtime.image.layers import Fetch, ensure_snapshots
+from runtime.image.layers import Fetch, OnIngest, ensure_snapshots
 from runtime.image.manifest import MAX_DOCUMENT, Descriptor, Manifest, Platform, host_platform
 from runtime.image.progress import PullProgress
 from runtime.image.pull import fetch_config, fetch_manifests, layer_fetcher
@@ -37,7 +36,10 @@ from runtime.image.singleflight import SingleFlight
 from runtime.image.snapshots import SnapshotStore
 from runtime.image.store import Image, ImageStore
 from runtime.image.transport import HttpTransport, Transport
-from runtime.image.unpack import InProcessUnpacker, Unpacker
+
+if TYPE_CHECKING:  # the archive and unpacking code (tarfile, decompressors) loads on first use
+    from runtime.image.archive import ArchiveImage
+    from runtime.image.unpack import Unpacker
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +80,9 @@ class ImageManager:
         # One for every pull: its idle connections serve the next pull's requests too.
         self._transport = transport or HttpTransport()
         self._fileops = fileops or HostFileOps()
-        # The agent unpacks in forked processes (runtime/process/unpacker.py): in-process threads
+        # The agent unpacks in forked processes (runtime/process/unpackclient.py): in-process threads
         # share one interpreter lock and would not use every CPU.
-        self._unpack = unpacker or InProcessUnpacker(self._fileops)
+        self._unpack = unpacker or _in_process(self._fileops)
         self._clock = clock
         self._wall_clock = wall_clock
         self._stall_timeout = stall_timeout
@@ -180,6 +182,8 @@ class ImageManager:
 
     def import_archive(self, path: str) -> Images:
         """Imports an OCI image layout tarball or a ``docker save`` tarball; returns the images."""
+        from runtime.image.archive import read_archive
+
         with self._guard.pulling():
             imported = [self._import(entry, path) for entry in read_archive(path, self._content)]
         self._collect(wait=False)
@@ -262,6 +266,12 @@ def _union(groups: Iterable[Iterable[str]]) -> set[str]:
 
 
 def _already_stored(path: str) -> Fetch:
-    def fetch(layer: Descriptor, _progress: PullProgress) -> None:
+    def fetch(layer: Descriptor, _progress: PullProgress, _on_ingest: OnIngest | None) -> None:
         raise NotFound(f'image archive "{path}": layer {layer.digest} is not in the archive')
     return fetch
+
+
+def _in_process(fileops: FileOps) -> Unpacker:
+    from runtime.image.unpack import InProcessUnpacker
+
+    return InProcessUnpacker(fileops)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from runtime.errors import InvalidArgument, ResourceExhausted
 from runtime.image.content import ContentStore
-from runtime.image.layers import Fetch
+from runtime.image.layers import Fetch, OnIngest
 from runtime.image.manifest import (
     MAX_DOCUMENT,
     Descriptor,
@@ -56,9 +56,9 @@ def fetch_config(client: RegistryClient, config: Descriptor, content: ContentSto
 
 
 def layer_fetcher(client: RegistryClient, content: ContentStore) -> Fetch:
-    def fetch(layer: Descriptor, progress: PullProgress) -> None:
+    def fetch(layer: Descriptor, progress: PullProgress, on_ingest: OnIngest | None) -> None:
         with contextlib.closing(client.blob(layer)) as chunks:
-            content.write(layer.digest, layer.size, _counted(chunks, progress))
+            content.write(layer.digest, layer.size, _counted(chunks, progress), on_ingest)
     return fetch
 
 

@@ -10,7 +10,10 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from runtime.image.fileops import FileOps
+from runtime.image.growing import CutOff, GrowingFile
 from runtime.image.testimages import Blob, BuiltImage
+from runtime.image.unpack import FollowedLayer, InProcessUnpacker, Progress, apply_layer
 
 
 @dataclass(frozen=True)
@@ -181,3 +184,70 @@ class RecordingFileOps:
         """The arguments of the last ``op`` per path."""
         with self._lock:
             return {c[1]: c[2:] for c in self.calls if c[0] == op}
+
+
+class FollowingUnpacker(InProcessUnpacker):
+    """Follows every layer as ForkedUnpacker does, in a thread instead of a child: the layer is read
+    from its growing ingest file (GrowingFile). ``followed``, ``aborted`` and ``from_file`` list the
+    layers each way went."""
+
+    def __init__(self, fileops: FileOps) -> None:
+        super().__init__(fileops)
+        self.followed: list[str] = []
+        self.aborted: list[str] = []
+        self.from_file: list[str] = []
+
+    def __call__(self, blob: str, media_type: str, dest: str, *, layer: str, diff_id: str,
+                 progress: Progress) -> None:
+        self.from_file.append(layer)
+        super().__call__(blob, media_type, dest, layer=layer, diff_id=diff_id, progress=progress)
+
+    def follows(self, blob_bytes: int) -> bool:
+        return True
+
+    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        return _ThreadFollowed(self, ingest, media_type, dest, layer, diff_id)
+
+
+class _ThreadFollowed:
+    """The child's side and the agent's in one: finish() and abort() say how the download ended."""
+
+    def __init__(self, unpacker: FollowingUnpacker, ingest: str, media_type: str, dest: str,
+                 layer: str, diff_id: str) -> None:
+        self._unpacker = unpacker
+        self._layer = layer
+        self._error: BaseException | None = None
+        self._said = threading.Event()
+        self._whole = False
+        source = GrowingFile(ingest, self._ended)
+
+        def run() -> None:
+            try:
+                with io.BufferedReader(source) as blob:
+                    apply_layer(blob, media_type, dest, layer=layer, diff_id=diff_id,
+                                fileops=unpacker.fileops, progress=lambda n: None)
+            except BaseException as e:  # noqa: BLE001 - handed to finish()
+                self._error = e
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def _ended(self, seconds: float) -> bool:
+        if not self._said.wait(seconds):
+            return False
+        if not self._whole:
+            raise CutOff("the download failed")
+        return True
+
+    def finish(self) -> None:
+        self._whole = True
+        self._said.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._unpacker.followed.append(self._layer)
+
+    def abort(self) -> None:
+        self._said.set()
+        self._thread.join()
+        self._unpacker.aborted.append(self._layer)

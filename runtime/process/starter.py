@@ -17,7 +17,6 @@ from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
-from runtime.checkpoint.restorer import restore
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError, ResourceExhausted
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
@@ -44,7 +43,11 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
         spec = InitSpec.from_dict(raw)
         marks.append(("starter.spec", time.monotonic()))
         if spec.restore is not None:  # a checkpointed container: CRIU makes its PID namespace itself
-            # The restored process keeps the identity it had; no init reports one.
+            # Loaded here, not in the fork server every monitor shares: CRIU's driver brings
+            # subprocess and shutil, which no other child uses. The restored process keeps the
+            # identity it had; no init reports one.
+            from runtime.checkpoint.restorer import restore
+
             pid, terminal, user = restore(spec, stdio, LinuxSyscalls()), -1, None
         else:
             pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls(), marks)

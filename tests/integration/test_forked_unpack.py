@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +14,9 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
-from runtime.process import unpacker as forked
+from runtime.process import unpackclient as forked
 from runtime.process.client import ForkServer, connect_or_start
-from runtime.process.unpacker import ForkedUnpacker
+from runtime.process.unpackclient import ForkedUnpacker
 
 GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -80,3 +82,47 @@ def test_a_layer_past_the_limit_goes_to_a_child(server: ForkServer, tmp_path: Pa
     dest.mkdir()
     ForkedUnpacker(server)(path, GZIP, str(dest), layer=digest, diff_id=diff_id, progress=lambda n: None)
     assert spawned == ["unpack_layer"] and (dest / "random").read_bytes() == random
+
+
+def write_slowly(data: bytes, ingest: Path) -> threading.Thread:
+    """A download standing in: ``data`` appended to ``ingest`` piece by piece."""
+    f = ingest.open("wb")
+
+    def write() -> None:
+        with f:
+            for i in range(0, len(data), 256 << 10):
+                time.sleep(0.01)
+                f.write(data[i:i + (256 << 10)])
+                f.flush()
+
+    return threading.Thread(target=write)
+
+
+def test_a_followed_layer_lands(server: ForkServer, tmp_path: Path) -> None:
+    random = os.urandom(2 << 20)
+    path, digest, diff_id = blob(tmp_path, [ti.directory("d"), ti.file("d/random", random)])
+    ingest = tmp_path / "ingest"
+    writer = write_slowly(Path(path).read_bytes(), ingest)
+    dest = tmp_path / "fs"
+    dest.mkdir()
+    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
+    writer.start()
+    writer.join()
+    followed.finish()
+    assert (dest / "d/random").read_bytes() == random
+
+
+def test_a_followed_layer_whose_download_fails_stops(server: ForkServer, tmp_path: Path) -> None:
+    path, digest, diff_id = blob(tmp_path, [ti.file("random", os.urandom(1 << 20))])
+    ingest = tmp_path / "ingest"
+    writer = write_slowly(Path(path).read_bytes()[:1 << 19], ingest)
+    dest = tmp_path / "fs"
+    dest.mkdir()
+    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
+    writer.start()
+    writer.join()
+    followed.abort()  # returns once the child found the stream cut off
+    written = dest / "random"
+    size = written.stat().st_size
+    time.sleep(0.2)
+    assert size < (1 << 20) and written.stat().st_size == size

@@ -13,6 +13,7 @@ from runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from runtime.image import testimages as ti
 from runtime.image.config import ImageConfig
 from runtime.image.store import Image, ImageStore
+from runtime.image.testing import FollowingUnpacker
 
 HUB = "registry-1.docker.io"
 BASE = ti.layer_tar([ti.directory("bin"), ti.file("bin/sh", b"#!", mode=0o755)])
@@ -278,3 +279,33 @@ def test_import_refuses_other_archives(manager, tmp_path) -> None:
         manager.import_archive(str(tmp_path / "x.tar"))
     with pytest.raises(NotFound):
         manager.import_archive(str(tmp_path / "missing.tar"))
+
+
+def test_a_followed_layer_is_unpacked_while_it_downloads(make_manager, registry, fileops) -> None:
+    unpacker = FollowingUnpacker(fileops)
+    manager = make_manager(unpacker=unpacker)
+    built = image("followed")
+    registry.push(HUB, "library/followed", built, "latest")
+    pulled = manager.pull("followed")
+    top, bottom = manager.lowerdirs(pulled.id)
+    assert open(f"{top}/marker").read() == "followed" and os.path.isfile(f"{bottom}/bin/sh")
+    assert sorted(unpacker.followed) == sorted(layer.digest for layer in built.layers)
+    assert unpacker.from_file == [] and unpacker.aborted == []
+
+
+def test_a_followed_layer_whose_blob_is_corrupt_leaves_nothing(make_manager, registry, fileops,
+                                                                leftovers) -> None:
+    unpacker = FollowingUnpacker(fileops)
+    manager = make_manager(unpacker=unpacker)
+    built = image("corrupt")
+    registry.push(HUB, "library/corrupt", built, "latest")
+    # The same size, one byte off (in the gzip trailer): only the blob's digest tells.
+    bad = bytearray(built.layers[1].data)
+    bad[-1] ^= 1
+    registry.put_blob(HUB, "library/corrupt", bytes(bad), digest=built.layers[1].digest)
+    with pytest.raises(InvalidArgument, match="has digest"):
+        manager.pull("corrupt")
+    assert unpacker.aborted == [built.layers[1].digest] and built.layers[1].digest not in unpacker.followed
+    # What the other layer left is complete; nothing half-built or half-written stays.
+    assert [d for d in leftovers(manager.fs_info().mountpoint) if not d.removeprefix("snapshots/").isdigit()] == []
+    assert manager.list() == []

@@ -11,6 +11,7 @@ from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
 from runtime.image.digest import sha256_digest
 from runtime.image.testing import RecordingFileOps
+from runtime.image import unpack as unpack_module
 from runtime.image.unpack import apply_layer
 
 OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -136,3 +137,12 @@ def test_unknown_layer_media_type_is_refused(tmp_path, fileops) -> None:
 def test_owner_ids_that_would_wrap_are_refused(tmp_path, fileops, uid) -> None:
     with pytest.raises(InvalidArgument, match="out of range"):
         unpack(str(tmp_path / "fs"), [ti.file("a", uid=uid)], fileops)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_a_file_of_many_pieces_lands_whole(tmp_path, fileops, compression) -> None:
+    # Larger than several copy pieces and not a multiple of one, nor of a tar record.
+    data = os.urandom(5 * unpack_module._CHUNK + 12345)
+    fs = unpack(str(tmp_path / "fs"), [ti.file("big", data), ti.file("after", b"tail")], fileops, compression)
+    assert open(os.path.join(fs, "big"), "rb").read() == data
+    assert open(os.path.join(fs, "after"), "rb").read() == b"tail"

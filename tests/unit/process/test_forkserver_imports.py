@@ -11,7 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 AGENT_ONLY = ("runtime.image.manager", "runtime.image.registry", "runtime.image.transport",
               "runtime.process.client", "runtime.network", "http.client", "ssl", "concurrent.futures",
-              "grpc", "pyroute2", "prometheus_client")
+              "grpc", "pyroute2", "prometheus_client",
+              # A restore's CRIU driver (and subprocess with it) loads in the monitor that restores.
+              "runtime.checkpoint.restorer", "runtime.checkpoint.criu", "subprocess")
 
 
 def test_the_fork_server_and_its_targets_import_no_agent_code() -> None:
