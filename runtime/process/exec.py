@@ -22,10 +22,14 @@ from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
+from runtime.process.children import bare_fork
 from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
-from runtime.store.codec import decode
+from runtime.store.codec import decode, field_types
 
+# Resolved here, on import in the fork server (before it freezes its heap): every exec child, a
+# fresh fork of a pod monitor, then decodes its spec without resolving the type hints again.
+field_types(ExecSpec)
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
           "mnt": k.CLONE_NEWNS}
 
@@ -57,7 +61,7 @@ def run_exec(raw: dict[str, Any], namespaces: dict[str, int], report: socket.soc
         seccomp.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
-        pid = os.fork()
+        pid = bare_fork()  # single-threaded, as the monitor that forked us: no at-fork hooks to run
         if pid == 0:
             ours.close()
             _child(spec, namespaces, bpf, stdio, theirs, syscalls, tasks)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.linux import constants as k
+from runtime.linux import seccomp
 from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
@@ -94,6 +95,9 @@ class Server:
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped only by an explicit request
+        # Every container start and exec loads it before entering the container's root: loaded
+        # once here, it is already there in each of them (~0.5 ms of every exec before).
+        seccomp.preload()
         gc.freeze()
         ours = os.stat(self.path).st_ino
         log.info("fork server %d (build %s) listening on %s", os.getpid(), build_id(), self.path)
