@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -69,3 +70,22 @@ def test_a_float_field_takes_a_whole_number() -> None:
         per_second: float
 
     assert decode(Rate, {"per_second": 2}) == Rate(2)
+
+
+def test_a_class_field_types_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolving the annotation strings costs ~1 ms a record: once per class, not per decode."""
+    import typing
+
+    from runtime.store import codec
+
+    @dataclasses.dataclass(frozen=True)
+    class Fresh:
+        pid: int
+        names: tuple[str, ...] = ()
+
+    resolved: list[type] = []
+    real = typing.get_type_hints
+    monkeypatch.setattr(typing, "get_type_hints", lambda cls: resolved.append(cls) or real(cls))
+    assert [decode(Fresh, {"pid": n, "names": ["a"]}) for n in (1, 2)] == [Fresh(1, ("a",)), Fresh(2, ("a",))]
+    assert resolved == [Fresh]
+    assert codec.field_types(Fresh) == {"pid": int, "names": tuple[str, ...]}
