@@ -3,15 +3,18 @@
 import os
 import signal
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from runtime.cgroups import cgroupfs as fs
+from runtime.cgroups.devicefilter import program
+from runtime.cgroups.devices import DeviceRule
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import Resources, controller_of, v2_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed
 from runtime.cgroups.stats_reader import read_v2_stats
-from runtime.errors import NotFound
+from runtime.errors import Internal, NotFound
+from runtime.linux.bpf import CgroupDeviceBpf, LinuxCgroupDeviceBpf
 
 # Enabled on the way down even without limits, so usage stats (memory.stat, io.stat, ...) exist.
 STATS_CONTROLLERS = frozenset({"cpu", "io", "memory", "pids"})
@@ -37,11 +40,13 @@ class V2Manager:
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
         files: fs.StatFiles = fs.EACH_TIME,
+        bpf: CgroupDeviceBpf | None = None,
     ) -> None:
         self.root = root
         self._kill = kill
         self._files = files
         self._freeze_timeout_s = freeze_timeout_s
+        self._bpf = bpf
 
     def _dir(self, path: str) -> str:
         return fs.cgroup_dir(self.root, path)
@@ -91,6 +96,16 @@ class V2Manager:
             raise NotFound(f"cgroup {path}: does not exist")
         for w in writes:
             fs.write(self._dir(path), w.name, w.value)
+
+    def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
+        if not self.exists(path):
+            raise NotFound(f"cgroup {path}: does not exist")
+        if self._bpf is None:
+            self._bpf = LinuxCgroupDeviceBpf()
+        try:
+            self._bpf.attach_device_program(self._dir(path), program(rules))
+        except OSError as e:
+            raise Internal(f"cgroup {path}: device program: {e}") from e
 
     def add_process(self, path: str, pid: int) -> None:
         if not self.exists(path):

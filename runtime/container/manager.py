@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runtime.cgroups.devices import container_rules
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
 from runtime.cgroups.resources import Resources
@@ -169,6 +170,9 @@ class ContainerManager:
             if c.spec.log_path:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
             self._cgroups.create(c.cgroup, c.config.resources)
+            if not c.spec.privileged:  # privileged containers may use every device, as with runc
+                self._cgroups.restrict_devices(c.cgroup, container_rules(
+                    (d.host_path, d.permissions) for d in c.spec.devices))
             pid, started_at = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
             # The monitor killed what it started; whatever else reached the cgroup goes too, so

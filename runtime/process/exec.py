@@ -24,7 +24,7 @@ from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
 
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
-          "mnt": k.CLONE_NEWNS}
+          "cgroup": k.CLONE_NEWCGROUP, "mnt": k.CLONE_NEWNS}
 
 
 def open_namespaces(pid: int) -> dict[str, int]:

@@ -9,7 +9,9 @@ from runtime.container.users import Identity
 from runtime.errors import InvalidArgument
 from runtime.process.initspec import InitSpec
 
-NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")  # mnt last: after it, the host's /proc is gone
+# mnt last: after it, the host's /proc is gone. cgroup: the container's own on v2 (on v1, the
+# host's, which the exec is in already).
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Order (DESIGN §3): join the container's cgroup (v1: by ourselves, runtime/cgroups/selfjoin.py) →
 join/unshare namespaces → overlay rootfs → standard and CRI mounts → pivot_root → read-only paths,
-hostname → user → wait until the starter says we are in the cgroup (v2: it moves us meanwhile) →
+hostname → user → wait until the starter says we are in the cgroup (v2: it moves us meanwhile; with
+a cgroup namespace, v2's default, that wait comes right after the namespaces, see run()) →
 capabilities and no_new_privs → seccomp last → close stray fds → execve. Nothing of the image runs
 before we are in the cgroup. Each step reports its name on failure so the CRI error says where
 set-up broke.
@@ -59,8 +60,16 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             ("pivot_root", lambda: pivot_root(spec.rootfs, syscalls)),
             ("finish_rootfs", lambda: finish_rootfs(spec, syscalls)),
         ]
+        joined = False
         for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
+            if phase == "namespaces" and spec.cgroup_namespace:
+                # A cgroup namespace is rooted where its maker is: wait in our cgroup before
+                # making it, and before the cgroup2 mount of the rootfs step, which shows its root.
+                phase = "cgroup"
+                wait_joined(sync)
+                syscalls.unshare(k.CLONE_NEWCGROUP)
+                joined = True
         phase = "user"
         identity = resolve_identity(spec, syscalls)
         env = process_env(spec.env, identity)
@@ -75,8 +84,8 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
         # to drop privileges and exec once it has.
         phase = "cgroup"
-        if sync.recv(64) != protocol.JOINED:
-            raise SetupError(phase, "the starter went away before joining the cgroup")
+        if not joined:
+            wait_joined(sync)
         phase = "security"
         secure(spec.capabilities, spec.ambient_capabilities, spec.no_new_privs, identity, bpf, syscalls)
         phase = "exec"
@@ -86,6 +95,11 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
+
+
+def wait_joined(sync: socket.socket) -> None:
+    if sync.recv(64) != protocol.JOINED:
+        raise SetupError("cgroup", "the starter went away before joining the cgroup")
 
 
 def hand_over_terminal(sync: socket.socket) -> None:
