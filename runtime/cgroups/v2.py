@@ -10,10 +10,10 @@ from runtime.cgroups import cgroupfs as fs
 from runtime.cgroups.devicefilter import program
 from runtime.cgroups.devices import DeviceRule
 from runtime.cgroups.paths import normalize_path
-from runtime.cgroups.resources import Resources, controller_of, v2_writes
+from runtime.cgroups.resources import FileWrite, Resources, controller_of, v2_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed
 from runtime.cgroups.stats_reader import read_v2_stats
-from runtime.errors import Internal, NotFound
+from runtime.errors import Internal, InvalidArgument, NotFound
 from runtime.linux.bpf import CgroupDeviceBpf, LinuxCgroupDeviceBpf
 
 # Enabled on the way down even without limits, so usage stats (memory.stat, io.stat, ...) exist.
@@ -74,8 +74,7 @@ class V2Manager:
             current = os.path.join(current, part)
             created = fs.make_dir(current)
         try:
-            for w in writes:
-                fs.write(leaf, w.name, w.value)
+            self._write_all(leaf, writes, resources)
         except Exception:
             if created:
                 fs.remove_tree_best_effort(leaf)
@@ -94,8 +93,18 @@ class V2Manager:
         writes = v2_writes(resources)
         if not self.exists(path):
             raise NotFound(f"cgroup {path}: does not exist")
+        self._write_all(self._dir(path), writes, resources)
+
+    @staticmethod
+    def _write_all(directory: str, writes: list[FileWrite], resources: Resources) -> None:
+        # A unified key is a file the cgroup must have: one its controllers do not provide (not
+        # enabled here, or no such file) is the request's error, found before anything is written.
+        for key in sorted(resources.unified):
+            if not os.path.exists(os.path.join(directory, key)):
+                raise InvalidArgument(f"unified {key}: no such file in cgroup {directory} (is its "
+                                      f"controller enabled?)")
         for w in writes:
-            fs.write(self._dir(path), w.name, w.value)
+            fs.write(directory, w.name, w.value)
 
     def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
         if not self.exists(path):
