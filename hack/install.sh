@@ -15,6 +15,7 @@ packages=(
   libseccomp2            # seccomp filters
   prometheus             # the metrics integration test scrapes with a real Prometheus
   containerd runc        # hack/bench compares against containerd 1.6 + runc
+  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client  # hack/vm: the cgroup v2 guest
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -18,10 +18,12 @@ from tests.reaping import lasting_zombies
 
 
 class PodHarness:
-    def __init__(self, base: Path, lower: Path) -> None:
+    def __init__(self, base: Path, lower: Path, start_timeout: float = 10.0) -> None:
+        """``start_timeout``: for the fork server to answer (an emulated guest needs longer)."""
         self.base = base
         self.lower = lower
-        self.forkserver: ForkServer = connect_or_start(str(base / "fork.sock"), str(base / "fork.log"))
+        self.forkserver: ForkServer = connect_or_start(str(base / "fork.sock"), str(base / "fork.log"),
+                                                       timeout=start_timeout)
         self.run_dir = base / "pod"
         self.run_dir.mkdir()
         self.monitor_pid, _ = MonitorFactory(self.forkserver).spawn("p1", str(self.run_dir), PinSpec("p1", {}))
