@@ -36,8 +36,11 @@ fi
 # tests it runs: $PYCRID_V2_TESTS, below by default). Both tallies close the run. With pytest
 # arguments, or PYCRID_V2=0, only the pass here runs.
 v2_tests=(${PYCRID_V2_TESTS:-tests/integration/test_cgroups.py tests/integration/test_v2_containers.py})
+closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")
+  grep -E '^=* *[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s' "$1" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//' || true
+}
 pass_tally() {  # LOG: the pytest closing line and the critest line of one pass
-  grep -E '^(=+ )?[0-9]+ (passed|failed)|^critest: ' "$1" | sed 's/=//g; s/^ *//; s/ *$//' || true
+  echo "$(closing "$1")" "$(grep -h '^critest: ' "$1" | tail -1)"
 }
 rm -f _out/critest-tally.txt
 set +e
@@ -62,4 +65,7 @@ set -e
 echo "test: the cgroup v2 pass took $((SECONDS - start)) s (guest boot included)"
 echo "test: cgroup v1 (this machine):" $(pass_tally _out/pass-v1.log)
 echo "test: cgroup v2 (hack/vm guest):" $(pass_tally _out/pass-v2.log)
+# Both passes' pytest counts in one closing line.
+count() { { closing _out/pass-v1.log; closing _out/pass-v2.log; } | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+echo "both: $(count passed) passed, $(count failed) failed, $(count skipped) skipped"
 ((host_rc == 0 && guest_rc == 0))

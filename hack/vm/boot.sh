@@ -32,6 +32,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 echo "$port" >"$VM_STATE/ssh-port"
 
 accel=($(vm_accel))
+echo "${accel[*]}" >"$VM_STATE/accel"
 start=$SECONDS
 qemu-system-x86_64 -machine q35 "${accel[@]}" -smp "$VM_CPUS" -m "$VM_MEMORY" \
 	-kernel "$base/vmlinuz" -initrd "$base/initrd.img" \

@@ -83,7 +83,11 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
     return path
 
 
-def start(base: Path, registry: str | None = None, timeout: float = 20.0,
+# hack/vm/run.sh sets it in an emulated guest, where an agent takes a minute to import and start.
+TIMEOUT_SCALE = float(os.environ.get("PYCRID_TEST_TIMEOUT_SCALE", "1"))
+
+
+def start(base: Path, registry: str | None = None, timeout: float = 20.0 * TIMEOUT_SCALE,
           insecure: tuple[str, ...] = (), metrics_address: str = "",
           network: dict[str, str] | None = None, settings: dict[str, str] | None = None,
           source: Path = REPO) -> Daemon:
