@@ -55,6 +55,9 @@ def test_controllers_to_enable(wanted, available, enabled, expected):
 
 
 def test_create_writes_limits_in_the_leaf(v2_tree, manager):
+    leaf = v2_tree / NEW.lstrip("/")
+    leaf.mkdir()
+    (leaf / "memory.high").write_text("max\n")  # the kernel makes it with the memory controller
     manager.create(NEW, Resources(
         cpu_shares=1024, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=64 * MiB,
         memory_swap_limit_in_bytes=64 * MiB, pids_limit=50, unified={"memory.high": "max"},
@@ -181,3 +184,9 @@ def test_v2_has_no_tasks_files_to_join_by(tmp_path) -> None:
     assert open_tasks_files(m, "/c") == []
     with pytest.raises(NotFound):
         open_tasks_files(m, "/gone")
+
+
+def test_a_unified_key_the_cgroup_has_no_file_for_is_invalid_and_leaves_nothing(v2_tree, manager):
+    with pytest.raises(InvalidArgument, match="unified memory.high: no such file"):
+        manager.create(NEW, Resources(memory_limit_in_bytes=64 * MiB, unified={"memory.high": "max"}))
+    assert not (v2_tree / NEW.lstrip("/")).exists()
