@@ -14,6 +14,7 @@ mountpoint -q /sys || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs -o nosuid,mode=755 devtmpfs /dev
 # No udev: load the drivers of the devices boot.sh gives the guest.
 modprobe -a virtio_net virtio_rng 9pnet_virtio 9p
+modprobe loop  # /dev/loop*: block devices the device-control tests open
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=000 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
