@@ -358,7 +358,7 @@ def test_v2_every_resource_is_the_value_the_kernel_reports(v2_node):
         unified={"memory.oom.group": "1", "io.max": f"{disk} rbps=1048576 wiops=120",
                  "memory.high": str(60 * MiB)},
     ))
-    assert read(ROOT, child, "cpu.weight") == "20"  # shares 512, as the kubelet converts them
+    assert read(ROOT, child, "cpu.weight") == "59"  # shares 512, as the kubelet converts them
     assert read(ROOT, child, "cpu.max") == "50000 100000"
     assert read(ROOT, child, "memory.max") == str(64 * MiB)
     assert read(ROOT, child, "memory.swap.max") == str(32 * MiB)  # memsw 96 MiB - memory 64 MiB

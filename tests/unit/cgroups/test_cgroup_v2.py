@@ -62,7 +62,7 @@ def test_create_writes_limits_in_the_leaf(v2_tree, manager):
         cpu_shares=1024, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=64 * MiB,
         memory_swap_limit_in_bytes=64 * MiB, pids_limit=50, unified={"memory.high": "max"},
     ))
-    assert read(v2_tree, NEW, "cpu.weight") == "39"
+    assert read(v2_tree, NEW, "cpu.weight") == "100"
     assert read(v2_tree, NEW, "cpu.max") == "50000 100000"
     assert read(v2_tree, NEW, "memory.max") == str(64 * MiB)
     assert read(v2_tree, NEW, "memory.swap.max") == "0"
