@@ -31,12 +31,14 @@ done
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "$port" >"$VM_STATE/ssh-port"
 
+# apparmor=0: Debian's kernel enables AppArmor, these machines' kernels do not; pycrid does not do
+# AppArmor, and critest runs its AppArmor specs only where the kernel has it (the host skips them).
 accel=($(vm_accel))
 echo "${accel[*]}" >"$VM_STATE/accel"
 start=$SECONDS
 qemu-system-x86_64 -machine q35 "${accel[@]}" -smp "$VM_CPUS" -m "$VM_MEMORY" \
 	-kernel "$base/vmlinuz" -initrd "$base/initrd.img" \
-	-append "root=/dev/vda rw console=ttyS0 init=/sbin/pycrid-init cgroup_no_v1=all psi=1 quiet pycrid.shares=$(IFS=,; echo "${shares[*]}")" \
+	-append "root=/dev/vda rw console=ttyS0 init=/sbin/pycrid-init cgroup_no_v1=all psi=1 apparmor=0 quiet pycrid.shares=$(IFS=,; echo "${shares[*]}")" \
 	-drive "file=$VM_STATE/disk.qcow2,if=virtio,format=qcow2,cache=unsafe,discard=unmap" \
 	-nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
 	-device virtio-rng-pci "${virtfs[@]}" \

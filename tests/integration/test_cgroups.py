@@ -355,7 +355,7 @@ def test_v2_every_resource_is_the_value_the_kernel_reports(v2_node):
         cpu_shares=512, cpu_period=100000, cpu_quota=50000, memory_limit_in_bytes=64 * MiB,
         memory_swap_limit_in_bytes=96 * MiB, pids_limit=50, cpuset_cpus="0", cpuset_mems="0",
         hugepage_limits={"2MB": 4 * MiB},
-        unified={"memory.oom.group": "1", "io.max": f"{disk} rbps=1048576 wiops=120",
+        unified={"memory.oom.group": "1", "io.max": f"{disk} rbps=1048576 wiops=120", "io.weight": "default 300",
                  "memory.high": str(60 * MiB)},
     ))
     assert read(ROOT, child, "cpu.weight") == "59"  # shares 512, as the kubelet converts them
@@ -369,6 +369,7 @@ def test_v2_every_resource_is_the_value_the_kernel_reports(v2_node):
     assert read(ROOT, child, "cpuset.mems") == "0"
     assert read(ROOT, child, "hugetlb.2MB.max") == str(4 * MiB)
     assert read(ROOT, child, "io.max") == f"{disk} rbps=1048576 wbps=max riops=max wiops=120"
+    assert read(ROOT, child, "io.weight") == "default 300"
     # Every parent on the way turned on what the child needs, and no more than it had to.
     for controller in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb"):
         assert controller in read(ROOT, base, "cgroup.subtree_control").split(), controller
