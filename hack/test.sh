@@ -36,6 +36,7 @@ fi
 # tests it runs: $PYCRID_V2_TESTS, below by default). Both tallies close the run. With pytest
 # arguments, or PYCRID_V2=0, only the pass here runs.
 v2_tests=(${PYCRID_V2_TESTS:-tests/integration/test_cgroups.py tests/integration/test_v2_containers.py
+  tests/integration/test_prometheus.py
   tests/e2e/test_device_access.py tests/e2e/test_critest.py})
 closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")
   grep -E '^=* *[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s' "$1" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//' || true
