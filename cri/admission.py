@@ -21,7 +21,7 @@ from runtime.errors import ResourceExhausted
 SLOW_CALLS = frozenset({
     "PullImage", "RemoveImage", "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer",
     "StartContainer", "StopContainer", "RemoveContainer", "ExecSync", "UpdateContainerResources",
-    "ReopenContainerLog",
+    "ReopenContainerLog", "UpdatePodSandboxResources", "CheckpointContainer",
 })
 QUICK_RESERVE = 8  # handler threads that slow calls never take
 NO_DEADLINE = 1e9  # seconds: more than any real deadline

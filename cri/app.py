@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +25,20 @@ from metrics.server import MetricsServer
 from runtime.cgroups.heldfiles import HeldFiles
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.paths import CgroupDriver
+from runtime.container.exits import watched_container
 from runtime.container.manager import ContainerManager
 from runtime.container.record import Container
 from runtime.errors import PycridError
+from runtime.events.hub import EventHub
+from runtime.events.model import pods_in
 from runtime.image import Image, ImageManager, RegistryHost
+from runtime.linux.mountapi import has_mount_setattr
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
 from runtime.process.client import connect_or_start
+from runtime.process.idmapprobe import probe_idmap
+from runtime.process.imagecheck import ForkedImageMountCheck
 from runtime.process.monitorclient import MonitorFactory
 from runtime.process.supervisor import Supervisor
 from runtime.process.unpacker import ForkedUnpacker
@@ -62,6 +69,7 @@ class Node:
     metrics: MetricsServer | None
     supervisor: Supervisor
     streaming: StreamingServer
+    events: EventHub
 
 
 def build(config: Config) -> Node:
@@ -70,7 +78,10 @@ def build(config: Config) -> Node:
     root, state = Path(config.root), Path(config.state)
     forkserver_log = str(state / "forkserver.log")
     forkserver = connect_or_start(str(state / "forkserver.sock"), forkserver_log)
+    idmap = probe_idmap(forkserver, [str(root), str(state)])  # where layers, volumes and pod files live
     syscalls = LinuxSyscalls()
+    rro = has_mount_setattr(syscalls)
+    log.info("recursive read-only mounts: %s", "supported" if rro else "not supported (no mount_setattr)")
     net = config.network
     network = new_network_plugin(net.mode, net.pod_cidr, net.bridge, Path(net.cni_conf_dir),
                                  [Path(d) for d in net.cni_bin_dirs], root / "network")
@@ -84,18 +95,27 @@ def build(config: Config) -> Node:
     cgroups, driver = new_manager(files=HeldFiles()), CgroupDriver(config.cgroup_driver)
     stops = StopRequests()
     locks = KeyedLocks()
-    # The Supervisor's callback needs the sandbox manager, which needs the Supervisor: tie the knot.
-    deaths: list[SandboxManager] = []
-    supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0].helper_died(key))
+    events = EventHub(pods_in(sandbox_store, container_store))
+    # The Supervisor's callback needs the managers, which need the Supervisor: tie the knot.
+    deaths: list[Callable[[str], None]] = []
+    supervisor = Supervisor(forkserver, forkserver_log, lambda key: deaths[0](key))
     forkserver.recover = supervisor.wait_forkserver
     processes = PodProcesses(MonitorFactory(forkserver), supervisor, cgroups,
                              InfraSource(images, config.sandbox_image), str(state / "sandboxes"))
     containers = ObservedContainers(
         ContainerManager(container_store, sandbox_store, images, processes.monitor, cgroups, driver, locks,
-                         config.root, config.state, time.time_ns), stops)
+                         config.root, config.state, time.time_ns, ForkedImageMountCheck(forkserver), events,
+                         supervisor, recursive_readonly_supported=rro), stops)
     sandboxes = SandboxManager(sandbox_store, processes, network, syscalls, config.state, containers, locks,
-                               driver, time.time_ns)
-    deaths.append(sandboxes)
+                               driver, time.time_ns, events, cgroups, idmap)
+
+    def died(key: str) -> None:
+        container_id = watched_container(key)
+        if container_id:
+            containers.exited(container_id)
+        else:
+            sandboxes.helper_died(key)
+    deaths.append(died)
     supervisor.start()
     sandboxes.recover()
     containers.recover()
@@ -117,14 +137,15 @@ def build(config: Config) -> Node:
     streaming = StreamingServer(config.streaming.address, StreamingRuntime(containers, sandboxes),
                                 config.streaming.token_seconds, config.streaming.idle_timeout_seconds)
     runtime = RuntimeService(config, network, sandboxes, containers, reader, observe_rpc=own.observe_rpc,
-                             helpers=supervisor.state, streaming=streaming)
+                             helpers=supervisor.state, streaming=streaming, recursive_read_only_mounts=rro,
+                             events=events, idmap=idmap)
     image_service = ImageService(ObservedImages(images, own), container_dir=str(root / "containers"),
-                                 in_use=containers.in_use)
+                                 in_use=containers.image_user)
     server = None
     if config.metrics.address:
         server = MetricsServer(config.metrics.address,
                                ContainerCollector(sandbox_store, container_store, reader, own))
-    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming)
+    return Node(runtime, Observed(image_service, own.observe_rpc), server, supervisor, streaming, events)
 
 
 def import_images(config: Config, tarball: str) -> list[Image]:
@@ -166,6 +187,7 @@ def serve(config: Config) -> None:
     print(f"pycrid: serving CRI v1 on {config.listen}", flush=True)
     try:
         stop.wait()
+        node.events.close()  # event streams end now, not at the end of the grace period
         log.info("shutting down: draining in-flight RPCs for up to %.1fs", config.shutdown_grace_seconds)
         server.stop(config.shutdown_grace_seconds).wait()
     finally:

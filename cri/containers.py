@@ -1,5 +1,5 @@
 """CreateContainer, StartContainer, StopContainer, RemoveContainer, ListContainers, StreamContainers,
-ContainerStatus, UpdateContainerResources and ReopenContainerLog."""
+ContainerStatus, UpdateContainerResources, ReopenContainerLog and CheckpointContainer."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,16 @@ from collections.abc import Iterator
 
 from cri.admission import remaining, within_deadline
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_container import container_config
-from cri.convert_sandbox import resources
+from cri.convert_container import container_config, signal_enum
+from cri.convert_sandbox import id_mapping_message, resources
 from cri.filters import id_matches, matches
 from cri.managers import Containers
 from cri.streams import batches
 from runtime.cgroups.resources import Resources
+from runtime.checkpoint.dump import DEFAULT_TIMEOUT as DEFAULT_CHECKPOINT_TIMEOUT
+from runtime.container.model import Mount
 from runtime.container.record import Container, State
+from runtime.container.users import InitialUser
 from runtime.sandbox.manager import SandboxManager
 from runtime.store.codec import encode
 
@@ -65,6 +68,13 @@ class ContainerRpcs:
         self.containers.update_resources(request.container_id, new)
         return pb.UpdateContainerResourcesResponse()
 
+    def CheckpointContainer(self, request: pb.CheckpointContainerRequest) -> pb.CheckpointContainerResponse:
+        """CRIU dumps the running container into the archive at ``location`` (runtime/checkpoint);
+        the request's timeout (0: the runtime's default), within the call's deadline, bounds it."""
+        timeout = within_deadline(float(request.timeout) if request.timeout > 0 else DEFAULT_CHECKPOINT_TIMEOUT)
+        self.containers.checkpoint(request.container_id, request.location, timeout)
+        return pb.CheckpointContainerResponse()
+
     def ReopenContainerLog(self, request: pb.ReopenContainerLogRequest) -> pb.ReopenContainerLogResponse:
         self.containers.reopen_log(request.container_id)
         return pb.ReopenContainerLogResponse()
@@ -95,16 +105,40 @@ def container_status(c: Container) -> pb.ContainerStatus:
         image=pb.ImageSpec(image=c.shown_image, user_specified_image=c.config.user_image), image_ref=c.image_ref,
         image_id=c.image_id,
         reason=c.reason, message=c.message, labels=c.config.labels, annotations=c.config.annotations,
-        mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                         recursive_read_only=m.recursive_read_only, propagation=_PROPAGATION[m.propagation])
-                for m in c.config.mounts],
+        mounts=[_mount(c, m) for m in c.config.mounts],
         log_path=c.spec.log_path,
+        user=_user(c.user),
+        stop_signal=signal_enum(c.stop_signal),
         resources=pb.ContainerResources(linux=pb.LinuxContainerResources(
             cpu_period=r.cpu_period, cpu_quota=r.cpu_quota, cpu_shares=r.cpu_shares,
             memory_limit_in_bytes=r.memory_limit_in_bytes, oom_score_adj=r.oom_score_adj,
             cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems,
             memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes, unified=dict(r.unified),
             hugepage_limits=[pb.HugepageLimit(page_size=k, limit=v) for k, v in r.hugepage_limits.items()])))
+
+
+def _mount(c: Container, m: Mount) -> pb.Mount:
+    """A CRI mount as it was asked for, as containerd reports it (not the binds it became); an image
+    volume also with the reference of the image it mounts (ImageSpec.image_ref, KEP-5365), resolved
+    at create. Its image stays as given: the kubelet's image GC matches it against image ids, which
+    is what the kubelet gives."""
+    mount = pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
+                     selinux_relabel=m.selinux_relabel, recursive_read_only=m.recursive_read_only,
+                     propagation=_PROPAGATION[m.propagation], image_sub_path=m.image_sub_path,
+                     uidMappings=[id_mapping_message(i) for i in m.uid_mappings],
+                     gidMappings=[id_mapping_message(i) for i in m.gid_mappings])
+    if m.image:
+        ref = next((i.image_ref for i in c.mounted_images if i.container_path == m.container_path), "")
+        mount.image.CopyFrom(pb.ImageSpec(image=m.image, image_ref=ref))
+    return mount
+
+
+def _user(user: InitialUser | None) -> pb.ContainerUser | None:
+    """None until init has reported it (a created container, or a start the agent missed)."""
+    if user is None:
+        return None
+    return pb.ContainerUser(linux=pb.LinuxContainerUser(uid=user.uid, gid=user.gid,
+                                                        supplemental_groups=list(user.groups)))
 
 
 def _metadata(c: Container) -> pb.ContainerMetadata:

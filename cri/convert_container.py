@@ -4,21 +4,24 @@ Decisions on fields proto3 cannot mark absent:
 - masked_paths / readonly_paths: an empty list is "not given" (None: the runtime's defaults). On the
   wire an empty repeated field and an absent one are the same bytes, so "explicitly empty" cannot
   be sent; the kubelet sends the default lists for procMount Default, and only procMount Unmasked
-  (which needs a user namespace, refused here) would mean empty. Defaults are the safe reading.
+  (which needs a user namespace) would mean empty: pycrid keeps the defaults even then, the safe
+  reading.
 - seccomp: neither SecurityProfile nor seccomp_profile_path -> Seccomp(kind=""), "not given", which
   runtime/container/spec.py resolves to the sandbox's profile.
-What pycrid cannot do yet is refused rather than ignored: user namespaces and id-mapped mounts,
-CDI devices, supplemental_groups_policy Strict. SELinux and AppArmor options are ignored (no LSM
-support; the kubelet sends AppArmor only on nodes where it is enabled).
+What pycrid cannot do yet is refused rather than ignored: CDI devices. User namespace options and a
+mount's id mappings are checked against the pod's when the container is created
+(runtime/sandbox/userns.py). SELinux and AppArmor options are ignored (no LSM support; the kubelet
+sends AppArmor only on nodes where it is enabled).
 """
 from __future__ import annotations
 
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_sandbox import ids, namespace_modes, optional_id, resources, seccomp
+from cri.convert_sandbox import id_mappings, ids, namespace_modes, optional_id, resources, seccomp, userns_options
 from runtime.cgroups.resources import Resources
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
@@ -26,6 +29,7 @@ from runtime.container.model import (
 )
 from runtime.errors import InvalidArgument
 
+_GROUPS_POLICY = {pb.Merge: GroupsPolicy.MERGE, pb.Strict: GroupsPolicy.STRICT}
 _PROPAGATION = {pb.PROPAGATION_PRIVATE: "rprivate", pb.PROPAGATION_HOST_TO_CONTAINER: "rslave",
                 pb.PROPAGATION_BIDIRECTIONAL: "rshared"}
 
@@ -61,17 +65,17 @@ def mount(m: pb.Mount) -> Mount:
     propagation = _PROPAGATION.get(m.propagation)
     if propagation is None:
         raise InvalidArgument(f"{where}: unknown propagation {m.propagation}")
-    if m.recursive_read_only and not m.readonly:
-        raise InvalidArgument(f"{where}: recursive_read_only needs readonly")
-    if m.recursive_read_only and propagation != "rprivate":
-        raise InvalidArgument(f"{where}: recursive_read_only needs private propagation, not {propagation}")
-    if m.uidMappings or m.gidMappings:
-        raise InvalidArgument(f"{where}: id-mapped mounts are not supported")
     image = m.image.image if m.HasField("image") else ""
     if not image and not m.host_path:
         raise InvalidArgument(f"{where}: host_path is empty")
+    if image and m.host_path:
+        raise InvalidArgument(f"{where}: an image volume ({image!r}) has no host_path, got {m.host_path!r}")
+    if m.image_sub_path and not image:
+        raise InvalidArgument(f"{where}: image_sub_path {m.image_sub_path!r} without an image")
     return Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image)
+                 recursive_read_only=m.recursive_read_only, propagation=propagation, image=image,
+                 uid_mappings=id_mappings(m.uidMappings), gid_mappings=id_mappings(m.gidMappings),
+                 selinux_relabel=m.selinux_relabel, image_sub_path=m.image_sub_path)
 
 
 def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> SecurityContext:
@@ -86,8 +90,9 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         raise InvalidArgument(f"{who}: run_as_user and run_as_username are both set")
     if run_as_group is not None and run_as_user is None and not sc.run_as_username:
         raise InvalidArgument(f"{who}: run_as_group {run_as_group} set without run_as_user or run_as_username")
-    if sc.supplemental_groups_policy != pb.Merge:
-        raise InvalidArgument(f"{who}: supplemental_groups_policy Strict is not supported")
+    policy = _GROUPS_POLICY.get(sc.supplemental_groups_policy)
+    if policy is None:
+        raise InvalidArgument(f"{who}: unknown supplemental_groups_policy {sc.supplemental_groups_policy}")
     caps = sc.capabilities
     return SecurityContext(
         privileged=sc.privileged,
@@ -98,11 +103,13 @@ def security_context(sc: pb.LinuxContainerSecurityContext, name: str) -> Securit
         run_as_user=run_as_user, run_as_group=run_as_group, run_as_username=sc.run_as_username,
         readonly_rootfs=sc.readonly_rootfs,
         supplemental_groups=ids(sc.supplemental_groups, f"{who}: supplemental group"),
+        groups_policy=policy,
         no_new_privs=sc.no_new_privs,
         masked_paths=tuple(sc.masked_paths) or None,
         readonly_paths=tuple(sc.readonly_paths) or None,
         seccomp=seccomp(sc.seccomp if sc.HasField("seccomp") else None, sc.seccomp_profile_path)
         or Seccomp(kind=""),
+        userns=userns_options(sc.namespace_options, who),
     )
 
 
@@ -117,6 +124,14 @@ def signal_name(value: int) -> str:
     if name.startswith("SIGRTMAXMINUS"):
         return "SIGRTMAX-" + name.removeprefix("SIGRTMAXMINUS")
     return name
+
+
+def signal_enum(name: str) -> str:
+    """The pb.Signal name for a signal name from signal_name() or runtime/container/stopsignal.py;
+    RUNTIME_DEFAULT for none ("")."""
+    if not name:
+        return pb.Signal.Name(pb.RUNTIME_DEFAULT)
+    return name.replace("SIGRTMIN+", "SIGRTMINPLUS").replace("SIGRTMAX-", "SIGRTMAXMINUS")
 
 
 def stop_signal(value: int) -> str:

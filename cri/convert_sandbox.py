@@ -11,12 +11,13 @@ from collections.abc import Iterable
 
 from cri.api.v1 import api_pb2 as pb
 from runtime.cgroups.resources import Resources
-from runtime.container.model import NamespaceMode, Seccomp
+from runtime.container.model import IdMapping, NamespaceMode, Seccomp, UsernsOptions
 from runtime.container.spec import validate_sysctls
 from runtime.container.users import check_id
 from runtime.errors import InvalidArgument
 from runtime.network.plugin import DNS, PortMapping
 from runtime.sandbox.model import SandboxConfig
+from runtime.sandbox.userns import pod_user_namespace
 
 HOST_NAME_MAX = 64
 _PROTOCOLS = {pb.TCP: "TCP", pb.UDP: "UDP", pb.SCTP: "SCTP"}
@@ -37,8 +38,13 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
     run_as_group = optional_id(sc, "run_as_group", "run_as_group")
     if run_as_group is not None and run_as_user is None:
         raise InvalidArgument(f"sandbox config: run_as_group {run_as_group} set without run_as_user")
-    if sc.supplemental_groups_policy != pb.Merge:
-        raise InvalidArgument("sandbox config: supplemental_groups_policy Strict is not supported")
+    # Merge or Strict: both are the pause's (it runs with no groups at all), and each container
+    # carries its own policy, as the kubelet copies the pod's there.
+    if sc.supplemental_groups_policy not in (pb.Merge, pb.Strict):
+        raise InvalidArgument(f"sandbox config: unknown supplemental_groups_policy {sc.supplemental_groups_policy}")
+    who = f"pod {m.namespace}/{m.name}"
+    userns = pod_user_namespace(userns_options(sc.namespace_options, who), network=network, pid=pid, ipc=ipc,
+                                privileged=sc.privileged, who=who)
     return SandboxConfig(
         name=m.name, uid=m.uid, namespace=m.namespace, attempt=m.attempt,
         hostname=hostname(c.hostname),
@@ -58,6 +64,7 @@ def sandbox_config(c: pb.PodSandboxConfig, runtime_handler: str) -> SandboxConfi
         overhead=resources(linux.overhead) if linux.HasField("overhead") else Resources(),
         resources=resources(linux.resources) if linux.HasField("resources") else Resources(),
         runtime_handler=runtime_handler,
+        userns=userns,
     )
 
 
@@ -123,11 +130,27 @@ def namespace_mode(value: int, what: str) -> NamespaceMode:
 
 
 def namespace_modes(opts: pb.NamespaceOption, who: str) -> tuple[NamespaceMode, NamespaceMode, NamespaceMode]:
-    """(network, pid, ipc). User namespaces are refused: pycrid runs pods in the host's."""
-    if opts.HasField("userns_options") and opts.userns_options.mode != pb.NODE:
-        raise InvalidArgument(f"{who}: user namespaces are not supported")
+    """(network, pid, ipc); the user namespace is userns_options'."""
     return (namespace_mode(opts.network, f"{who}: network"), namespace_mode(opts.pid, f"{who}: PID"),
             namespace_mode(opts.ipc, f"{who}: IPC"))
+
+
+def id_mappings(mappings: Iterable[pb.IDMapping]) -> tuple[IdMapping, ...]:
+    return tuple(IdMapping(container_id=m.container_id, host_id=m.host_id, length=m.length) for m in mappings)
+
+
+def id_mapping_message(m: IdMapping) -> pb.IDMapping:
+    """The other way, for statuses."""
+    return pb.IDMapping(container_id=m.container_id, host_id=m.host_id, length=m.length)
+
+
+def userns_options(opts: pb.NamespaceOption, who: str) -> UsernsOptions | None:
+    """The UserNamespace as sent; None when absent (an older kubelet, or a client that leaves it out)."""
+    if not opts.HasField("userns_options"):
+        return None
+    u = opts.userns_options
+    return UsernsOptions(mode=namespace_mode(u.mode, f"{who}: user"), uids=id_mappings(u.uids),
+                         gids=id_mappings(u.gids))
 
 
 def optional_id(msg: object, field: str, what: str) -> int | None:
@@ -183,3 +206,15 @@ def resources(r: pb.LinuxContainerResources) -> Resources:
         cpuset_cpus=r.cpuset_cpus, cpuset_mems=r.cpuset_mems, hugepage_limits=hugepages,
         unified=dict(r.unified), memory_swap_limit_in_bytes=r.memory_swap_limit_in_bytes,
     )
+
+
+def pod_resources(r: pb.LinuxContainerResources) -> Resources:
+    """The pod-level totals of UpdatePodSandboxResources. The kubelet subtracts the overhead from
+    the pod's totals even where they are unlimited (-1), and sends -1 minus the overhead: still
+    unlimited, not an invalid limit."""
+    totals = pb.LinuxContainerResources()
+    totals.CopyFrom(r)
+    for name in ("cpu_quota", "memory_limit_in_bytes"):
+        if getattr(totals, name) < 0:
+            setattr(totals, name, -1)
+    return resources(totals)

@@ -29,7 +29,7 @@ class StreamingRpcs:
         _one_stream(request.stdin, request.stdout, request.stderr, "exec")
         c = self._running(request.container_id)
         return pb.ExecResponse(url=self._urls().url(ExecRequest(
-            c, tuple(request.cmd), request.tty, request.stdin, request.stdout, request.stderr)))
+            c, request.tty, request.stdin, request.stdout, request.stderr, tuple(request.cmd))))
 
     def Attach(self, request: pb.AttachRequest) -> pb.AttachResponse:
         _one_stream(request.stdin, request.stdout, request.stderr, "attach")

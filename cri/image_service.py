@@ -18,7 +18,7 @@ from runtime.image import Image
 class ImageService:
     images: Images
     container_dir: str  # where containers' writable layers live
-    in_use: Callable[[str], bool]  # image id → a container uses it
+    in_use: Callable[[str], str | None]  # image id → a container that uses it, or None
 
     def PullImage(self, request: pb.PullImageRequest) -> pb.PullImageResponse:
         ref = _ref(request.image)

@@ -99,7 +99,13 @@ def _wrap_stream(rpc: str, impl: Callable[[Any], Iterator[Any]], observe: Observ
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         started = time.monotonic()
         try:
-            yield from impl(request)
+            stream = impl(request)
+            # A stream that waits for what it sends (GetContainerEvents) has cancel(): called when
+            # the RPC ends (client gone, deadline, server stopping), it wakes its waiting thread.
+            cancel = getattr(stream, "cancel", None)
+            if cancel is not None:
+                context.add_callback(cancel)
+            yield from stream
         except Exception as exc:  # noqa: BLE001
             _abort(context, rpc, exc, started, observe)
         observe(rpc, "OK", time.monotonic() - started)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from cri.api.v1 import api_pb2 as pb
 from cri.config import Config
 from runtime.conditions import network_condition, runtime_condition
+from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.network.plugin import NetworkPlugin
 from runtime.process.supervisor import HelperState
 from runtime.version import VERSION
@@ -19,10 +20,15 @@ RUNTIME_API_VERSION = "v1"
 
 class StatusRpcs:
     def __init__(self, config: Config, network: NetworkPlugin,
-                 helpers: Callable[[], HelperState] = lambda: HelperState(True)) -> None:
+                 helpers: Callable[[], HelperState] = lambda: HelperState(True),
+                 recursive_read_only_mounts: bool = False, idmap: IdmapSupport = NOT_PROBED) -> None:
+        """``recursive_read_only_mounts``: the kernel has mount_setattr (runtime/linux/mountapi.py);
+        ``idmap``: whether pods can have user namespaces (runtime/process/idmapprobe.py)."""
         self.config = config
         self.network = network
         self.helpers = helpers
+        self.recursive_read_only_mounts = recursive_read_only_mounts
+        self.idmap = idmap
 
     def Version(self, request: pb.VersionRequest) -> pb.VersionResponse:
         return pb.VersionResponse(version=KUBE_API_VERSION, runtime_name=RUNTIME_NAME,
@@ -36,7 +42,11 @@ class StatusRpcs:
             status=pb.RuntimeStatus(conditions=[
                 pb.RuntimeCondition(type=c.type, status=c.status, reason=c.reason, message=c.message)
                 for c in conditions]),
-            runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures())],
+            runtime_handlers=[pb.RuntimeHandler(name="", features=pb.RuntimeHandlerFeatures(
+                recursive_read_only_mounts=self.recursive_read_only_mounts,
+                user_namespaces=self.idmap.supported))],
+            # Strict and Merge both, and ContainerStatus.user as the container's init reports it.
+            features=pb.RuntimeFeatures(supplemental_groups_policy=True),
         )
         if request.verbose:
             # crictl decodes every info value as JSON, so each value is a JSON document.

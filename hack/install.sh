@@ -16,6 +16,7 @@ packages=(
   prometheus             # the metrics integration test scrapes with a real Prometheus
   containerd runc        # hack/bench compares against containerd 1.6 + runc
   qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client  # hack/vm: the cgroup v2 guest
+  criu                   # CheckpointContainer and restore (hack/criu.sh makes it work on new kernels)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -38,6 +39,7 @@ if [[ ! -f $stamp ]]; then
   touch "$stamp"
 fi
 PYTHON="$venv/bin/python" "$here/genproto.sh"
+"$here/criu.sh"
 "$here/critools.sh"
 "$here/kube/build.sh"
 "$here/images.sh" build

@@ -6,20 +6,6 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class ExecRequest:
-    container_id: str
-    cmd: tuple[str, ...]
-    tty: bool
-    stdin: bool
-    stdout: bool
-    stderr: bool
-
-    def streams(self) -> frozenset[str]:
-        return frozenset(s for s, on in (("stdin", self.stdin), ("stdout", self.stdout),
-                                         ("stderr", self.stderr and not self.tty)) if on)
-
-
-@dataclass(frozen=True)
 class AttachRequest:
     container_id: str
     tty: bool
@@ -28,8 +14,14 @@ class AttachRequest:
     stderr: bool
 
     def streams(self) -> frozenset[str]:
+        """The streams the client gets (a terminal has no stderr of its own)."""
         return frozenset(s for s, on in (("stdin", self.stdin), ("stdout", self.stdout),
                                          ("stderr", self.stderr and not self.tty)) if on)
+
+
+@dataclass(frozen=True)
+class ExecRequest(AttachRequest):
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

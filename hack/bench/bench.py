@@ -2,8 +2,9 @@
 
     bench.py pods RUNTIME DIR OUT.json --count N --image REF --logs DIR
         start N pods of one container each through crictl (runp, create, start), record each
-        call's wall time, the runtime's own PSS before and with all N running, then stop and
-        remove each pod (stopp, rmp); RUNTIME is pycrid or containerd, DIR the one its
+        call's wall time and the memory of the runtime's own processes before and with all N
+        running (PSS, its anonymous part, by process name, and every page counted once), then
+        stop and remove each pod (stopp, rmp); RUNTIME is pycrid or containerd, DIR the one its
         hack/bench/RUNTIME.sh started (it holds crictl.yaml and the daemon's pid file)
     bench.py pods-report PYCRID.json CONTAINERD.json
     bench.py pull-report TIMES.tsv BYTES      TIMES.tsv: lines "RUNTIME ROUND SECONDS"
@@ -18,9 +19,11 @@ import json
 import math
 import os
 import statistics
+import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 VERSION_SAMPLES = 5
@@ -80,22 +83,29 @@ def _descendants(table: dict[int, tuple[int, str, str]], roots: set[int]) -> set
     return found
 
 
-def pycrid_processes(run_dir: Path) -> set[int]:
-    """pycrid serve, its fork server and every fork of it still running the interpreter, plus the
-    pods' pause processes (the sandbox image's binary, exec'd by a fork, as containerd's are
-    counted); the containers' own processes are not the runtime's."""
+def pycrid_processes(run_dir: Path) -> dict[int, str]:
+    """pid -> name of pycrid's own processes: `pycrid serve` (the agent), its fork server, every pod
+    monitor, the pods' pause processes (the sandbox image's binary, or pycrid's built-in one) and
+    any short-lived helper running at the time (a starter, an exec child, a layer unpacker), as
+    containerd's count has containerd, its shims and their pause containers. The containers' own
+    processes are not the runtime's.
+
+    The fork server and the monitors (forks of it, sharing its command line) are found by that
+    command line, which names the state dir, so a monitor whose fork server died still counts; the
+    rest are their descendants still running the interpreter, and each monitor's pause child."""
     serve = int((run_dir / "pycrid.pid").read_text())
     table = _proc_table()
     forkserver = f"runtime.process.forkserver {run_dir}/run/forkserver.sock"
-    roots = {serve} | {pid for pid, (_, _, cmd) in table.items() if forkserver in cmd}
+    tree = _descendants(table, {serve} | {pid for pid, (_, _, cmd) in table.items() if forkserver in cmd})
     python = _exe(serve)
-    tree = _descendants(table, roots)
-    return {pid for pid in tree if _exe(pid) == python or (table[pid][1] == "pause" and pid in tree)}
+    monitors = {pid for pid in tree if table[pid][1] == "pycrid-monitor"}
+    own = {pid for pid in tree if _exe(pid) == python or (table[pid][0] in monitors and table[pid][1] == "pause")}
+    return {pid: "pycrid serve" if pid == serve else table[pid][1] for pid in own}
 
 
-def containerd_processes(run_dir: Path) -> set[int]:
-    """containerd, the shims it started (they re-parent to init; each names our socket) and the
-    shims' pause processes; the containers' own processes are not the runtime's."""
+def containerd_processes(run_dir: Path) -> dict[int, str]:
+    """pid -> name: containerd, the shims it started (they re-parent to init; each names our
+    socket) and the shims' pause processes; the containers' own processes are not the runtime's."""
     daemon = int((run_dir / "containerd.pid").read_text())
     table = _proc_table()
     address = f"-address {run_dir}/containerd.sock"
@@ -103,31 +113,57 @@ def containerd_processes(run_dir: Path) -> set[int]:
              if cmd.split(" ", 1)[0].endswith("containerd-shim-runc-v2") and
              (cmd.endswith(address) or f"{address} " in cmd)}
     pause = {pid for pid, (ppid, comm, _) in table.items() if ppid in shims and comm == "pause"}
-    return {daemon} | shims | pause
+    return {pid: table[pid][1] for pid in {daemon} | shims | pause if pid in table}
 
 
 RUNTIMES = {"pycrid": pycrid_processes, "containerd": containerd_processes}
+# From smaps_rollup: anonymous memory is the process's own data; file-backed memory (binaries and
+# shared libraries) is shared with every process on the machine that maps the same files, so its
+# PSS share also depends on what else runs here (other Python programs share libpython with pycrid).
+MEMORY_FIELDS = ("Pss", "Pss_Anon", "Pss_File")
+PRESENT, PFN_MASK = 1 << 63, (1 << 55) - 1  # /proc/PID/pagemap: page present, its frame number
 
 
-def pss_by_comm(pids: set[int]) -> dict[str, list[int]]:
-    """comm -> [processes, PSS kB], to show where a runtime's memory goes."""
+def memory_by_name(processes: dict[int, str]) -> dict[str, list[int]]:
+    """name -> [processes, PSS kB, anonymous PSS kB, file-backed PSS kB]: where a runtime's memory goes."""
     table: dict[str, list[int]] = {}
-    for pid in pids:
+    for pid, name in processes.items():
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
             with open(f"/proc/{pid}/smaps_rollup") as f:
-                kb = next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
-        except (OSError, StopIteration):
+                values = dict(line.split()[:2] for line in f if line.split(":")[0] in MEMORY_FIELDS)
+        except OSError:
             continue  # exited since we listed it
-        entry = table.setdefault(comm, [0, 0])
+        entry = table.setdefault(name, [0, 0, 0, 0])
         entry[0] += 1
-        entry[1] += kb
+        for i, field in enumerate(MEMORY_FIELDS, 1):
+            entry[i] += int(values.get(f"{field}:", 0))
     return table
 
 
-def total_kb(by_comm: dict[str, list[int]]) -> int:
-    return sum(kb for _, kb in by_comm.values())
+def distinct_kb(pids: Iterable[int]) -> int:
+    """Resident memory mapped by any of ``pids``, each page counted once (by its page frame, from
+    /proc/PID/pagemap; needs root): what the processes hold between them, whatever else on the
+    machine maps the same files, unlike PSS."""
+    frames: set[int] = set()
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+                for line in maps:
+                    if line.rstrip().endswith("[vsyscall]"):
+                        continue  # outside the process's page tables
+                    start, end = (int(x, 16) for x in line.split(None, 1)[0].split("-"))
+                    pagemap.seek(start // page * 8)
+                    entries = struct.iter_unpack("<Q", pagemap.read((end - start) // page * 8))
+                    frames.update(entry & PFN_MASK for (entry,) in entries if entry & PRESENT)
+        except OSError:
+            continue  # exited since we listed it
+    return len(frames) * page // 1024
+
+
+def total_kb(by_name: dict[str, list[int]], column: int = 1) -> int:
+    """Summed over the runtime's processes: column 1 PSS, 2 anonymous PSS, 3 file-backed PSS."""
+    return sum(entry[column] for entry in by_name.values())
 
 
 # --- pods --------------------------------------------------------------------------------------
@@ -158,7 +194,8 @@ def measure_pods(runtime: str, run_dir: Path, count: int, image: str, logs: Path
     cfg = run_dir / "crictl.yaml"
     processes = RUNTIMES[runtime]
     version_ms = [crictl(cfg, "version")[0] for _ in range(VERSION_SAMPLES)]
-    idle = pss_by_comm(processes(run_dir))
+    idle_processes = processes(run_dir)
+    idle, idle_distinct = memory_by_name(idle_processes), distinct_kb(idle_processes)
     ctr = container_config(run_dir, image)
     pods, runp_ms, create_ms, start_ms = [], [], [], []
     for i in range(count):
@@ -173,7 +210,8 @@ def measure_pods(runtime: str, run_dir: Path, count: int, image: str, logs: Path
     running = crictl(cfg, "ps", "--state", "running", "--quiet")[1].split()
     if len(running) != count:
         raise BenchError(f"{len(running)} of {count} containers are running after start")
-    loaded = pss_by_comm(processes(run_dir))
+    loaded_processes = processes(run_dir)
+    loaded, loaded_distinct = memory_by_name(loaded_processes), distinct_kb(loaded_processes)
     stopp_ms, rmp_ms = [], []
     for pod_id in pods:
         stopp_ms.append(crictl(cfg, "stopp", pod_id)[0])
@@ -183,9 +221,12 @@ def measure_pods(runtime: str, run_dir: Path, count: int, image: str, logs: Path
         "crictl_version_ms": version_ms,
         "runp_ms": runp_ms, "create_ms": create_ms, "start_ms": start_ms,
         "stopp_ms": stopp_ms, "rmp_ms": rmp_ms,
-        "pss_idle_kb": total_kb(idle), "processes_idle": sum(n for n, _ in idle.values()),
-        "pss_loaded_kb": total_kb(loaded), "processes_loaded": sum(n for n, _ in loaded.values()),
-        "pss_loaded_by_comm": loaded,
+        "pss_idle_kb": total_kb(idle), "pss_anon_idle_kb": total_kb(idle, 2),
+        "processes_idle": sum(entry[0] for entry in idle.values()),
+        "pss_loaded_kb": total_kb(loaded), "pss_anon_loaded_kb": total_kb(loaded, 2),
+        "processes_loaded": sum(entry[0] for entry in loaded.values()),
+        "memory_idle_by_name": idle, "memory_loaded_by_name": loaded,
+        "distinct_idle_kb": idle_distinct, "distinct_loaded_kb": loaded_distinct,
     }
 
 
@@ -203,9 +244,18 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
 
-def by_comm(r: dict) -> str:
-    items = sorted(r["pss_loaded_by_comm"].items(), key=lambda item: -item[1][1])
-    return ", ".join(f"`{comm}` ×{n} {kb / 1024:.1f} MiB" for comm, (n, kb) in items)
+def by_name(memory: dict[str, list[int]]) -> str:
+    items = sorted(memory.items(), key=lambda item: -item[1][1])
+    return ", ".join(f"`{name}` ×{n} {kb / 1024:.1f} MiB" for name, (n, kb, _, _) in items)
+
+
+def per_pod_by_name(r: dict) -> str:
+    """What each kind of process adds per pod (loaded minus idle, over the pod count): a fork
+    server's share goes down as the monitors forked from it share its pages."""
+    idle, loaded = r["memory_idle_by_name"], r["memory_loaded_by_name"]
+    deltas = {name: (loaded.get(name, [0, 0])[1] - idle.get(name, [0, 0])[1]) / r["count"]
+              for name in {*idle, *loaded}}
+    return ", ".join(f"`{name}` {kb / 1024:+.2f}" for name, kb in sorted(deltas.items(), key=lambda item: -item[1]))
 
 
 def pods_report(p: dict, c: dict) -> str:
@@ -218,6 +268,8 @@ def pods_report(p: dict, c: dict) -> str:
             "start": start, "start_net": [t - 3 * overhead for t in start],
             "stop": stop, "stop_net": [t - 2 * overhead for t in stop],
             "per_pod_kb": (r["pss_loaded_kb"] - r["pss_idle_kb"]) / r["count"],
+            "per_pod_anon_kb": (r["pss_anon_loaded_kb"] - r["pss_anon_idle_kb"]) / r["count"],
+            "per_pod_distinct_kb": (r["distinct_loaded_kb"] - r["distinct_idle_kb"]) / r["count"],
         }
 
     dp, dc = derived(p), derived(c)
@@ -236,14 +288,25 @@ def pods_report(p: dict, c: dict) -> str:
     lines += [f"| {label} | {a:.1f} | {b:.1f} | {ratio(a, b)} |" for label, a, b in rows]
     lines += [
         f"| runtime PSS, 0 pods, MiB ({p['processes_idle']} / {c['processes_idle']} processes) "
-        f"| {p['pss_idle_kb'] / 1024:.1f} | {c['pss_idle_kb'] / 1024:.1f} | {ratio(p['pss_idle_kb'], c['pss_idle_kb'])} |",
+        f"| {p['pss_idle_kb'] / 1024:.1f} | {c['pss_idle_kb'] / 1024:.1f} "
+        f"| {ratio(p['pss_idle_kb'], c['pss_idle_kb'])} |",
         f"| runtime PSS, {p['count']} pods, MiB ({p['processes_loaded']} / {c['processes_loaded']} processes) "
         f"| {p['pss_loaded_kb'] / 1024:.1f} | {c['pss_loaded_kb'] / 1024:.1f} "
         f"| {ratio(p['pss_loaded_kb'], c['pss_loaded_kb'])} |",
         f"| **runtime PSS per pod, MiB** | {dp['per_pod_kb'] / 1024:.2f} | {dc['per_pod_kb'] / 1024:.2f} "
         f"| **{ratio(dp['per_pod_kb'], dc['per_pod_kb'])}** (goal ≤ 0.5) |",
+        f"| runtime anonymous PSS per pod, MiB | {dp['per_pod_anon_kb'] / 1024:.2f} "
+        f"| {dc['per_pod_anon_kb'] / 1024:.2f} | {ratio(dp['per_pod_anon_kb'], dc['per_pod_anon_kb'])} |",
+        f"| runtime memory per pod, each page counted once, MiB | {dp['per_pod_distinct_kb'] / 1024:.2f} "
+        f"| {dc['per_pod_distinct_kb'] / 1024:.2f} | {ratio(dp['per_pod_distinct_kb'], dc['per_pod_distinct_kb'])} |",
         "",
-        f"Runtime PSS with {p['count']} pods by process name: pycrid {by_comm(p)}; containerd {by_comm(c)}.",
+        f"Runtime PSS with {p['count']} pods by process name: pycrid {by_name(p['memory_loaded_by_name'])}; "
+        f"containerd {by_name(c['memory_loaded_by_name'])}. With 0 pods: pycrid {by_name(p['memory_idle_by_name'])}; "
+        f"containerd {by_name(c['memory_idle_by_name'])}.",
+        "",
+        f"Per pod, by process name (MiB): pycrid {per_pod_by_name(p)}; containerd {per_pod_by_name(c)}. "
+        "The anonymous part is the runtime's own data; the rest is its share of binaries and libraries, "
+        "which other programs on the machine that map the same files (any Python, for pycrid) also share.",
         "",
         f"Start-latency ratio pycrid/containerd: **{ratio(pct(dp['start'], 50), pct(dc['start'], 50))}** at p50 "
         f"as measured, **{ratio(pct(dp['start_net'], 50), pct(dc['start_net'], 50))}** without crictl's start-ups "

@@ -5,8 +5,9 @@
 #   hack/bench/pycrid.sh start DIR PORT   serve CRI on unix://DIR/run/pycrid.sock, mirroring
 #                                         docker.io, registry.k8s.io, gcr.io and k8s.gcr.io to
 #                                         the plain-HTTP registry on 127.0.0.1:PORT
-#   hack/bench/pycrid.sh stop DIR         remove its pods, stop pycrid and its fork server, and
-#                                         remove its mounts, cgroups, bridge and nft table
+#   hack/bench/pycrid.sh stop DIR         remove its pods, stop pycrid (its fork server then
+#                                         exits), and remove its mounts, cgroups, bridge and nft
+#                                         table
 #
 # DIR gets pycrid.toml, crictl.yaml, pycrid.log and root/, run/.
 # Its pods are expected under the cgroup parent $PYCRID_CGROUP_PARENT (lib.sh, the pod configs of
@@ -69,13 +70,19 @@ forkserver_pids() {
 }
 
 cmd_stop() {
-	local dir=$1 pid
+	local dir=$1 pid i
 	[[ -d $dir ]] || return 0
 	dir=$(cd "$dir" && pwd)
 	remove_pods "$dir"
 	stop_pid "$dir/pycrid.pid" "cri serve --config $dir/pycrid.toml"
-	# The fork server outlives pycrid by design and ignores SIGTERM; its monitors and pause
-	# processes are forks of it and share its command line, which names our state dir.
+	# With no pod left the fork server exits by itself once pycrid serve has stopped; it stays as
+	# long as pods do (their monitors are its children) and ignores SIGTERM. Left after 5 s (the
+	# pods could not be removed), it goes, and so do the monitors: forks of it, they share its
+	# command line, which names our state dir. The pods' own processes go with their cgroups.
+	for ((i = 0; i < 50; i++)); do
+		[[ -z $(forkserver_pids "$dir") ]] && break
+		sleep 0.1
+	done
 	for pid in $(forkserver_pids "$dir"); do kill -KILL "$pid" 2>/dev/null || true; done
 	kill_cgroup_tree "$PYCRID_CGROUP_PARENT"
 	# Pinned pod namespaces and container rootfs mounts live under DIR/run.

@@ -90,8 +90,10 @@ def write(directory: str, name: str, value: str) -> None:
             os.close(fd)
     except OSError as e:
         # The values come from the request: the kernel refusing one (cpus the node lacks, a
-        # limit out of range) is the caller's error, not ours.
-        kind = InvalidArgument if e.errno in (errno.EINVAL, errno.ERANGE) else Internal
+        # limit out of range) is the caller's error, not ours; EBUSY is the cgroup's state
+        # refusing it (a v1 memory limit below what is in use).
+        kind = (InvalidArgument if e.errno in (errno.EINVAL, errno.ERANGE)
+                else FailedPrecondition if e.errno == errno.EBUSY else Internal)
         raise kind(f"cgroup {directory}: writing {name}={value!r}: {e}") from e
 
 

@@ -15,6 +15,40 @@ class NamespaceMode(Enum):
     TARGET = 3
 
 
+class GroupsPolicy(Enum):
+    """CRI SupplementalGroupsPolicy: whether the image's /etc/group adds groups to the CRI's."""
+
+    MERGE = 0
+    STRICT = 1
+
+
+@dataclass(frozen=True)
+class IdMapping:
+    """One line of a uid_map or gid_map: container ids container_id..container_id+length-1 are
+    host ids host_id..host_id+length-1."""
+
+    container_id: int
+    host_id: int
+    length: int
+
+
+@dataclass(frozen=True)
+class UsernsOptions:
+    """A CRI UserNamespace as sent; runtime/sandbox/userns.py decides what it may be."""
+
+    mode: NamespaceMode = NamespaceMode.NODE
+    uids: tuple[IdMapping, ...] = ()
+    gids: tuple[IdMapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserNamespace:
+    """A pod's own user namespace: one uid and one gid mapping, each mapping container id 0."""
+
+    uids: IdMapping
+    gids: IdMapping
+
+
 @dataclass(frozen=True)
 class Mount:
     container_path: str
@@ -22,7 +56,11 @@ class Mount:
     readonly: bool = False
     recursive_read_only: bool = False
     propagation: str = "rprivate"  # rprivate | rslave | rshared
-    image: str = ""  # an image volume (CRI image mounts): not supported yet, refused on create
+    image: str = ""  # an image volume (CRI Mount.image): the image as the kubelet names it, host_path empty
+    image_sub_path: str = ""  # the directory of that image to mount ("" for its root), as given
+    uid_mappings: tuple[IdMapping, ...] = ()  # the kubelet's, for an id-mapped mount (the pod's own)
+    gid_mappings: tuple[IdMapping, ...] = ()
+    selinux_relabel: bool = False  # kept to be reported back; no SELinux here to relabel for
 
 
 @dataclass(frozen=True)
@@ -53,10 +91,12 @@ class SecurityContext:
     run_as_username: str = ""
     readonly_rootfs: bool = False
     supplemental_groups: tuple[int, ...] = ()
+    groups_policy: GroupsPolicy = GroupsPolicy.MERGE
     no_new_privs: bool = False
     masked_paths: tuple[str, ...] | None = None  # None: the runtime's defaults
     readonly_paths: tuple[str, ...] | None = None
     seccomp: Seccomp = Seccomp()
+    userns: UsernsOptions | None = None  # None: not given (the container is in its pod's)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from runtime.container.model import ContainerConfig
+from runtime.container.users import InitialUser
 from runtime.process.initspec import InitSpec
 
 
@@ -13,6 +14,15 @@ class State(Enum):
     RUNNING = 1
     EXITED = 2
     UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class MountedImage:
+    """The image behind one of the container's image volumes, as resolved at create."""
+
+    container_path: str  # the CRI mount's, as given
+    image_id: str  # its config digest: RemoveImage of it is refused while the container exists
+    image_ref: str  # a repo digest, else the id: what ContainerStatus reports as the mount's image_ref
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,13 @@ class Container:
     message: str = ""
     unknown: bool = False
     image_name: str = ""  # how statuses name its image: as the pod spec does, else a tag of it
+    user: InitialUser | None = None  # as its init reported it once started
+    stop_signal: str = ""  # what StopContainer sends (runtime/container/stopsignal.py); "" in older records
+    mounted_images: tuple[MountedImage, ...] = ()  # its image volumes' images
+
+    def uses_image(self, image_id: str) -> bool:
+        """As its rootfs or in an image volume."""
+        return self.image_id == image_id or any(m.image_id == image_id for m in self.mounted_images)
 
     @property
     def shown_image(self) -> str:

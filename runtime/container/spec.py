@@ -5,22 +5,30 @@ without root. The decisions follow containerd's CRI plugin unless a comment says
 Namespaces: net, ipc and uts are always the pod's (its pinned ones, or the host's for a host-network
 / host-IPC pod), as containerd does; a container cannot choose other ones. PID follows the
 container's own mode: CONTAINER new, POD the pod's shared one, NODE the host's, TARGET another
-container's (the caller resolves target_id to that container's pid).
+container's (the caller resolves target_id to that container's pid). The user namespace is the
+pod's (runtime/sandbox/userns.py); in one, the pod's own files (/etc/hosts, resolv.conf, hostname,
+image VOLUMEs) and the CRI mounts the kubelet asks so are id-mapped, and init id-maps the image
+layers, so that what the host owns as root the pod sees owned by its root.
 """
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from runtime.container.command import check_exec_size, merge_command, merge_env
+from runtime.container.imagemounts import NO_IMAGE_MOUNTS, ImageMountSources, image_mount
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
     Mount,
     NamespaceMode,
     Seccomp,
     SecurityContext,
+    UserNamespace,
 )
+from runtime.container.rro import check_recursive_readonly
 from runtime.container.sysctls import validate_sysctls
 from runtime.container.users import check_id, parse_id, split_image_user
 from runtime.container.volumes import image_volumes, log_path
@@ -31,6 +39,7 @@ from runtime.linux.mounts import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX, BindMount, Device, InitSpec, Namespaces, User
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
+from runtime.sandbox.userns import check_container, container_user_namespace, mount_idmapped
 
 __all__ = ["build_init_spec", "container_user", "image_volumes", "log_path", "merge_command",
            "merge_env", "namespaces", "resolve_seccomp", "validate_mount", "validate_sysctls"]
@@ -43,14 +52,23 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
                     sandbox: SandboxConfig, paths: SandboxPaths, *, lowerdirs: Sequence[str],
                     upperdir: str, workdir: str, rootfs: str, volumes_dir: str, cgroup: str,
                     cgroup_v1_dirs: Mapping[str, str] | None, exit_file: str, state_dir: str,
-                    sandbox_log_dir: str, bounding: frozenset[str]) -> InitSpec:
+                    sandbox_log_dir: str, bounding: frozenset[str],
+                    recursive_readonly_supported: bool,
+                    image_mounts: ImageMountSources = NO_IMAGE_MOUNTS) -> InitSpec:
+    """``bounding``: this node's capability bounding set; ``recursive_readonly_supported``: its
+    kernel has mount_setattr (runtime/linux/mountapi.py); ``image_mounts``: the image volumes'
+    layers, resolved by the caller."""
     if not container_id:
         raise InvalidArgument("container id is empty")
     sec = config.security
+    who = f"container {config.name!r}"
     if sec.privileged and not sandbox.privileged:
-        raise InvalidArgument(f"container {config.name!r}: privileged, but its sandbox is not")
-    ns = namespaces(sec, sandbox, paths)
-    cri_mounts = tuple(validate_mount(m) for m in config.mounts)
+        raise InvalidArgument(f"{who}: privileged, but its sandbox is not")
+    userns = container_user_namespace(sec.userns, sandbox.userns, who)
+    check_container(userns, sec.privileged, sec.pid_mode == NamespaceMode.NODE, who)
+    ns = replace(namespaces(sec, sandbox, paths), user=paths.userns if userns else "")
+    cri_mounts = tuple(_cri_mount(m, config.name, recursive_readonly_supported, image_mounts, userns)
+                       for m in config.mounts)
     cri_targets = tuple(m.target for m in cri_mounts)
     hostname_env = (f"HOSTNAME={sandbox.hostname}",) if sandbox.hostname else ()
     seccomp_kind, seccomp_profile = resolve_seccomp(sec.seccomp, sandbox.seccomp, sec.privileged)
@@ -68,8 +86,9 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
         namespaces=ns,
         user=container_user(sec, image.user, sandbox.supplemental_groups),
         readonly_rootfs=sec.readonly_rootfs,
-        mounts=(*_etc_mounts(paths, cri_targets, sec.readonly_rootfs),
-                *image_volumes(image.volumes, volumes_dir, cri_targets),
+        mounts=(*(replace(m, idmap=userns is not None) for m in (
+                    *_etc_mounts(paths, cri_targets, sec.readonly_rootfs),
+                    *image_volumes(image.volumes, volumes_dir, cri_targets))),
                 *cri_mounts),
         devices=tuple(_device(d) for d in config.devices),
         masked_paths=() if sec.privileged else _or_default(sec.masked_paths, DEFAULT_MASKED_PATHS),
@@ -93,6 +112,7 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
         tty=config.tty,
         stdin=config.stdin,
         stdin_once=config.stdin_once,
+        userns=userns,
     )
 
 
@@ -154,7 +174,8 @@ def container_user(sec: SecurityContext, image_user: str,
     """Who init runs the process as, by the CRI rules: run_as_user or run_as_username (never both)
     replace the image's USER; run_as_group needs one of them. From the image's USER, a numeric user
     is a uid and a name is looked up inside the rootfs; the group part, a gid or a name, replaces
-    the user's primary group."""
+    the user's primary group. The user's /etc/group memberships are added inside the rootfs too,
+    unless the policy is Strict."""
     if sec.run_as_user is not None and sec.run_as_username:
         raise InvalidArgument(f"run_as_user {sec.run_as_user} and run_as_username "
                               f"{sec.run_as_username!r}: only one may be set")
@@ -162,16 +183,18 @@ def container_user(sec: SecurityContext, image_user: str,
         raise InvalidArgument(f"run_as_group {sec.run_as_group}: set without run_as_user or run_as_username")
     groups = tuple(dict.fromkeys(check_id(g, "supplemental gid")
                                  for g in (*sec.supplemental_groups, *sandbox_groups)))
+    image_groups = sec.groups_policy is GroupsPolicy.MERGE
     if sec.run_as_user is not None or sec.run_as_username:
         uid = check_id(sec.run_as_user, "uid") if sec.run_as_user is not None else None
         gid = check_id(sec.run_as_group, "gid") if sec.run_as_group is not None else None
-        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups)
+        return User(uid=uid, gid=gid, username=sec.run_as_username, additional_gids=groups,
+                    image_groups=image_groups)
     user, group = split_image_user(image_user)
     uid, gid = parse_id(user), parse_id(group)
     uid = check_id(uid, "image uid") if uid is not None else None
     gid = check_id(gid, "image gid") if gid is not None else None
     return User(uid=uid, gid=gid, username="" if uid is not None else user,
-                group="" if gid is not None else group, additional_gids=groups)
+                group="" if gid is not None else group, additional_gids=groups, image_groups=image_groups)
 
 
 def resolve_seccomp(container: Seccomp, sandbox: Seccomp, privileged: bool) -> tuple[str, str]:
@@ -217,18 +240,34 @@ def _container_path(path: str, what: str) -> str:
     return _absolute(path, what)
 
 
-def validate_mount(m: Mount) -> BindMount:
-    """A CRI mount as a bind; InvalidArgument for what the CRI forbids or pycrid cannot do."""
-    target = _container_path(m.container_path, "mount container_path")
-    if m.image and not m.host_path:
-        raise InvalidArgument(f"mount at {target}: image volume {m.image!r} is not supported")
-    source = _absolute(m.host_path, f"mount at {target}: host_path")
+def _cri_mount(m: Mount, container: str, recursive_readonly_supported: bool,
+               image_mounts: ImageMountSources, userns: UserNamespace | None) -> BindMount:
+    if not m.image:
+        return validate_mount(m, container, recursive_readonly_supported, userns)
+    target = _container_path(m.container_path, f"container {container!r}: mount container_path")
+    # In a user namespace an image volume's layers are id-mapped as the rootfs' are, whether the
+    # kubelet sent the pod's mappings on it or none.
+    mount_idmapped(m.uid_mappings, m.gid_mappings, userns, f"container {container!r}: mount at {target}")
+    return replace(image_mount(m, target, image_mounts), idmap=userns is not None)
+
+
+def validate_mount(m: Mount, container: str, recursive_readonly_supported: bool,
+                   userns: UserNamespace | None = None) -> BindMount:
+    """A CRI mount of a host path as a bind; InvalidArgument for what the CRI forbids or pycrid
+    cannot do. (An image mount is image_mount's.)"""
+    target = _container_path(m.container_path, f"container {container!r}: mount container_path")
+    where = f"container {container!r}: mount at {target}"
+    if m.image:
+        raise InvalidArgument(f"{where}: image volume {m.image!r} is not a bind of a host path")
+    if m.image_sub_path:
+        raise InvalidArgument(f"{where}: image_sub_path {m.image_sub_path!r} without an image")
+    source = _absolute(m.host_path, f"{where}: host_path")
     if m.propagation not in PROPAGATIONS:
-        raise InvalidArgument(f"mount at {target}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
-    if m.recursive_read_only and not (m.readonly and m.propagation == "rprivate"):
-        raise InvalidArgument(f"mount at {target}: recursive_read_only needs readonly and private propagation")
+        raise InvalidArgument(f"{where}: propagation {m.propagation!r} not one of {PROPAGATIONS}")
+    check_recursive_readonly(m, where, recursive_readonly_supported)
     return BindMount(source=source, target=target, readonly=m.readonly,
-                     recursive_readonly=m.recursive_read_only, propagation=m.propagation)
+                     recursive_readonly=m.recursive_read_only, propagation=m.propagation,
+                     idmap=mount_idmapped(m.uid_mappings, m.gid_mappings, userns, where))
 
 
 def _device(d: DeviceMapping) -> Device:

@@ -4,7 +4,8 @@
 Rules, as containerd and the kubelet apply them: a numeric uid is used as is, even if passwd does
 not list it (gid then defaults to the passwd entry's, or 0); a name must be in passwd; an explicit
 group (`user:group`) replaces the primary gid; the supplementary groups are the primary gid, the
-user's /etc/group memberships, then the CRI's supplemental_groups.
+user's /etc/group memberships, then the CRI's supplemental_groups. SupplementalGroupsPolicy Strict
+leaves the /etc/group memberships out (the primary gid stays: it is the process's own group).
 
 Every id that reaches setresuid/setgroups is checked to be in 0..2^31-1, wherever it came from: the
 image's files are hostile input, and a uid of -1 (or 2^32-1) there means "unchanged" to the kernel,
@@ -46,6 +47,16 @@ class Identity:
     home: str = "/"
 
 
+@dataclass(frozen=True)
+class InitialUser:
+    """The identity a container's init took just before exec, as it reported it: what
+    ContainerStatus.user shows ("initially attached"; the process may change it later)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
 def check_id(value: int, what: str) -> int:
     if not 0 <= value <= MAX_ID:
         raise InvalidArgument(f"{what} {value} is out of range 0..{MAX_ID}")
@@ -84,8 +95,9 @@ def parse_group(text: str) -> list[GroupEntry]:
 
 
 def resolve(user: str, group: str, passwd: list[PasswdEntry], groups: list[GroupEntry],
-            supplemental: tuple[int, ...] = ()) -> Identity:
-    """`user` is a name or uid ("" means root); `group` a name, gid or "" (the user's own)."""
+            supplemental: tuple[int, ...] = (), image_groups: bool = True) -> Identity:
+    """`user` is a name or uid ("" means root); `group` a name, gid or "" (the user's own);
+    `image_groups`: add the user's memberships in /etc/group (policy Merge, the CRI's default)."""
     user = user or "0"
     uid = parse_id(user)
     if uid is not None:
@@ -107,7 +119,7 @@ def resolve(user: str, group: str, passwd: list[PasswdEntry], groups: list[Group
                 raise NotFound(f"group {group!r} not found in the container's /etc/group")
             gid = check_id(match.gid, f"group {match.name!r} in /etc/group: gid")
     member_of = tuple(check_id(g.gid, f"group {g.name!r} in /etc/group: gid")
-                      for g in groups if entry and entry.name in g.members)
+                      for g in groups if image_groups and entry and entry.name in g.members)
     # The primary gid is listed too, so dropping a group later cannot widen access (CVE-2023-25173).
     extra = tuple(dict.fromkeys((gid, *member_of, *(check_id(g, "supplemental gid") for g in supplemental))))
     return Identity(uid, gid, extra, entry.home if entry else "/")

@@ -112,14 +112,23 @@ class ImageManager:
             return [image] if image else []
         return self._images.list()
 
-    def remove(self, ref: str, in_use: Callable[[str], bool] = lambda image_id: False) -> None:
+    def remove(self, ref: str, in_use: Callable[[str], str | None] = lambda image_id: None) -> None:
         """Removes the image with all its names; absent is fine. FailedPrecondition while
-        ``in_use(image_id)``: containers' overlays use the snapshots directly."""
+        ``in_use(image_id)`` names a container that uses it (as its rootfs or an image volume):
+        containers' overlays use the snapshots directly.
+
+        containerd lets the image go and keeps the content until its containers do; CRI-O refuses,
+        as here. The kubelet's image GC copes with either: it never picks an image that a container's
+        status names (its image_id, or an image volume's Mount.image), and a refusal of one it did
+        pick is logged while it goes on with the next. Refusing keeps what ListImages and
+        ImageFsInfo report true: the disk holds no image that is not listed."""
         image = self._lookup(ref)
         if image is None:
             return
-        if in_use(image.id):
-            raise FailedPrecondition(f'image "{ref}" ({image.id}): in use by a container')
+        user = in_use(image.id)
+        if user is not None:
+            raise FailedPrecondition(f'image "{ref}" ({image.id}) is in use by container {user}; '
+                                     "remove the container first")
         self._images.remove(image.id)
         self._collect(wait=False)
 

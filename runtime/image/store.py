@@ -1,7 +1,9 @@
 """Image records: what ``crictl images`` lists, persisted atomically in ``<root>/images.json``.
 
 Tags behave like containerd's CRI: a tag names one image; re-pulling a tag moves it to the new
-image, and an image left with neither tags nor digests is dropped (its content is gc's business).
+image, and an image left with neither tags nor digests stays, known by its id (crictl shows it
+as <none>), until RemoveImage (the kubelet's image GC) removes it. Dropping it here would free
+the layers of an image a container may still run on.
 """
 from __future__ import annotations
 
@@ -77,10 +79,7 @@ class ImageStore:
                 digests = tuple(d for d in other.repo_digests if d not in image.repo_digests)
                 if (tags, digests) == (other.repo_tags, other.repo_digests):
                     continue
-                if tags or digests:
-                    images[other.id] = dataclasses.replace(other, repo_tags=tags, repo_digests=digests)
-                else:
-                    del images[other.id]
+                images[other.id] = dataclasses.replace(other, repo_tags=tags, repo_digests=digests)
             images[image.id] = image
             self._commit(images)
             return image

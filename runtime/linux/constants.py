@@ -41,6 +41,14 @@ UMOUNT_NOFOLLOW = 0x8
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_IDMAP = 0x100000
+
+# open_tree(2) and move_mount(2): a detached copy of a mount, attached elsewhere.
+AT_EMPTY_PATH = 0x1000
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 # openat2(2) resolve flags.
 RESOLVE_NO_MAGICLINKS = 0x02  # no /proc/<pid>/fd/N, /proc/<pid>/root and the like (ELOOP)
@@ -68,6 +76,8 @@ CLOSE_RANGE_MAX_FD = 0xFFFFFFFF
 
 # Syscalls glibc has no wrapper for. Numbers from 424 on are shared by all architectures.
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
 SYS_CLOSE_RANGE = 436
 SYS_OPENAT2 = 437
 SYS_MOUNT_SETATTR = 442

@@ -6,9 +6,14 @@ Every target (and every device node, masked or read-only path) is opened once in
 symlink cannot make us mount over a host path, nor can a container that swaps a component of a
 shared volume for a symlink while we work (CVE-2021-30465). Before pivot_root, /proc is still
 the host's, where /proc/self/fd names our own fds.
+
+In a pod with a user namespace, init mounts all of this as the host's root, in a mount namespace
+the host's user namespace owns, and enters the pod's only afterwards: sysfs, proc, devices and
+cgroups mount as for any container. What the pod's root must own is given to it: /dev (a tmpfs
+owned by the pod's root), the terminals' group, and the binds marked ``idmap`` (attached as
+id-mapped trees, runtime/linux/idmap.py).
 """
 
-import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -16,7 +21,8 @@ from dataclasses import dataclass
 
 from runtime.errors import Internal
 from runtime.linux import constants as k
-from runtime.linux.proc import mount_points
+from runtime.linux.idmap import idmapped_tree
+from runtime.linux.imagetree import ImageTree, mount_image_tree
 from runtime.linux.rootfs import (
     closing_fd,
     fd_path,
@@ -42,7 +48,10 @@ DEFAULT_MASKED_PATHS = (
     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 )  # fmt: skip
 # gid 5 is "tty" in every common image; ptmxmode lets anyone open this instance's /dev/pts/ptmx.
-DEVPTS_OPTIONS = "newinstance,ptmxmode=0666,mode=0620,gid=5"
+TTY_GID = 5
+_DEVPTS = "newinstance,ptmxmode=0666,mode=0620"
+DEVPTS_OPTIONS = f"{_DEVPTS},gid={TTY_GID}"
+DEV_OPTIONS = "mode=755,size=65536k"
 DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
@@ -55,6 +64,8 @@ class MountSpec:
     data: str | None = None
     propagation: int = 0  # a PROPAGATIONS value, applied after mounting
     recursive_readonly: bool = False  # every mount below target too (binds with MS_REC)
+    image: ImageTree | None = None  # an image volume: the image's filesystem, not ``source``
+    idmap: bool = False  # a bind (or an image volume's layers) id-mapped through the plan's user namespace
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class MountPlan:
     symlinks: tuple[tuple[str, str], ...] = STANDARD_SYMLINKS
     masked: tuple[str, ...] = DEFAULT_MASKED_PATHS
     readonly: tuple[str, ...] = DEFAULT_READONLY_PATHS
+    idmap_userns: str = ""  # the user namespace (a pinned file) that ``idmap`` binds map through
 
 
 def bind(
@@ -102,10 +114,18 @@ def bind(
     recursive_readonly: bool = False,
     propagation: int = 0,
     flags: int = 0,
+    idmap: bool = False,
 ) -> MountSpec:
     """A bind mount; ``readonly`` makes the top mount read-only, ``recursive_readonly`` all of them."""
     flags |= k.MS_BIND | (k.MS_REC if recursive else 0) | (k.MS_RDONLY if readonly else 0)
-    return MountSpec(source, target, None, flags, None, propagation, recursive_readonly)
+    return MountSpec(source, target, None, flags, None, propagation, recursive_readonly, idmap=idmap)
+
+
+def image_tree(tree: ImageTree, target: str, recursive_readonly: bool = False, propagation: int = 0,
+               idmap: bool = False) -> MountSpec:
+    """An image volume: ``tree`` mounted read-only on ``target`` (runtime/linux/imagetree.py), its
+    layers id-mapped with ``idmap``."""
+    return MountSpec(None, target, None, 0, None, propagation, recursive_readonly, tree, idmap)
 
 
 def _cgroup_mounts(cgroup_v1: Mapping[str, str] | None, privileged: bool) -> list[MountSpec]:
@@ -130,23 +150,30 @@ def container_mount_plan(
     cgroup_v1: Mapping[str, str] | None = None,
     bind_devices: bool = False,
     extra_mounts: Sequence[MountSpec] = (),
+    idmap_userns: str = "",
+    root_owner: tuple[int, int] | None = None,
+    tty_gid: int | None = TTY_GID,
 ) -> MountPlan:
     """The standard mounts of a container, then ``extra_mounts`` (volumes, /etc/hosts, ...).
 
     shm_source: the pod's /dev/shm to bind (containers sharing the pod's IPC namespace); a fresh
     tmpfs otherwise. cgroup_v1: {hierarchy directory: the container's cgroup directory in it} on a
     v1 host; None mounts cgroup2. Privileged containers get /sys and cgroups read-write and no
-    masked or read-only paths."""
+    masked or read-only paths. In a user namespace (``idmap_userns``, its pinned file): /dev is
+    owned by ``root_owner`` (the host uid and gid of the pod's root), terminals by ``tty_gid`` (the
+    host gid of the pod's tty group; None: the mounter's), and the pod's /dev/shm is id-mapped."""
     ro = 0 if privileged else k.MS_RDONLY
     shm = (
-        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV)
+        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV, idmap=bool(idmap_userns))
         if shm_source
         else MountSpec("shm", "/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, "mode=1777,size=65536k")
     )
+    dev = DEV_OPTIONS + (f",uid={root_owner[0]},gid={root_owner[1]}" if root_owner else "")
+    devpts = _DEVPTS + (f",gid={tty_gid}" if tty_gid is not None else "")
     mounts = [
         MountSpec("proc", "/proc", "proc", NOSUID_NOEXEC_NODEV),
-        MountSpec("tmpfs", "/dev", "tmpfs", k.MS_NOSUID | k.MS_STRICTATIME, "mode=755,size=65536k"),
-        MountSpec("devpts", "/dev/pts", "devpts", k.MS_NOSUID | k.MS_NOEXEC, DEVPTS_OPTIONS),
+        MountSpec("tmpfs", "/dev", "tmpfs", k.MS_NOSUID | k.MS_STRICTATIME, dev),
+        MountSpec("devpts", "/dev/pts", "devpts", k.MS_NOSUID | k.MS_NOEXEC, devpts),
         shm,
         MountSpec("mqueue", "/dev/mqueue", "mqueue", NOSUID_NOEXEC_NODEV),
         MountSpec("sysfs", "/sys", "sysfs", NOSUID_NOEXEC_NODEV | ro),
@@ -159,6 +186,7 @@ def container_mount_plan(
         bind_devices=bind_devices,
         masked=() if privileged else DEFAULT_MASKED_PATHS,
         readonly=() if privileged else readonly,
+        idmap_userns=idmap_userns,
     )
 
 
@@ -173,39 +201,30 @@ def _remount(syscalls: Syscalls, path: str, flags: int) -> None:
     syscalls.mount(None, path, None, k.MS_BIND | k.MS_REMOUNT | flags | _locked_flags(path))
 
 
-def make_readonly(syscalls: Syscalls, path: str, recursive: bool) -> None:
-    """Make the mount at ``path`` (an ``fd_path`` too) read-only; with ``recursive``, every mount
-    below it as well, in one call with mount_setattr (Linux 5.12+) or else by remounting each one
-    found in mountinfo."""
-    if recursive:
-        try:
-            syscalls.mount_setattr(path, k.MOUNT_ATTR_RDONLY, recursive=True)
-            return
-        except OSError as e:
-            if e.errno != errno.ENOSYS:
-                raise
-        top = os.path.realpath(path)
-        below = [p for p in mount_points() if p.startswith(top.rstrip("/") + "/")]
-    else:
-        below = []
-    for point in [path, *below]:
-        _remount(syscalls, point, k.MS_RDONLY)
-
-
 def mount_one(syscalls: Syscalls, spec: MountSpec, rootfs: str) -> None:
     with opened_root(rootfs) as root_fd:
         _mount(syscalls, root_fd, rootfs, spec)
 
 
-def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec) -> None:
+def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, userns_fd: int = -1) -> None:
     is_bind = bool(spec.flags & k.MS_BIND)
     first_flags = spec.flags & (k.MS_BIND | k.MS_REC) if is_bind else spec.flags
     # The kernel ignores other flags on the first bind; they need a remount.
     remount_flags = spec.flags & ~(k.MS_BIND | k.MS_REC) if is_bind else 0
+    if spec.idmap and (userns_fd < 0 or not (is_bind or spec.image)):
+        raise Internal(f"mounting {spec.source} on {spec.target}: id-mapped, but not a bind in a user namespace")
     try:
         is_file = is_bind and not os.path.isdir(spec.source or "")
         with closing_fd(make_in_root(syscalls, root_fd, spec.target, file=is_file)) as target_fd:
-            syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
+            if spec.image is not None:
+                mount_image_tree(syscalls, root_fd, target_fd, spec.image, f"image volume at {spec.target}",
+                                 userns_fd if spec.idmap else -1)
+            elif spec.idmap:
+                with closing_fd(idmapped_tree(syscalls, spec.source or "", userns_fd,
+                                              recursive=bool(spec.flags & k.MS_REC))) as tree:
+                    syscalls.move_mount(tree, "", target_fd, "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH)
+            else:
+                syscalls.mount(spec.source, fd_path(target_fd), spec.fstype, first_flags, spec.data)
             if not (remount_flags or spec.recursive_readonly or spec.propagation):
                 return
             # target_fd still names the directory underneath the new mount.
@@ -213,7 +232,9 @@ def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec) -> No
                 if remount_flags:
                     _remount(syscalls, fd_path(mounted), remount_flags)
                 if spec.recursive_readonly:
-                    make_readonly(syscalls, fd_path(mounted), recursive=True)
+                    # Every mount below the bind too, in one call (Linux 5.12+): the agent refuses
+                    # recursive read-only mounts on kernels without mount_setattr.
+                    syscalls.mount_setattr(fd_path(mounted), k.MOUNT_ATTR_RDONLY, recursive=True)
                 if spec.propagation:
                     syscalls.mount(None, fd_path(mounted), None, spec.propagation)
     except OSError as e:
@@ -285,14 +306,23 @@ def readonly_path(syscalls: Syscalls, root_fd: int, rootfs: str, path: str) -> N
 
 def apply_mount_plan(syscalls: Syscalls, plan: MountPlan, rootfs: str) -> None:
     """Carry out ``plan`` inside ``rootfs`` (before pivot_root; "/" after it)."""
-    with opened_root(rootfs) as root_fd:
-        for spec in plan.mounts:
-            _mount(syscalls, root_fd, rootfs, spec)
-        for device in plan.devices:
-            _create_device(syscalls, root_fd, rootfs, device, plan.bind_devices)
-        for path, text in plan.symlinks:
-            _create_symlink(syscalls, root_fd, rootfs, path, text)
-        for path in plan.masked:
-            mask_path(syscalls, root_fd, rootfs, path)
-        for path in plan.readonly:
-            readonly_path(syscalls, root_fd, rootfs, path)
+    userns = os.open(plan.idmap_userns, os.O_RDONLY | os.O_CLOEXEC) if plan.idmap_userns else -1
+    try:
+        with opened_root(rootfs) as root_fd:
+            _apply(syscalls, plan, rootfs, root_fd, userns)
+    finally:
+        if userns >= 0:
+            os.close(userns)
+
+
+def _apply(syscalls: Syscalls, plan: MountPlan, rootfs: str, root_fd: int, userns: int) -> None:
+    for spec in plan.mounts:
+        _mount(syscalls, root_fd, rootfs, spec, userns)
+    for device in plan.devices:
+        _create_device(syscalls, root_fd, rootfs, device, plan.bind_devices)
+    for path, text in plan.symlinks:
+        _create_symlink(syscalls, root_fd, rootfs, path, text)
+    for path in plan.masked:
+        mask_path(syscalls, root_fd, rootfs, path)
+    for path in plan.readonly:
+        readonly_path(syscalls, root_fd, rootfs, path)

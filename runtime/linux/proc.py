@@ -122,16 +122,26 @@ def open_fds(pid: int | str, proc_root: str = PROC) -> dict[int, str]:
     return fds
 
 
-def _unescape_mountinfo(field: str) -> str:
+def unescape_mountinfo(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def parse_mount_points(mountinfo: str) -> tuple[str, ...]:
     """Mount points (field 5) of /proc/<pid>/mountinfo, in mount order."""
-    return tuple(_unescape_mountinfo(line.split()[4]) for line in mountinfo.splitlines() if line.strip())
+    return tuple(unescape_mountinfo(line.split()[4]) for line in mountinfo.splitlines() if line.strip())
 
 
 def mount_points(pid: int | str = "self", proc_root: str = PROC) -> tuple[str, ...]:
     with open(os.path.join(proc_root, str(pid), "mountinfo")) as f:
         return parse_mount_points(f.read())
+
+
+def containing_mount(path: str, points: tuple[str, ...]) -> str:
+    """The mount point, of ``points``, that ``path`` (absolute, normalised) lies on: the deepest one
+    that is the path or a whole-component prefix of it."""
+    best = "/"
+    for point in points:
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best = point
+    return best

@@ -4,9 +4,11 @@ It records every call as ``(name, args)`` in ``calls`` and touches nothing, so u
 that decides and then acts can assert on the exact kernel calls made, in order, without root.
 ``fail()`` makes a chosen call raise an ``OSError`` with a chosen errno, to test error paths.
 
+``open_tree`` returns an O_PATH fd of "/" rather than a tree, for the caller to close.
 One call is recorded and then passed to the kernel: ``openat2`` only opens, needs no privilege, and
 its fds are what the code under test goes on to use (walking the real directories of a test's
-rootfs, with the kernel's own RESOLVE_IN_ROOT). A path given as /proc/self/fd/N (how fds are
+rootfs, with the kernel's own RESOLVE_IN_ROOT). ``open_tree`` returns a duplicate of the fd it is
+given, a real fd that the code can go on to use and close. A path given as /proc/self/fd/N (how fds are
 mounted on) is also recorded as the place that fd named at the time of the call, in
 ``resolved_calls`` (and ``calls_to(name, resolved=True)``); ``fail``'s predicates see those places.
 
@@ -91,6 +93,18 @@ class FakeSyscalls:
         self, path: str, attr_set: int, attr_clr: int = 0, propagation: int = 0, recursive: bool = True
     ) -> None:
         self._record("mount_setattr", path, attr_set, attr_clr, propagation, recursive)
+
+    def open_tree(self, dirfd: int, path: str, flags: int) -> int:
+        """Recorded; a real fd (a duplicate of ``dirfd``) comes back, so that the code under test
+        can use and close it."""
+        self._record("open_tree", dirfd, path, flags)
+        return os.dup(dirfd)
+
+    def mount_setattr_idmap(self, tree_fd: int, userns_fd: int, recursive: bool) -> None:
+        self._record("mount_setattr_idmap", tree_fd, userns_fd, recursive)
+
+    def move_mount(self, from_dirfd: int, from_path: str, to_dirfd: int, to_path: str, flags: int) -> None:
+        self._record("move_mount", from_dirfd, from_path, to_dirfd, to_path, flags)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._record("pivot_root", new_root, put_old)

@@ -134,6 +134,10 @@ def start(path: str, log_path: str, extra_args: tuple[str, ...] = (), timeout: f
             return server
         except Unavailable:
             if process.poll() is not None or time.monotonic() > deadline:
+                # One that is merely slow would bind the path later, after a retry started another:
+                # an orphan that no request reaches and nothing stops.
+                process.kill()
+                process.wait()
                 raise Unavailable(f"fork server did not start at {path}; see {log_path}") from None
             time.sleep(0.01)
 

@@ -3,34 +3,37 @@ cgroup, takes its user, capabilities and seccomp filter, and execs the command w
 pipes as stdio. It reports the command's exit code to the agent when the command ends.
 
 The monitor opens the namespaces of the container's init before it forks us: it is that init's
-parent, so the pid cannot have been reused by another process while it did.
+parent, so the pid cannot have been reused by another process while it did. A pod's user
+namespace is joined last, as init joined it: after it, we could not enter the others.
 """
 from __future__ import annotations
 
 import os
 import socket
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.container.users import Identity
 from runtime.linux import constants as k
 from runtime.linux import seccomp
+from runtime.linux.newuserns import enter_user_namespace
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.execspec import NAMESPACES, ExecSpec
 from runtime.process.init import find_executable, process_env, secure
+from runtime.store.codec import decode
 
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
           "cgroup": k.CLONE_NEWCGROUP, "mnt": k.CLONE_NEWNS}
 
 
-def open_namespaces(pid: int) -> dict[str, int]:
+def open_namespaces(pid: int, user: bool = False) -> dict[str, int]:
     fds: dict[str, int] = {}
     try:
-        for name in NAMESPACES:
+        for name in (*NAMESPACES, *(("user",) if user else ())):
             fds[name] = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
     except BaseException:
         for fd in fds.values():
@@ -39,11 +42,14 @@ def open_namespaces(pid: int) -> dict[str, int]:
     return fds
 
 
-def run_exec(spec: ExecSpec, namespaces: dict[str, int], report: socket.socket, stdio: tuple[int, int, int]) -> int:
-    """In a fresh child of the monitor, its own session (so one killpg ends us and the command)."""
+def run_exec(raw: dict[str, Any], namespaces: dict[str, int], report: socket.socket,
+             stdio: tuple[int, int, int]) -> int:
+    """In a fresh child of the monitor, its own session (so one killpg ends us and the command);
+    `raw` is the ExecSpec as a dict (decoded here, not in the long-lived monitor)."""
     os.setsid()
     syscalls = LinuxSyscalls()
     try:
+        spec = decode(ExecSpec, raw)
         # A PID namespace applies to children only: join it here, the command is our child.
         syscalls.setns(namespaces["pid"], k.CLONE_NEWPID)
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,
@@ -93,6 +99,8 @@ def _child(spec: ExecSpec, namespaces: dict[str, int], bpf: seccomp.Filter | Non
         for name in NAMESPACES:
             if name != "pid":
                 syscalls.setns(namespaces[name], _FLAGS[name])
+        if "user" in namespaces:
+            enter_user_namespace(namespaces["user"], syscalls)
         if spec.tty:  # made in the container's own /dev/pts, now that we see its mounts
             master, slave = open_terminal()
             take_terminal(slave)

@@ -28,7 +28,7 @@ from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
-from runtime.process.children import has_children
+from runtime.process.children import bare_fork, has_children, set_comm
 from runtime.process.targets import TARGETS
 
 Target = Callable[[dict[str, Any], list[int]], int]
@@ -48,14 +48,8 @@ def load_targets(extra: list[str]) -> dict[str, Target]:
     return loaded
 
 
-def set_comm(name: bytes) -> None:
-    """Helpers share the interpreter's command line; the name tells ps and tests apart."""
-    with open("/proc/self/comm", "wb") as comm:
-        comm.write(name[:15])
-
-
 def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], server_fds: list[int]) -> int:
-    pid = os.fork()
+    pid = bare_fork()
     if pid == 0:
         code = 1
         try:

@@ -2,18 +2,22 @@
 
 Order (DESIGN §3): join the container's cgroup (v1: by ourselves, runtime/cgroups/selfjoin.py) →
 join/unshare namespaces → overlay rootfs → standard and CRI mounts → pivot_root → read-only paths,
-hostname → user → wait until the starter says we are in the cgroup (v2: it moves us meanwhile; with
-a cgroup namespace, v2's default, that wait comes right after the namespaces, see run()) →
-capabilities and no_new_privs → seccomp last → close stray fds → execve. Nothing of the image runs
-before we are in the cgroup. Each step reports its name on failure so the CRI error says where
-set-up broke.
+hostname → oom_score_adj → the pod's user namespace, if it has one → user → wait until the starter
+says we are in the cgroup (v2: it moves us meanwhile; with a cgroup namespace, v2's default, that wait
+comes right after the namespaces, see run()) → capabilities and no_new_privs → seccomp last → close
+stray fds → execve. Nothing of the image runs before we are in the cgroup. Each step reports its name
+on failure so the CRI error says where set-up broke.
+
+The user namespace comes after every mount: its root has no say over our mount namespace, which
+the host's user namespace owns (runtime/linux/mounts.py says what is given to the pod's root). The
+cgroup namespace is made before it, so the host's user namespace owns that one too.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import NoReturn
 
 from runtime.cgroups.selfjoin import join_self
@@ -22,13 +26,18 @@ from runtime.errors import PycridError
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
+from runtime.linux.idmap import idmapped_tree, tree_path
 from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
-from runtime.linux.mounts import DEFAULT_READONLY_PATHS, PROPAGATIONS, apply_mount_plan, bind, container_mount_plan
+from runtime.linux.mounts import apply_mount_plan
+from runtime.linux.newuserns import enter_user_namespace
+from runtime.linux.proc import containing_mount, mount_points
+from runtime.linux.rootfs import closing_fd
 from runtime.linux.seccomp_profile import ProfileKind
 from runtime.linux.syscalls import Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.initspec import HOST, InitSpec
+from runtime.process.mountplan import container_plan, overlay_options
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NS_FLAGS = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
@@ -54,6 +63,8 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         bpf = seccomp.profile_for(ProfileKind(spec.seccomp), spec.seccomp_profile or None,
                                   frozenset(spec.capabilities))
         seccomp.preload()
+        phase = "user_namespace"  # opened while its pin on the host is still in reach
+        userns = os.open(spec.namespaces.user, os.O_RDONLY | os.O_CLOEXEC) if spec.namespaces.user else -1
         steps: list[tuple[str, Callable[[], None]]] = [
             ("namespaces", lambda: enter_namespaces(spec, syscalls)),
             ("rootfs", lambda: mount_rootfs(spec, syscalls)),
@@ -70,6 +81,12 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
                 wait_joined(sync)
                 syscalls.unshare(k.CLONE_NEWCGROUP)
                 joined = True
+        phase = "oom_score_adj"  # before the user namespace: lowering it needs the host's privilege
+        set_oom_score_adj(spec.oom_score_adj)
+        if userns >= 0:
+            phase = "user_namespace"
+            with closing_fd(userns):
+                enter_user_namespace(userns, syscalls)
         phase = "user"
         identity = resolve_identity(spec, syscalls)
         env = process_env(spec.env, identity)
@@ -79,8 +96,6 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         if spec.tty:
             phase = "terminal"
             hand_over_terminal(sync)
-        phase = "oom_score_adj"
-        set_oom_score_adj(spec.oom_score_adj)
         # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
         # to drop privileges and exec once it has.
         phase = "cgroup"
@@ -91,7 +106,12 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
-        sync.send(protocol.READY)
+        if not spec.tty:  # a TTY container's init leads its terminal's session already
+            # Its own session, inside its PID namespace, as runc's init: CRIU cannot checkpoint a
+            # tree whose session leader (the starter) is outside it. Set last, so that a start
+            # killed by its deadline (one killpg of the starter's group) still takes init with it.
+            os.setsid()
+        sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
@@ -156,26 +176,27 @@ def enter_namespaces(spec: InitSpec, syscalls: Syscalls) -> None:
 
 def mount_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
     os.makedirs(spec.rootfs, exist_ok=True)
+    if any(m.propagation == "rshared" for m in spec.mounts):
+        # "/" is still the host's peer (enter_namespaces): the bind below would show up on the
+        # host, and stay, where the rootfs' parent mount is shared. Made private here, as runc
+        # does; an rshared volume on that very mount then propagates no more than with runc.
+        rootfs = os.path.realpath(spec.rootfs)
+        syscalls.mount(None, containing_mount(rootfs, mount_points()), None, k.MS_PRIVATE)
     # A private mount under the rootfs: what we mount there never reaches the host's peers, and
     # pivot_root (which refuses a shared parent) is happy.
     syscalls.mount(spec.rootfs, spec.rootfs, None, k.MS_BIND | k.MS_REC)
     syscalls.mount(None, spec.rootfs, None, k.MS_PRIVATE)
-    data = f"lowerdir={':'.join(spec.lowerdirs)},upperdir={spec.upperdir},workdir={spec.workdir}"
-    syscalls.mount("overlay", spec.rootfs, "overlay", 0, data)
-    extra = [bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
-                  propagation=PROPAGATIONS[m.propagation])
-             for m in spec.mounts]
-    extra += [bind(d.host_path, d.container_path, recursive=False) for d in spec.devices]
-    plan = container_mount_plan(privileged=spec.privileged, shm_source=spec.shm_path or None,
-                                cgroup_v1=spec.cgroup_v1_dirs, extra_mounts=extra)
-    # The spec's lists replace the defaults; the plan's own additions (the v1 cgroup tmpfs) stay.
-    own = tuple(p for p in plan.readonly if p not in DEFAULT_READONLY_PATHS)
-    plan = replace(plan, masked=spec.masked_paths, readonly=spec.readonly_paths + own)
-    if spec.privileged:
-        # Privileged containers see the host's devices, as with containerd and CRI-O.
-        plan = replace(plan, devices=(), symlinks=(), mounts=tuple(
-            bind("/dev", "/dev", flags=k.MS_NOSUID) if m.target == "/dev" else m for m in plan.mounts))
-    apply_mount_plan(syscalls, plan, spec.rootfs)
+    with contextlib.ExitStack() as trees:  # id-mapped layers stay open until overlayfs has them
+        layers = idmapped_layers(spec, syscalls, trees) if spec.namespaces.user else spec.lowerdirs
+        syscalls.mount("overlay", spec.rootfs, "overlay", 0, overlay_options(spec, layers))
+    apply_mount_plan(syscalls, container_plan(spec), spec.rootfs)
+
+
+def idmapped_layers(spec: InitSpec, syscalls: Syscalls, trees: contextlib.ExitStack) -> tuple[str, ...]:
+    """The image's layers as trees id-mapped through the pod's user namespace, by their fds' paths."""
+    userns = trees.enter_context(closing_fd(os.open(spec.namespaces.user, os.O_RDONLY | os.O_CLOEXEC)))
+    return tuple(tree_path(trees.enter_context(closing_fd(idmapped_tree(syscalls, layer, userns, recursive=False))))
+                 for layer in spec.lowerdirs)
 
 
 def pivot_root(rootfs: str, syscalls: Syscalls) -> None:
@@ -211,7 +232,7 @@ def resolve_identity(spec: InitSpec, syscalls: Syscalls) -> Identity:
     name = str(user.uid) if user.uid is not None else user.username
     group = str(user.gid) if user.gid is not None else user.group
     return resolve(name, group, parse_passwd(read("/etc/passwd")), parse_group(read("/etc/group")),
-                   user.additional_gids)
+                   user.additional_gids, user.image_groups)
 
 
 def process_env(env: tuple[str, ...], identity: Identity) -> tuple[str, ...]:

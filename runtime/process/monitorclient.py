@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runtime.container.users import InitialUser
 from runtime.errors import FailedPrecondition, Unavailable
 from runtime.process.client import REQUEST_TIMEOUT, ForkServer, helper_argv, request
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import InitSpec
 from runtime.sandbox.namespaces import PinSpec
-from runtime.store.codec import encode
+from runtime.store.codec import decode, encode
 
 SOCKET_NAME = "monitor.sock"
 ANSWER_SLACK = 5.0  # beyond a start's own deadline: the monitor answers as soon as it kills it
+
+
+@dataclass(frozen=True)
+class Started:
+    """A container started by its pod's monitor."""
+
+    pid: int  # its init, as the agent sees it
+    started_at: int  # ns since the epoch
+    user: InitialUser | None  # the user init became before exec
 
 
 class PodMonitor:
@@ -38,12 +49,13 @@ class PodMonitor:
         answer = self._request({"op": "pause", "spec": spec}, timeout=60.0)
         return int(answer["pid"]), int(answer["start_time"])
 
-    def start(self, spec: InitSpec, timeout: float) -> tuple[int, int]:
-        """Starts a container, killed by the monitor if not running within ``timeout`` seconds:
-        (init pid, started at)."""
+    def start(self, spec: InitSpec, timeout: float) -> Started:
+        """Starts a container, killed by the monitor if not running within ``timeout`` seconds."""
         answer = self._request({"op": "start", "spec": spec.to_dict(), "timeout": timeout},
                                timeout=timeout + ANSWER_SLACK, what=f"starting container {spec.id}")
-        return int(answer["pid"]), int(answer["started_at"])
+        # A monitor of an older build (until the agent has upgraded it) reports no user.
+        user = decode(InitialUser, answer["user"]) if answer.get("user") is not None else None
+        return Started(int(answer["pid"]), int(answer["started_at"]), user)
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
         """Runs a command in a container with ``stdio``; (exec child pid, the socket it reports on)."""
@@ -87,7 +99,7 @@ class MonitorClient(Protocol):
 
     def start_pause(self, spec: dict[str, Any]) -> tuple[int, int]: ...
 
-    def start(self, spec: InitSpec, timeout: float) -> tuple[int, int]: ...
+    def start(self, spec: InitSpec, timeout: float) -> Started: ...
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]: ...
 

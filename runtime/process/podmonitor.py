@@ -1,9 +1,12 @@
 """The pod monitor: one small process per pod that owns everything the pod runs.
 
-Forked by the fork server (so it shares the fork server's frozen heap copy-on-write: ~1.5 MiB of
-its own, measured in hack/bench), it first makes and pins the pod's namespaces, then serves the
-agent on the pod's socket (runtime/process/protocol.py): it starts the pause process and the
-containers, runs execs, copies container output into the CRI logs and records every exit.
+Forked by the fork server, it shares the fork server's frozen heap copy-on-write; what it keeps
+of its own is the pages it writes (refcounts, allocations, caches), so it writes as few as it can:
+its set-up (making and pinning the pod's namespaces, binding its socket, reporting to the agent)
+runs in a short-lived child, and so does decoding a start's or an exec's spec (hack/bench measures
+what a pod costs). Then it serves the agent on the pod's socket (runtime/process/protocol.py): it
+starts the pause process and the containers, runs execs, serves attach clients, copies container
+output into the CRI logs and records every exit.
 
 It is a subreaper, so every process of the pod ends up its child: it alone reaps them, and a pid it
 holds cannot be reused under it. That is what makes the pod's PID namespace safe to join (held by
@@ -33,15 +36,14 @@ from runtime.linux.terminal import set_window
 from runtime.process import handover, protocol, sockpath
 from runtime.process.attach import Stdin
 from runtime.process.build import build_id
-from runtime.process.children import Children, has_children
-from runtime.process.execspec import ExecSpec
-from runtime.process.initspec import InitSpec
+from runtime.process.children import Children, bare_fork, has_children, set_comm
 from runtime.process.monitor import Watcher
 from runtime.process.podrequests import START_TIMEOUT, Pending, PodRequests
 from runtime.sandbox.namespaces import PinSpec, make
-from runtime.store.codec import decode
 
 log = logging.getLogger("pycrid.monitor")
+# Made on import, in the fork server: each monitor uses this one rather than building its own.
+_SYSCALLS = LinuxSyscalls()
 
 
 class PodMonitor(PodRequests):
@@ -108,7 +110,7 @@ class PodMonitor(PodRequests):
         now = time.monotonic()
         for p in [p for p in self.pending if p.deadline <= now]:
             self.children.kill_group(p.pid)
-            what = p.spec.id if p.spec else "pause"
+            what = p.container or "pause"
             self._answer(p, protocol.error_message(DeadlineExceeded(
                 f"{p.kind} of {what}: not done by its deadline; killed")))
 
@@ -143,7 +145,7 @@ class PodMonitor(PodRequests):
                     "pause": self.pause_pid, "pause_alive": self.pause_alive,
                     "containers": self.watcher.running()}
         if op == "exec":
-            return self._exec(decode(ExecSpec, message["spec"]), fds)
+            return self._exec(message["spec"], fds)
         if op == "attach":
             try:
                 self._attach(str(message.get("id")), message.get("streams", []), fds)
@@ -160,7 +162,7 @@ class PodMonitor(PodRequests):
             self._pause(conn, message["spec"])
             return None
         if op == "start":
-            self._start(conn, InitSpec.from_dict(message["spec"]), float(message.get("timeout") or START_TIMEOUT))
+            self._start(conn, message["spec"], float(message.get("timeout") or START_TIMEOUT))
             return None
         if op == "resize":
             watched = self._running(str(message.get("id")))
@@ -195,10 +197,10 @@ class PodMonitor(PodRequests):
             self.pause_pid, self.pid_namespace = int(message["pid"]), fds[0]
             self.pause_alive = self.children.exited_early(self.pause_pid) is None
         else:
-            assert p.spec is not None and p.log is not None
-            if p.spec.tty and fds:  # the terminal init made: its only output, and its input
-                p.pipes, p.stdin = {fds[0]: b"stdout"}, Stdin(fds[0], terminal=True, once=p.spec.stdin_once)
-            watched = self.watcher.adopt(p.spec.id, int(message["pid"]), p.spec.exit_file, p.log, p.pipes,
+            assert p.log is not None
+            if p.tty and fds:  # the terminal init made: its only output, and its input
+                p.pipes, p.stdin = {fds[0]: b"stdout"}, Stdin(fds[0], terminal=True, once=p.stdin_once)
+            watched = self.watcher.adopt(p.container, int(message["pid"]), p.exit_file, p.log, p.pipes,
                                          stdin=p.stdin)
             p.log, p.pipes, p.stdin = None, {}, Stdin()
             status = self.children.exited_early(watched.pid)
@@ -236,18 +238,39 @@ class PodMonitor(PodRequests):
             "containers": containers, "children": self.children.state(), "stopping": self.stopping}, keep)
 
 
+def set_up(raw: dict[str, Any], listener: socket.socket, report_fd: int) -> bool:
+    """The monitor's set-up, in a short-lived child that reports to the agent itself: the pod's
+    namespaces made and pinned, ``listener`` (this process's, shared) bound at the pod's socket
+    path and listening, then this monitor's pid and start time, or the failure. The namespaces
+    live on in their pins; what the set-up touches (ctypes, ioctls, mounts, sysctl files, the
+    report) goes with the child instead of staying private to this long-lived process (~0.5 MiB)."""
+    pid = bare_fork()
+    if pid == 0:
+        code = 1
+        with socket.socket(fileno=report_fd) as report:
+            try:
+                # The agent's own PinSpec.to_dict(): plain keywords, no decoding needed.
+                make(PinSpec(**raw["pins"]), LinuxSyscalls())
+                sockpath.listen_on(listener, raw["socket"])
+                monitor = os.getppid()
+                protocol.send(report, {"ok": {"pid": monitor, "start_time": start_time(monitor)}})
+                code = 0
+            except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
+                protocol.send(report, protocol.error_message(e))
+            finally:
+                os._exit(code)
+    return os.waitpid(pid, 0)[1] == 0
+
+
 def run_monitor(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target. raw: {"id", "socket", "pins": PinSpec}; fds: [report]."""
-    with socket.socket(fileno=fds[0]) as report:
-        try:
-            LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
-            make(decode(PinSpec, raw["pins"]), LinuxSyscalls())
-            monitor = PodMonitor(raw["id"], raw["socket"], sockpath.listen(raw["socket"]))
-        except Exception as e:  # noqa: BLE001 - the agent turns it into the CRI error
-            protocol.send(report, protocol.error_message(e))
-            return 1
-        protocol.send(report, {"ok": {"pid": os.getpid(), "start_time": start_time(os.getpid())}})
-    monitor.serve()
+    _SYSCALLS.prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    ready = set_up(raw, listener, fds[0])
+    os.close(fds[0])
+    if not ready:
+        return 1
+    PodMonitor(raw["id"], raw["socket"], listener).serve()
     return 0
 
 
@@ -271,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
-    with open("/proc/self/comm", "wb") as comm:
-        comm.write(b"pycrid-monitor")
+    set_comm(b"pycrid-monitor")
     LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve; said again for clarity
     resume(args.resume).serve()
     return 0

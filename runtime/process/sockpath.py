@@ -9,48 +9,60 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable
 
 MAX_PATH = 107
 
 
-@contextlib.contextmanager
-def addressable(path: str) -> Iterator[str]:
-    """A name for ``path`` short enough for bind(2)/connect(2), valid inside the block."""
+def _at(path: str, call: Callable[[str], None]) -> None:
+    """``call(name)`` with a name for ``path`` short enough for bind(2)/connect(2). (A plain
+    function, not a context manager: a pod monitor binds through it, and contextlib's machinery
+    would cost it pages it otherwise shares with the fork server.)"""
     if len(os.fsencode(path)) <= MAX_PATH:
-        yield path
+        call(path)
         return
     directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        yield f"/proc/self/fd/{directory}/{os.path.basename(path)}"
+        call(f"/proc/self/fd/{directory}/{os.path.basename(path)}")
     finally:
         os.close(directory)
 
 
 def connect(sock: socket.socket, path: str) -> None:
-    with addressable(path) as name:
-        sock.connect(name)
+    _at(path, sock.connect)
 
 
 def listen(path: str, backlog: int = 64) -> socket.socket:
-    """A SEQPACKET listener at ``path`` (0600). A stale socket is replaced atomically by rename,
-    so of two servers started at once exactly one is reachable."""
-    tmp = f"{path}.{os.getpid()}"
+    """A SEQPACKET listener at ``path`` (0600), made by listen_on."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        with addressable(tmp) as name:
-            sock.bind(name)
+        listen_on(sock, path, backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_on(sock: socket.socket, path: str, backlog: int = 64) -> None:
+    """Binds ``sock`` at ``path`` (0600) and listens. A stale socket is replaced atomically by
+    rename, so of two servers started at once exactly one is reachable."""
+    tmp = f"{path}.{os.getpid()}"
+    try:
+        _unlink(tmp)
+        _at(tmp, sock.bind)
         os.chmod(tmp, 0o600)
         sock.listen(backlog)
         os.rename(tmp, path)
     except BaseException:
-        sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
-    return sock
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def remove_if_ours(path: str, inode: int) -> None:

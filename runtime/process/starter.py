@@ -13,9 +13,11 @@ import os
 import signal
 import socket
 import time
+from typing import Any
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
+from runtime.checkpoint.restorer import restore
 from runtime.errors import FailedPrecondition, Internal, InvalidArgument, PycridError, ResourceExhausted
 from runtime.linux import constants as k
 from runtime.linux.poll import wait_readable
@@ -31,23 +33,31 @@ _INIT_ERRORS: dict[str, type[PycridError]] = {
 NEW, HOST = "new", "host"
 
 
-def run_starter(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int], report: socket.socket) -> int:
-    """In a fresh child of the monitor: `pid_namespace` is NEW, HOST or a namespace fd to join;
-    `stdio` are init's (null or stdin, stdout, stderr write ends)."""
+def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int, int, int],
+                report: socket.socket) -> int:
+    """In a fresh child of the monitor: `raw` is the InitSpec as a dict (built here, not in the
+    long-lived monitor), `pid_namespace` NEW, HOST or a namespace fd to join, `stdio` init's (null
+    or stdin, stdout, stderr write ends)."""
     os.setsid()
     try:
-        pid, terminal = start(spec, pid_namespace, stdio, LinuxSyscalls())
+        spec = InitSpec.from_dict(raw)
+        if spec.restore is not None:  # a checkpointed container: CRIU makes its PID namespace itself
+            # The restored process keeps the identity it had; no init reports one.
+            pid, terminal, user = restore(spec, stdio, LinuxSyscalls()), -1, None
+        else:
+            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls())
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
-    protocol.send(report, {"pid": pid, "started_at": time.time_ns()}, (terminal,) if terminal >= 0 else ())
+    protocol.send(report, {"pid": pid, "started_at": time.time_ns(), "user": user},
+                  (terminal,) if terminal >= 0 else ())
     return 0
 
 
 def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
-          syscalls: Syscalls) -> tuple[int, int]:
+          syscalls: Syscalls) -> tuple[int, int, dict[str, Any]]:
     """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd:
-    (init's pid, the master of its terminal or -1)."""
+    (init's pid, the master of its terminal or -1, the user init became)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # On v1 init moves itself into its cgroup, a hundred times faster than we could (selfjoin.py).
     tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
@@ -65,14 +75,14 @@ def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
             ours.send(protocol.JOINED)
         except OSError:
             pass  # init already failed and closed its end: its report is waiting to be read
-        terminal = wait_for_exec(ours)
+        terminal, user = wait_for_exec(ours)
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
     finally:
         ours.close()
-    return pid, terminal
+    return pid, terminal, user
 
 
 def join_cgroup(cgroup: str, pid: int, sync: socket.socket) -> None:
@@ -98,26 +108,35 @@ def enter_pid_namespace(where: str | int, syscalls: Syscalls) -> None:
     syscalls.setns(where, k.CLONE_NEWPID)
 
 
-def wait_for_exec(sync: socket.socket) -> int:
-    """READY then EOF means execve succeeded (init's end is close-on-exec); a message is a failure.
-    A TTY container's init sends its terminal's master first: returned (-1 without)."""
+def wait_for_exec(sync: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Init's "ready" (with the user it became) then EOF means execve succeeded (init's end is
+    close-on-exec); any other message is a failure. A TTY container's init sends its terminal's
+    master first. Returns (that master or -1, the user as init reported it)."""
     terminal = -1
-    expected = [protocol.READY, b""]
-    while expected:
-        data, fds, _, _ = socket.recv_fds(sync, protocol.MAX_MESSAGE, 1)
-        if data == protocol.TERMINAL and fds and terminal < 0:
-            terminal = fds[0]
-            continue
-        for fd in fds:
-            os.close(fd)
-        if data == expected[0]:
-            expected.pop(0)
-            continue
+    user: dict[str, Any] | None = None
+    try:
+        while True:
+            data, fds, _, _ = socket.recv_fds(sync, protocol.MAX_MESSAGE, 1)
+            if data == protocol.TERMINAL and fds and terminal < 0:
+                terminal = fds[0]
+                continue
+            for fd in fds:
+                os.close(fd)
+            message = json.loads(data) if data.startswith(b"{") else None
+            if user is None and isinstance(message, dict) and isinstance(message.get("ready"), dict):
+                user = message["ready"]
+                continue
+            if user is not None and not data:
+                return terminal, user
+            raise _failure(data, message)
+    except BaseException:
         if terminal >= 0:
             os.close(terminal)
-        if data.startswith(b"{"):
-            failure = json.loads(data)
-            cls = _INIT_ERRORS.get(str(failure.get("error_class", "")), Internal)
-            raise cls(f"container init failed at {failure['phase']}: {failure['error']}")
-        raise Internal("container init exited during set-up" if not data else f"unexpected {data!r}")
-    return terminal
+        raise
+
+
+def _failure(data: bytes, message: Any) -> PycridError:
+    if isinstance(message, dict) and "error" in message:
+        cls = _INIT_ERRORS.get(str(message.get("error_class", "")), Internal)
+        return cls(f"container init failed at {message.get('phase')}: {message['error']}")
+    return Internal("container init exited during set-up" if not data else f"unexpected {data!r}")

@@ -4,7 +4,8 @@ One thread waits on a pidfd per helper: the fork server, every pod's monitor and
 the fork server dies it is started again at once (new pods and pulls need it; running pods do not);
 when a pod's monitor or pause dies, the callback fails that pod (its sandbox goes NotReady and its
 containers are ended, as containerd does when a shim dies). A pidfd names one process for good, so
-a pid reused after an exit is never mistaken for the helper.
+a pid reused after an exit is never mistaken for the helper. The same watch tells the container
+manager when a container's init dies (keys "container:<id>", not counted as helper deaths).
 """
 from __future__ import annotations
 
@@ -143,10 +144,11 @@ class Supervisor:
                 return  # unwatched meanwhile: closed with the retired ones
             del self._keys[key]
         os.close(fd)
-        log.warning("helper %s died", key)
         kind = key.partition(":")[0]
-        with self._lock:
-            self._deaths[kind] = self._deaths.get(kind, 0) + 1
+        if kind in HELPER_KINDS:  # the rest are containers' inits, watched for their exits
+            log.warning("helper %s died", key)
+            with self._lock:
+                self._deaths[kind] += 1
         try:
             self._on_death(key)
         except Exception:  # noqa: BLE001 - the watch must go on for every other helper

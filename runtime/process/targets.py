@@ -7,4 +7,6 @@ monitor imports what it forks itself (starter, init, exec, pause), so that is sh
 TARGETS: dict[str, str] = {
     "monitor": "runtime.process.podmonitor:run_monitor",
     "unpack_layer": "runtime.process.unpacker:unpack_layer",
+    "idmap_probe": "runtime.process.idmapprobe:run_probe",
+    "check_image_mount": "runtime.process.imagecheck:check_image_mount",
 }

@@ -13,6 +13,7 @@ from runtime.errors import PycridError, Unavailable
 from runtime.linux.proc import start_time
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import InitSpec
+from runtime.process.monitorclient import Started
 from runtime.sandbox.namespaces import PinSpec
 
 
@@ -37,7 +38,7 @@ class FakeMonitor:
             raise self._owner.pause_error
         return process.pid, started
 
-    def start(self, spec: InitSpec, timeout: float) -> tuple[int, int]:
+    def start(self, spec: InitSpec, timeout: float) -> Started:
         raise Unavailable("FakeMonitor starts no containers")
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
@@ -69,10 +70,12 @@ class FakeMonitors:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.pauses: list[subprocess.Popen[bytes]] = []
         self.pause_specs: list[dict[str, Any]] = []
+        self.pins: list[PinSpec] = []  # what each spawned monitor was to pin
         self.pause_error: PycridError | None = None  # the pause starts, but its report is lost
         self.upgraded: list[str] = []
 
     def spawn(self, sandbox_id: str, run_dir: str, pins: PinSpec) -> tuple[int, int]:
+        self.pins.append(pins)
         process, started = _sleeper()
         self.processes[sandbox_id] = process
         return process.pid, started

@@ -1,4 +1,8 @@
-"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle."""
+"""Pod sandboxes: shared namespaces, pod files, the network attachment, and their lifecycle.
+
+Each change of a sandbox's state is published as an event with the sandbox's id in place of a
+container's (created and started when it is ready, stopped, deleted), as containerd does: the
+kubelet's EventedPLEG follows the pod's sandbox that way."""
 from __future__ import annotations
 
 import contextlib
@@ -12,12 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver, container_path
+from runtime.cgroups.resources import Resources
 from runtime.container.model import NamespaceMode
 from runtime.container.sessions import connect_port
 from runtime.container.sysctls import validate_sysctls
 from runtime.errors import FailedPrecondition, NotFound
+from runtime.events.model import EventKind, Publisher
 from runtime.ids import new_id, resolve
+from runtime.linux.idmap import NOT_PROBED, IdmapSupport
 from runtime.linux.syscalls import Syscalls
 from runtime.locks import KeyedLocks
 from runtime.names import NameRegistry, sandbox_name
@@ -28,6 +36,8 @@ from runtime.sandbox.model import SandboxConfig, SandboxPaths
 from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.resize import pod_cgroup, pod_cgroup_limits, write_pod_limits
+from runtime.sandbox.userns import map_line
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
 
@@ -48,8 +58,10 @@ class PodContainers(Protocol):
 class SandboxManager:
     def __init__(self, store: RecordStore[Sandbox], processes: PodProcesses, network: NetworkPlugin,
                  syscalls: Syscalls, state_dir: str, containers: PodContainers, locks: KeyedLocks,
-                 driver: CgroupDriver, clock: Callable[[], int]) -> None:
+                 driver: CgroupDriver, clock: Callable[[], int], events: Publisher,
+                 cgroups: CgroupManager, idmap: IdmapSupport = NOT_PROBED) -> None:
         self._processes = processes
+        self._idmap = idmap
         self._locks = locks
         self._driver = driver
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox")
@@ -60,6 +72,8 @@ class SandboxManager:
         self._dir = os.path.join(state_dir, "sandboxes")
         self._containers = containers
         self._clock = clock
+        self._events = events
+        self._cgroups = cgroups
         os.makedirs(self._dir, mode=0o711, exist_ok=True)
 
     def recover(self) -> None:
@@ -90,6 +104,7 @@ class SandboxManager:
             self._store.update(sandbox_id, lambda s: replace(s, failure=why))
             self._containers.fail_in_pod(sandbox_id, f"sandbox {sandbox_id[:12]} failed: {why}")
             self._processes.kill_pause(sandbox)
+            self._events.publish(EventKind.STOPPED, sandbox_id, sandbox_id)
 
     def get(self, sandbox_id: str) -> Sandbox:
         return self._store.get(resolve(sandbox_id, self._store.ids(), "sandbox"))
@@ -107,6 +122,9 @@ class SandboxManager:
         if config.runtime_handler not in RUNTIME_HANDLERS:
             raise NotFound(f"runtime handler {config.runtime_handler!r} is not configured")
         validate_sysctls(config.sysctls, config.network_mode, config.ipc_mode)
+        if config.userns is not None and not self._idmap.supported:
+            raise FailedPrecondition(f"pod {config.namespace}/{config.name}: a user namespace needs id-mapped mounts, "
+                                     f"which this node cannot make: {self._idmap.problem}")
         sandbox_id = new_id()
         # The pause process goes under the pod's cgroup, as containerd's sandbox container does:
         # the pod's limits and usage cover it. Named like a container's (a bad parent fails here).
@@ -128,6 +146,9 @@ class SandboxManager:
             except BaseException:
                 self._roll_back(sandbox_id, sandbox, name)
                 raise
+        # Both once it is ready: a set-up that fails is undone, and its record never seen.
+        self._events.publish(EventKind.CREATED, sandbox_id, sandbox_id)
+        self._events.publish(EventKind.STARTED, sandbox_id, sandbox_id)
         log.info("sandbox %s (%s/%s) ready, ips %s", sandbox_id, config.namespace, config.name,
                  ",".join(sandbox.ips) or "-")
         return sandbox_id
@@ -148,10 +169,12 @@ class SandboxManager:
 
     def _set_up(self, sandbox: Sandbox) -> Sandbox:
         config, paths = sandbox.config, sandbox.paths
-        pins = {kind: path for kind, path in (("net", paths.netns), ("ipc", paths.ipcns),
+        pins = {kind: path for kind, path in (("user", paths.userns), ("net", paths.netns), ("ipc", paths.ipcns),
                                               ("uts", paths.utsns)) if path}
+        userns = config.userns
         spec = PinSpec(sandbox.id, pins, hostname=config.hostname if paths.utsns else "",
-                       sysctls=config.sysctls, shm=paths.shm)
+                       sysctls=config.sysctls, shm=paths.shm,
+                       uid_map=map_line(userns.uids) if userns else "", gid_map=map_line(userns.gids) if userns else "")
         # The monitor pins the namespaces first; a crash before it is recorded leaves it reachable
         # by its socket in the pod's run dir, which Stop/Remove use.
         monitor = self._processes.spawn_monitor(sandbox, spec)
@@ -183,6 +206,7 @@ class SandboxManager:
                 return
             self._release(sandbox)
             self._store.update(sandbox.id, lambda s: replace(s, stopped_at=self._clock(), unknown=False))
+            self._events.publish(EventKind.STOPPED, sandbox.id, sandbox.id)
         log.info("sandbox %s stopped", sandbox.id[:12])
 
     def remove(self, sandbox_id: str) -> None:
@@ -195,6 +219,9 @@ class SandboxManager:
             self.stop(sandbox.id)
             self._containers.remove_in_pod(sandbox.id)
             shutil.rmtree(sandbox.paths.dir, ignore_errors=True)
+            # Before the record goes, so that the event carries the pod's last status (the
+            # kubelet ignores one without it).
+            self._events.publish(EventKind.DELETED, sandbox.id, sandbox.id)
             self._store.delete(sandbox.id)
             self._names.release(_name(sandbox.config), sandbox.id)
         log.info("sandbox %s removed", sandbox.id[:12])
@@ -210,7 +237,21 @@ class SandboxManager:
                 self._network.teardown(self._pod_network(sandbox))
         finally:
             ending.result()
-        unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm], self._syscalls)
+        unpin([paths.netns, paths.ipcns, paths.utsns, paths.shm, paths.userns], self._syscalls)
+
+    def update_resources(self, sandbox_id: str, overhead: Resources, resources: Resources) -> None:
+        """In-place pod resize: the pod cgroup's limits written (resize.py says when, and why
+        pycrid writes them at all), then the new values recorded, so a refused write changes
+        nothing. Under the pod's lock: not racing its stop."""
+        sandbox = self.get(sandbox_id)
+        with self._locks.hold(sandbox.id):
+            sandbox = self.get(sandbox.id)
+            path = pod_cgroup(sandbox, self._driver)
+            if path:
+                write_pod_limits(self._cgroups, path, pod_cgroup_limits(overhead, resources))
+            self._store.update(sandbox.id, lambda s: replace(s, config=replace(s.config, overhead=overhead,
+                                                                               resources=resources)))
+        log.info("sandbox %s: resources updated%s", sandbox.id[:12], f" (cgroup {path})" if path else "")
 
     def require_ready(self, sandbox_id: str) -> Sandbox:
         sandbox = self.get(sandbox_id)
@@ -238,7 +279,8 @@ class SandboxManager:
                             utsns=os.path.join(d, "utsns") if own_net else "", pidns="",
                             hosts=os.path.join(d, "hosts"), resolv_conf=os.path.join(d, "resolv.conf"),
                             hostname=os.path.join(d, "hostname"),
-                            shm=os.path.join(d, "shm") if own_ipc else "")
+                            shm=os.path.join(d, "shm") if own_ipc else "",
+                            userns=os.path.join(d, "userns") if config.userns else "")
 
     def _pod_network(self, sandbox: Sandbox) -> PodNetwork:
         c = sandbox.config

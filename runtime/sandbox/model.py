@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runtime.cgroups.resources import Resources
-from runtime.container.model import NamespaceMode, Seccomp
+from runtime.container.model import NamespaceMode, Seccomp, UserNamespace
 from runtime.network.plugin import DNS, PortMapping
 
 
@@ -35,6 +35,7 @@ class SandboxConfig:
     overhead: Resources = Resources()
     resources: Resources = Resources()
     runtime_handler: str = ""
+    userns: UserNamespace | None = None  # None: the node's user namespace (mode NODE)
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,4 @@ class SandboxPaths:
     resolv_conf: str
     hostname: str
     shm: str  # "" when the pod uses the host's IPC (then /dev/shm is the host's)
+    userns: str = ""  # the pod's pinned user namespace; "" when it has none (the node's)

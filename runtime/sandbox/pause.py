@@ -8,8 +8,10 @@ Every container of the pod can see it as PID 1 (and, with CAP_SYS_PTRACE, reach 
 before it waits it gives up everything a container must not get through it: it joins the pod's
 namespaces, pivots into a read-only root (the sandbox image's, or an empty tmpfs), closes every
 fd, drops all capabilities including the bounding set, sets no_new_privs and runs as 65535:65535
-(the pause image's user). With the sandbox image it then execs the image's pause binary, which
-costs far less memory than this forked interpreter; without, this process is the pause.
+(the pause image's user; in a pod with a user namespace, which it enters once its root is in
+place, that user of the pod's: runtime/sandbox/userns.py pause_id). With the sandbox image it then
+execs the image's pause binary, which costs far less memory than this forked interpreter;
+without, this process is the pause.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from runtime.linux.capabilities import apply_capabilities, capability_state
 from runtime.linux.proc import start_time
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.process import protocol
+from runtime.sandbox.userns import PAUSE_ID
 
-PAUSE_ID = 65535
 _JOIN = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
 
 
@@ -35,9 +37,10 @@ def run_pause(raw: dict[str, Any], report: socket.socket) -> int:
     its start time and (attached) the namespace, which the monitor keeps to start containers in.
 
     raw: {"id": sandbox id, "root": an empty directory to pivot into,
-          "namespaces": {"net"|"ipc"|"uts": pinned namespace file},
+          "namespaces": {"user"|"net"|"ipc"|"uts": pinned namespace file},
           "cgroup": its cgroup, made already (optional),
-          "lowerdirs": the sandbox image's snapshots (optional), "argv": its pause command}"""
+          "lowerdirs": the sandbox image's snapshots (optional), "argv": its pause command,
+          "user": the uid and gid to run as (optional; 65535)}"""
     syscalls = LinuxSyscalls()
     cgroup = raw.get("cgroup", "")
     try:
@@ -51,7 +54,7 @@ def run_pause(raw: dict[str, Any], report: socket.socket) -> int:
             report.close()
             ours.close()
             confine(raw["root"], tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())),
-                    namespaces, tasks, theirs, syscalls)
+                    namespaces, tasks, theirs, syscalls, int(raw.get("user", PAUSE_ID)))
         theirs.close()
         close_all(tasks)
         if cgroup and not tasks:  # cgroup v2: no file to join by; move it from here
@@ -81,12 +84,14 @@ def run_pause(raw: dict[str, Any], report: socket.socket) -> int:
 
 
 def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namespaces: dict[str, int],
-            tasks: list[int], sync: socket.socket, syscalls: Syscalls) -> NoReturn:
+            tasks: list[int], sync: socket.socket, syscalls: Syscalls, user: int = PAUSE_ID) -> NoReturn:
     try:
         join_self(tasks)
+        # The user namespace after the mounts: its root could not mount in our mount namespace.
         for kind, fd in namespaces.items():
-            syscalls.setns(fd, _JOIN[kind])
-            os.close(fd)
+            if kind != "user":
+                syscalls.setns(fd, _JOIN[kind])
+                os.close(fd)
         syscalls.unshare(k.CLONE_NEWNS)
         syscalls.mount(None, "/", None, k.MS_REC | k.MS_SLAVE)
         mount_root(root, lowerdirs, syscalls)
@@ -100,13 +105,16 @@ def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namesp
         exec_flag = 0 if argv else k.MS_NOEXEC
         syscalls.mount(None, "/", None, k.MS_REMOUNT | k.MS_BIND | k.MS_RDONLY | k.MS_NOSUID |
                        k.MS_NODEV | exec_flag)
+        if "user" in namespaces:
+            syscalls.setns(namespaces["user"], k.CLONE_NEWUSER)
+            os.close(namespaces["user"])
 
         def become_pause_user() -> None:
             syscalls.setgroups(())
-            os.setresgid(PAUSE_ID, PAUSE_ID, PAUSE_ID)
-            os.setresuid(PAUSE_ID, PAUSE_ID, PAUSE_ID)
+            os.setresgid(user, user, user)
+            os.setresuid(user, user, user)
 
-        apply_capabilities(syscalls, capability_state(frozenset(), PAUSE_ID), become_pause_user)
+        apply_capabilities(syscalls, capability_state(frozenset(), user), become_pause_user)
         syscalls.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
         if argv:
             # The sync socket is close-on-exec: the parent learns of success from READY, of a

@@ -23,6 +23,7 @@ from runtime.process.monitorclient import MonitorClient, Monitors
 from runtime.sandbox.infra import InfraSource
 from runtime.sandbox.namespaces import PinSpec
 from runtime.sandbox.record import Sandbox
+from runtime.sandbox.userns import pause_id
 
 EXIT_WAIT = 10.0  # for a monitor told to shut down: it kills what is left and waits for it
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class PodProcesses:
         image = {"lowerdirs": list(infra.lowerdirs), "argv": list(infra.argv)} if infra else {}
         self._cgroups.create(sandbox.cgroup, Resources())
         pid, started = self.monitor(sandbox).start_pause({"id": sandbox.id, "root": root, "namespaces": pins,
-                                                          "cgroup": sandbox.cgroup, **image})
+                                                          "cgroup": sandbox.cgroup, **image,
+                                                          "user": pause_id(sandbox.config.userns)})
         self._supervisor.watch(pause_key(sandbox.id), pid, started)  # dead already: the callback is ours
         return Started(pid, started)
 

@@ -57,6 +57,11 @@ def remove_bridge(bridge: str) -> None:
     subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
+# Every bridge a daemon of this test session was given (pyce2e…, pycni…): the session's end checks
+# that these are gone. Other developers' sessions run beside ours with bridges of their own.
+SESSION_BRIDGES: set[str] = set()
+
+
 def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[str, ...] = (),
                  metrics_address: str = "", network: dict[str, str] | None = None,
                  settings: dict[str, str] | None = None) -> Path:
@@ -64,6 +69,7 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
     meets a real pycrid's), and mirrors the public hosts to `registry`; metrics off unless an
     address is given. `network` replaces keys of the [network] table, `settings` adds top-level
     keys."""
+    SESSION_BRIDGES.add(bridge)
     n = int(bridge[-4:], 16)
     net = {"mode": "bridge", "bridge": bridge, "pod_cidr": f"10.{200 + n // 256 % 32}.{n % 256}.0/24",
            **(network or {})}

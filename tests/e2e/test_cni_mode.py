@@ -15,7 +15,7 @@ import pytest
 
 from tests.cni_portmap import portmap_scaffolding_removed
 from tests.e2e import leaks
-from tests.e2e.daemon import REPO, Daemon, crictl, start
+from tests.e2e.daemon import REPO, SESSION_BRIDGES, Daemon, crictl, start
 from tests.e2e.junit import must_pass, outcomes, tally
 
 BIN_DIR = "/usr/lib/cni"
@@ -28,6 +28,7 @@ class CniConf:
     def __init__(self, base: Path, slow_bin: Path | None = None) -> None:
         self.tag = secrets.token_hex(2)
         self.bridge = f"pycni{self.tag}"
+        SESSION_BRIDGES.add(self.bridge)
         self.conf_dir, self.ipam_dir = base / "net.d", base / "ipam"
         self.conf_dir.mkdir(parents=True)
         plugins = [

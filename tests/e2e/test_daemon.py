@@ -55,10 +55,3 @@ def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
     finally:
         assert second.stop() == 0
         second.tear_down()
-
-
-def test_unimplemented_rpc_is_reported_not_crashed(pycrid: Daemon) -> None:
-    result = crictl(pycrid, "checkpoint", "--export=/tmp/x.tar", "abc", check=False)
-    assert result.returncode != 0
-    assert "Unimplemented" in result.stderr and "CheckpointContainer" in result.stderr
-    assert pycrid.process.poll() is None

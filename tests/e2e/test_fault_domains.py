@@ -89,6 +89,9 @@ def test_each_helper_death_costs_at_most_its_own_pod(registry: str, tmp_path: Pa
         took = wait_for("the pod of a dead monitor NotReady",
                         lambda: inspectp(daemon, lost_monitor)["status"]["state"] == "SANDBOX_NOTREADY")
         print(f"monitor {monitor} killed; its pod NotReady after {took:.2f}s")
+        # Its container is ended and recorded next (the exit the dead monitor cannot write: 255).
+        wait_for("the container of a dead monitor exited",
+                 lambda: inspect(daemon, lost_monitor_ctr)["status"]["state"] == "CONTAINER_EXITED", timeout=5)
         status = inspect(daemon, lost_monitor_ctr)["status"]
         assert (status["state"], status["exitCode"]) == ("CONTAINER_EXITED", 255), status
         assert "monitor" in status["message"], status
@@ -103,6 +106,8 @@ def test_each_helper_death_costs_at_most_its_own_pod(registry: str, tmp_path: Pa
         os.kill(pause, signal.SIGKILL)
         wait_for("the pod of a dead pause NotReady",
                  lambda: inspectp(daemon, lost_pause)["status"]["state"] == "SANDBOX_NOTREADY")
+        wait_for("the container of a dead pause exited",
+                 lambda: inspect(daemon, lost_pause_ctr)["status"]["state"] == "CONTAINER_EXITED", timeout=5)
         status = inspect(daemon, lost_pause_ctr)["status"]
         assert (status["state"], status["exitCode"]) == ("CONTAINER_EXITED", 137), status
 

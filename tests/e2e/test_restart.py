@@ -51,6 +51,9 @@ def test_sigkill_and_restart_keeps_every_container(registry: str, tmp_path: Path
         containers = [c for _, c in started]
         pids = {c: container_pid(daemon, c) for c in containers}
         before = statuses(daemon, pods, containers)
+        # What init reported at start lives in the record only: it must come back with the rest
+        # (root, and wheel, which busybox's /etc/group gives it).
+        assert before[containers[0]]["user"] == {"linux": {"uid": "0", "gid": "0", "supplementalGroups": ["0", "10"]}}
         log = Path(before[containers[0]]["logPath"])
         size_before = log.stat().st_size
 

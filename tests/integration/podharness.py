@@ -1,5 +1,6 @@
-"""A fork server and one pod monitor for real (no pod namespaces to pin, no agent), and container
-specs over the host-tools rootfs (hostroot.py): what the process-level integration tests drive."""
+"""A fork server and one pod monitor for real (no agent; pod namespaces pinned only when a test
+gives a PinSpec), and container specs over the host-tools rootfs (hostroot.py): what the
+process-level integration tests drive."""
 from __future__ import annotations
 
 import json
@@ -10,23 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from runtime.linux import proc
+from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process.client import ForkServer, connect_or_start
 from runtime.process.initspec import InitSpec
 from runtime.process.monitorclient import MonitorFactory, PodMonitor
-from runtime.sandbox.namespaces import PinSpec
+from runtime.sandbox.namespaces import PinSpec, unpin
 from tests.reaping import lasting_zombies
 
 
 class PodHarness:
-    def __init__(self, base: Path, lower: Path, start_timeout: float = 10.0) -> None:
+    def __init__(self, base: Path, lower: Path, pins: PinSpec | None = None,
+                 start_timeout: float = 10.0) -> None:
         """``start_timeout``: for the fork server to answer (an emulated guest needs longer)."""
         self.base = base
         self.lower = lower
         self.forkserver: ForkServer = connect_or_start(str(base / "fork.sock"), str(base / "fork.log"),
                                                        timeout=start_timeout)
         self.run_dir = base / "pod"
-        self.run_dir.mkdir()
-        self.monitor_pid, _ = MonitorFactory(self.forkserver).spawn("p1", str(self.run_dir), PinSpec("p1", {}))
+        self.run_dir.mkdir(exist_ok=True)
+        self.pins = pins or PinSpec("p1", {})
+        self.monitor_pid, _ = MonitorFactory(self.forkserver).spawn("p1", str(self.run_dir), self.pins)
         self.monitor = PodMonitor("p1", str(self.run_dir / "monitor.sock"))
 
     def spec(self, container_id: str, args: tuple[str, ...], **changes: Any) -> InitSpec:
@@ -41,7 +45,7 @@ class PodHarness:
         return replace(spec, **changes)
 
     def start(self, spec: InitSpec, timeout: float = 30) -> int:
-        return self.monitor.start(spec, timeout)[0]
+        return self.monitor.start(spec, timeout).pid
 
     def close(self) -> tuple[int, ...]:
         """Ends the monitor (if alive) and the fork server; the zombies that were left."""
@@ -56,6 +60,7 @@ class PodHarness:
             time.sleep(0.02)
         zombies = lasting_zombies(server_pid)
         self.forkserver.shutdown()
+        unpin([*self.pins.pins.values(), self.pins.shm], LinuxSyscalls())
         return zombies
 
 

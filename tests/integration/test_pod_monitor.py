@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +17,13 @@ from runtime.process.client import start
 from runtime.process.execspec import ExecSpec
 from runtime.process.initspec import POD, Namespaces
 from runtime.process.monitor import read_dropped
-from tests.integration import hostroot
+from runtime.process.monitorclient import MonitorFactory
+from runtime.sandbox.namespaces import PinSpec
 from tests.integration.podharness import PodHarness, log_lines, wait_exit
 
 TICKER = ("sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
 
 
-@pytest.fixture(scope="module")
-def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return hostroot.make(tmp_path_factory.mktemp("hostroot"))
-
-
-@pytest.fixture
-def pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
-    harness = PodHarness(tmp_path, lower)
-    try:
-        yield harness
-    finally:
-        zombies = harness.close()
-    assert zombies == ()
 
 
 def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
@@ -50,6 +37,27 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-unty
 
 def descendants(pid: int) -> list[str]:
     return [f"{p.pid} {p.comm}" for p in proc.descendants(pid)]
+
+
+def test_the_set_up_child_reports_the_monitor_s_own_pid_and_start_time(pod: PodHarness, tmp_path: Path) -> None:
+    run_dir = tmp_path / "p2"
+    run_dir.mkdir()
+    pid, started = MonitorFactory(pod.forkserver).spawn("p2", str(run_dir), PinSpec("p2", {}))
+    stat = proc.read_stat(pid)
+    assert stat is not None and stat.comm == "pycrid-monitor" and stat.start_time == started
+    assert stat.ppid == pod.forkserver.ping()  # the fork server's child, not the set-up child's
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: (s := proc.read_stat(pid)) is None or s.state == "Z")
+
+
+def test_a_set_up_that_fails_is_reported_and_leaves_no_monitor(pod: PodHarness, tmp_path: Path) -> None:
+    run_dir = tmp_path / "p3"
+    run_dir.mkdir()
+    before = {p.pid for p in proc.descendants(pod.forkserver.ping())}
+    with pytest.raises(Internal, match="missing"):
+        MonitorFactory(pod.forkserver).spawn("p3", str(run_dir), PinSpec("p3", {"uts": str(tmp_path / "missing" / "uts")}))
+    assert not (run_dir / "monitor.sock").exists()
+    assert wait_until(lambda: {p.pid for p in proc.descendants(pod.forkserver.ping()) if p.state != "Z"} <= before)
 
 
 def test_a_start_that_overruns_its_deadline_is_killed_with_all_it_started(pod: PodHarness, tmp_path: Path) -> None:

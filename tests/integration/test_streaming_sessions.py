@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,25 +14,11 @@ from runtime.errors import FailedPrecondition
 from runtime.linux.proc import read_status
 from runtime.process.execspec import exec_spec
 from runtime.process.initspec import InitSpec
-from tests.integration import hostroot
 from tests.integration.podharness import PodHarness, log_lines, wait_exit
 
 ALL = frozenset({"stdin", "stdout", "stderr"})
 
 
-@pytest.fixture(scope="module")
-def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return hostroot.make(tmp_path_factory.mktemp("hostroot"))
-
-
-@pytest.fixture
-def pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
-    harness = PodHarness(tmp_path, lower)
-    try:
-        yield harness
-    finally:
-        zombies = harness.close()
-    assert zombies == ()
 
 
 def read_until(fd: int, wanted: bytes, timeout: float = 5.0) -> bytes:

@@ -15,7 +15,8 @@ import pytest
 
 from runtime.linux import proc
 from runtime.linux.proc import start_time
-from runtime.process.client import ForkServer, connect_or_start
+from runtime.errors import Unavailable
+from runtime.process.client import ForkServer, connect_or_start, start
 from runtime.process.supervisor import Supervisor
 
 
@@ -52,6 +53,16 @@ def test_a_watched_helper_that_dies_is_reported_by_its_key(watch: tuple[Supervis
     helper.wait()
     assert deaths.seen.wait(2) and deaths.keys == ["monitor:pod-a"]
     assert dict(supervisor.state().deaths)["monitor"] == 1
+
+
+def test_a_container_init_that_dies_is_reported_but_is_no_helper_death(watch: tuple[Supervisor, Deaths]) -> None:
+    supervisor, deaths = watch
+    init = sleeper()
+    assert supervisor.watch("container:c-1", init.pid, start_time(init.pid) or 0)
+    init.kill()
+    init.wait()
+    assert deaths.seen.wait(2) and deaths.keys == ["container:c-1"]
+    assert dict(supervisor.state().deaths) == {"forkserver": 0, "monitor": 0, "pause": 0}
 
 
 def test_an_unwatched_helper_dies_quietly(watch: tuple[Supervisor, Deaths]) -> None:
@@ -116,3 +127,21 @@ def test_a_fork_server_that_cannot_start_is_reported_down_until_it_can(tmp_path:
     finally:
         supervisor.stop()
         ForkServer(server.path).shutdown()
+
+
+def test_a_fork_server_that_answers_too_late_is_not_left_running(tmp_path: Path) -> None:
+    path = str(tmp_path / "fork.sock")
+    with pytest.raises(Unavailable):
+        start(path, str(tmp_path / "fork.log"), timeout=0.0)  # gives up before it can answer
+    time.sleep(0.5)  # long enough for a survivor to bind its socket
+    survivors = [pid for pid in os.listdir("/proc") if pid.isdigit() and _cmdline_names(int(pid), path)]
+    assert not survivors, f"fork server(s) {survivors} left running after start() gave up"
+    assert not os.path.exists(path)
+
+
+def _cmdline_names(pid: int, path: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return path.encode() in f.read().split(b"\0")
+    except OSError:
+        return False

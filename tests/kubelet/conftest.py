@@ -49,8 +49,9 @@ def module_kubelet(tmp_path_factory: pytest.TempPathFactory, pycrid: Daemon) -> 
 
 
 @contextlib.contextmanager
-def running_kubelet(base: Path, pycrid: Daemon) -> Iterator[StandaloneKubelet]:
-    made = standalone.start(base, pycrid)
+def running_kubelet(base: Path, pycrid: Daemon,
+                    feature_gates: dict[str, bool] | None = None) -> Iterator[StandaloneKubelet]:
+    made = standalone.start(base, pycrid, feature_gates=feature_gates)
     try:
         yield made
     finally:

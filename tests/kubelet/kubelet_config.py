@@ -2,7 +2,7 @@
 only with anonymous access (tests only), and touching nothing outside the dirs it is given."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ class KubeletSettings:
     port: int                  # HTTPS: /pods, /containerLogs, /stats, /exec, ...
     healthz_port: int
     cgroup_v1: bool
+    feature_gates: dict[str, bool] = field(default_factory=dict)  # e.g. {"EventedPLEG": True}
 
 
 def kubelet_configuration(s: KubeletSettings) -> dict[str, Any]:
@@ -48,4 +49,6 @@ def kubelet_configuration(s: KubeletSettings) -> dict[str, Any]:
     }
     if s.cgroup_v1:
         config["failCgroupV1"] = False  # v1.35+ refuses cgroup v1 unless told otherwise
+    if s.feature_gates:
+        config["featureGates"] = dict(s.feature_gates)
     return config

@@ -84,7 +84,8 @@ def _session(pid: int) -> int | None:
         return None
 
 
-def start(base: Path, runtime: Daemon, timeout: float = 60.0) -> StandaloneKubelet:
+def start(base: Path, runtime: Daemon, timeout: float = 60.0,
+          feature_gates: dict[str, bool] | None = None) -> StandaloneKubelet:
     """Starts a kubelet on ``runtime`` with everything under ``base``; returns once /healthz is ok."""
     suffix = secrets.token_hex(3)
     dirs = {name: base / name for name in ("root", "manifests", "pod-logs", "volume-plugins", "pki")}
@@ -93,7 +94,7 @@ def start(base: Path, runtime: Daemon, timeout: float = 60.0) -> StandaloneKubel
     settings = KubeletSettings(
         runtime_endpoint=runtime.endpoint, static_pod_dir=dirs["manifests"], pod_logs_dir=dirs["pod-logs"],
         volume_plugin_dir=dirs["volume-plugins"], cgroup_root=f"/pycrid-kubelet-{suffix}",
-        port=free_port(), healthz_port=free_port(), cgroup_v1=detect() == "v1")
+        port=free_port(), healthz_port=free_port(), cgroup_v1=detect() == "v1", feature_gates=feature_gates or {})
     config = base / "kubelet.json"
     config.write_text(json.dumps(kubelet_configuration(settings), indent=2))
     node_name = f"kubelet-{suffix}"

@@ -2,6 +2,7 @@
 makes its root in, its KubeletConfiguration, and the confinement command."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tests.kubelet.confinement import KUBELET_TUNABLES, confined_command
@@ -37,6 +38,12 @@ def test_the_configuration_is_standalone_loopback_and_confined_to_its_dirs() -> 
     assert (config["cgroupDriver"], config["cgroupRoot"]) == ("cgroupfs", "/pycrid-kubelet-abc")
     assert config["makeIPTablesUtilChains"] is False and config["failCgroupV1"] is False
     assert "failCgroupV1" not in kubelet_configuration(settings(cgroup_v1=False))
+
+
+def test_feature_gates_are_set_only_when_asked_for() -> None:
+    assert "featureGates" not in kubelet_configuration(settings(cgroup_v1=True))
+    gated = replace(settings(cgroup_v1=True), feature_gates={"EventedPLEG": True})
+    assert kubelet_configuration(gated)["featureGates"] == {"EventedPLEG": True}
 
 
 def test_the_confined_command_shadows_the_tunables_and_overlays_var(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.container.model import Mount, NamespaceMode, Seccomp, SecurityContext
+from runtime.container.model import GroupsPolicy, Mount, NamespaceMode, Seccomp, SecurityContext
 from runtime.container.spec import (
     container_user,
     image_volumes,
@@ -192,6 +192,11 @@ def test_image_volume_message_names_the_path() -> None:
     (SecurityContext(supplemental_groups=(3, 4)), "", (4, 5), User(additional_gids=(3, 4, 5))),
     (SecurityContext(run_as_user=2**31 - 1), "", (), User(uid=2**31 - 1)),
     (SecurityContext(), "\u00b2:\u00b2", (), User(username="\u00b2", group="\u00b2")),  # a name
+    # Strict: init leaves the image's /etc/group out; the CRI's groups stay.
+    (SecurityContext(run_as_user=1000, supplemental_groups=(1234,), groups_policy=GroupsPolicy.STRICT), "", (),
+     User(uid=1000, additional_gids=(1234,), image_groups=False)),
+    (SecurityContext(groups_policy=GroupsPolicy.STRICT), "nginx", (5,),
+     User(username="nginx", additional_gids=(5,), image_groups=False)),
 ])
 def test_container_user(sec, image_user, sandbox_groups, want) -> None:
     assert container_user(sec, image_user, sandbox_groups) == want
@@ -249,10 +254,9 @@ def test_resolve_seccomp_refused(container, message) -> None:
      BindMount("/h", "/d", readonly=True, recursive_readonly=True)),
     (Mount("/d", "/h", propagation="rslave"), BindMount("/h", "/d", propagation="rslave")),
     (Mount("/d", "/h", propagation="rshared"), BindMount("/h", "/d", propagation="rshared")),
-    (Mount("/d", "/h", image="busybox"), BindMount("/h", "/d")),  # an image mount the manager resolved
 ])
 def test_validate_mount(mount, want) -> None:
-    assert validate_mount(mount) == want
+    assert validate_mount(mount, "app", True) == want
 
 
 @pytest.mark.parametrize("mount, message", [
@@ -260,14 +264,17 @@ def test_validate_mount(mount, want) -> None:
     (Mount("/a/../../etc", "/h"), r"'/a/\.\./\.\./etc'"),
     (Mount("/d", "relative"), "'relative'"),
     (Mount("/d", ""), "host_path ''"),
-    (Mount("/d", "", image="busybox"), "image volume 'busybox' is not supported"),
+    (Mount("/d", "", image="busybox"), "image volume 'busybox' is not a bind of a host path"),
+    (Mount("/d", "/h", image="busybox"), "image volume 'busybox' is not a bind of a host path"),
+    (Mount("/d", "/h", image_sub_path="etc"), "image_sub_path 'etc' without an image"),
     (Mount("/d", "/h", propagation="shared"), "'shared'"),
     (Mount("/d", "/h", recursive_read_only=True), "recursive_read_only"),
     (Mount("/d", "/h", readonly=True, recursive_read_only=True, propagation="rslave"), "recursive_read_only"),
 ])
 def test_validate_mount_refused(mount, message) -> None:
-    with pytest.raises(InvalidArgument, match=message):
-        validate_mount(mount)
+    with pytest.raises(InvalidArgument, match=message) as refused:
+        validate_mount(mount, "app", True)
+    assert str(refused.value).startswith("container 'app': mount")
 
 
 def test_ambient_capabilities_are_carried_only_when_granted() -> None:
@@ -282,6 +289,7 @@ def test_ambient_capabilities_are_carried_only_when_granted() -> None:
                            ImageConfig(), SandboxConfig(name="p", uid="u", namespace="n"), paths,
                            lowerdirs=("/l",), upperdir="/u", workdir="/w", rootfs="/r", volumes_dir="/v",
                            cgroup="/c", cgroup_v1_dirs=None, exit_file="/e", state_dir="/s",
-                           sandbox_log_dir="", bounding=frozenset({"CAP_NET_ADMIN", "CAP_CHOWN", "CAP_KILL"}))
+                           sandbox_log_dir="", bounding=frozenset({"CAP_NET_ADMIN", "CAP_CHOWN", "CAP_KILL"}),
+                           recursive_readonly_supported=True)
     assert spec.ambient_capabilities == ("CAP_NET_ADMIN",)
     assert "CAP_NET_ADMIN" in spec.capabilities

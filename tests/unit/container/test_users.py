@@ -33,6 +33,23 @@ def test_resolve(user: str, group: str, supplemental: tuple[int, ...], want: Ide
     assert resolve(user, group, PASSWD, GROUP, supplemental) == want
 
 
+@pytest.mark.parametrize("user, group, supplemental, want", [
+    # Strict: the CRI's groups and the primary gid, none from /etc/group (50000 stays out).
+    ("1000", "", (1234,), Identity(1000, 1000, (1000, 1234), "/home/default-user")),
+    ("default-user", "", (), Identity(1000, 1000, (1000,), "/home/default-user")),
+    ("1000", "www-data", (50000,), Identity(1000, 33, (33, 50000), "/home/default-user")),  # given, so kept
+])
+def test_resolve_strict(user: str, group: str, supplemental: tuple[int, ...], want: Identity) -> None:
+    assert resolve(user, group, PASSWD, GROUP, supplemental, image_groups=False) == want
+
+
+def test_strict_never_reads_image_memberships_so_a_bad_one_cannot_refuse_it() -> None:
+    groups = parse_group("evil:x:4294967295:default-user\n")
+    with pytest.raises(InvalidArgument, match="evil"):
+        resolve("1000", "", PASSWD, groups)
+    assert resolve("1000", "", PASSWD, groups, image_groups=False).additional_gids == (1000,)
+
+
 def test_unknown_names_are_not_found() -> None:
     with pytest.raises(NotFound, match="nobody-here"):
         resolve("nobody-here", "", PASSWD, GROUP)

@@ -4,15 +4,19 @@ from __future__ import annotations
 import pytest
 
 from cri.api.v1 import api_pb2 as pb
-from cri.convert_container import container_config, mount, signal_name, stop_signal
+from cri.convert_container import container_config, mount, signal_enum, signal_name, stop_signal
 from runtime.cgroups.resources import Resources
+from runtime.container import stopsignal
 from runtime.container.model import (
     ContainerConfig,
     DeviceMapping,
+    GroupsPolicy,
+    IdMapping,
     Mount,
     NamespaceMode,
     Seccomp,
     SecurityContext,
+    UsernsOptions,
 )
 from runtime.errors import InvalidArgument
 
@@ -63,7 +67,8 @@ def test_everything() -> None:
         name="app", attempt=1, image="docker.io/library/busybox:1.36",
         command=("/bin/sh",), args=("-c", "echo hi"), working_dir="/w",
         envs=(("B", "2"), ("A", "x=y"), ("B", "3")),
-        mounts=(Mount("/data", "/var/lib/kubelet/pods/u/volumes/d", readonly=True, propagation="rslave"),),
+        mounts=(Mount("/data", "/var/lib/kubelet/pods/u/volumes/d", readonly=True, propagation="rslave",
+                      selinux_relabel=True),),
         devices=(DeviceMapping("/dev/fuse", "/dev/fuse", "rw"),),
         labels={"l": "1"}, annotations={"a": "2"}, log_path="app/1.log", stdin=True, stdin_once=True, tty=True,
         resources=Resources(cpu_shares=2, memory_limit_in_bytes=1 << 26, oom_score_adj=1000),
@@ -94,7 +99,16 @@ def test_everything() -> None:
     ({"masked_paths": [], "readonly_paths": []}, SEC),
     ({"namespace_options": pb.NamespaceOption(pid=pb.CONTAINER,
                                               userns_options=pb.UserNamespace(mode=pb.NODE))},
-     SecurityContext(seccomp=Seccomp(""))),
+     SecurityContext(seccomp=Seccomp(""), userns=UsernsOptions(NamespaceMode.NODE))),
+    # passed on as sent: checked against the pod's when the container is created
+    ({"namespace_options": pb.NamespaceOption(pid=pb.CONTAINER, userns_options=pb.UserNamespace(
+        mode=pb.POD, uids=[pb.IDMapping(host_id=1000, length=10)], gids=[pb.IDMapping(host_id=2000, length=5)]))},
+     SecurityContext(seccomp=Seccomp(""), userns=UsernsOptions(NamespaceMode.POD, (IdMapping(0, 1000, 10),),
+                                                               (IdMapping(0, 2000, 5),)))),
+    ({"supplemental_groups_policy": pb.Merge}, SEC),
+    ({"supplemental_groups_policy": pb.Strict, "supplemental_groups": [1234]},
+     SecurityContext(supplemental_groups=(1234,), groups_policy=GroupsPolicy.STRICT, pid_mode=NamespaceMode.POD,
+                     seccomp=Seccomp(""))),
 ])
 def test_security_context(sc, want) -> None:
     assert container_config(with_sc(**sc)).security == want
@@ -106,20 +120,29 @@ def test_security_context(sc, want) -> None:
      Mount("/a", "/h", propagation="rshared")),
     (pb.Mount(container_path="/a", host_path="/h", readonly=True, recursive_read_only=True),
      Mount("/a", "/h", readonly=True, recursive_read_only=True)),
+    # Carried as asked: the runtime's spec builder decides (runtime/container/rro.py).
+    (pb.Mount(container_path="/a", host_path="/h", recursive_read_only=True,
+              propagation=pb.PROPAGATION_HOST_TO_CONTAINER),
+     Mount("/a", "/h", recursive_read_only=True, propagation="rslave")),
     (pb.Mount(container_path="/a", image=pb.ImageSpec(image="ref:1")), Mount("/a", "", image="ref:1")),
+    (pb.Mount(container_path="/a", host_path="/h", uidMappings=[pb.IDMapping(host_id=7, length=1)],
+              gidMappings=[pb.IDMapping(host_id=8, length=2)]),
+     Mount("/a", "/h", uid_mappings=(IdMapping(0, 7, 1),), gid_mappings=(IdMapping(0, 8, 2),))),
+    (pb.Mount(container_path="/a", readonly=True, image=pb.ImageSpec(image="sha256:" + "b" * 64),
+              image_sub_path="etc/ssl"),
+     Mount("/a", "", readonly=True, image="sha256:" + "b" * 64, image_sub_path="etc/ssl")),
 ])
 def test_mount(m, want) -> None:
     assert mount(m) == want
 
 
 @pytest.mark.parametrize("m, message", [
-    (pb.Mount(container_path="/a", host_path="/h", recursive_read_only=True), "needs readonly"),
-    (pb.Mount(container_path="/a", host_path="/h", readonly=True, recursive_read_only=True,
-              propagation=pb.PROPAGATION_HOST_TO_CONTAINER), "needs private propagation, not rslave"),
     (pb.Mount(container_path="/a", host_path="/h", propagation=5), "unknown propagation 5"),  # type: ignore[arg-type]
     (pb.Mount(host_path="/h"), "container_path is empty"),
     (pb.Mount(container_path="/a"), "'/a'.*host_path is empty"),
-    (pb.Mount(container_path="/a", host_path="/h", uidMappings=[pb.IDMapping(length=1)]), "id-mapped"),
+    (pb.Mount(container_path="/a", host_path="/h", image=pb.ImageSpec(image="ref:1")),
+     "an image volume \\('ref:1'\\) has no host_path, got '/h'"),
+    (pb.Mount(container_path="/a", host_path="/h", image_sub_path="etc"), "image_sub_path 'etc' without an image"),
 ])
 def test_mount_refused(m, message) -> None:
     with pytest.raises(InvalidArgument, match=message):
@@ -141,12 +164,12 @@ def test_mount_refused(m, message) -> None:
     (with_sc(run_as_user=pb.Int64Value(value=1), run_as_username="x"), "both set"),
     (with_sc(namespace_options=pb.NamespaceOption(pid=pb.TARGET)), "TARGET without a target_id"),
     (with_sc(namespace_options=pb.NamespaceOption(ipc=8)), "IPC namespace mode 8"),  # type: ignore[arg-type]
-    (with_sc(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD))), "user namespaces"),
-    (with_sc(supplemental_groups_policy=pb.Strict), "Strict"),
+    (with_sc(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=7))),  # type: ignore[arg-type]
+     "container 'app': user namespace mode 7: unknown"),
+    (with_sc(supplemental_groups_policy=7), "unknown supplemental_groups_policy 7"),  # type: ignore[arg-type]
     (with_sc(seccomp_profile_path="localhost/x.json"), "'x.json'"),
     (with_sc(seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost)), "Localhost profile ''"),
     (config(linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(cpu_period=10))), "cpu_period 10"),
-    (config(mounts=[pb.Mount(container_path="/a", host_path="/h", recursive_read_only=True)]), "recursive_read_only"),
 ])
 def test_refused(c, message) -> None:
     with pytest.raises(InvalidArgument, match=message):
@@ -170,3 +193,14 @@ def test_stop_signal(value, want) -> None:
 def test_every_named_signal_converts() -> None:
     for name, value in pb.Signal.items():
         assert signal_name(value).startswith("SIG") or name == "RUNTIME_DEFAULT"
+
+
+def test_every_signal_name_maps_back_to_its_enum() -> None:
+    for name, value in pb.Signal.items():
+        assert signal_enum(stop_signal(value)) == name
+
+
+def test_every_stop_signal_the_runtime_decides_is_a_cri_signal() -> None:
+    for number in [n for n in range(1, 65) if n not in (32, 33)]:
+        name = stopsignal.signal_name(number)
+        assert name is not None and pb.Signal.Value(signal_enum(name)) != pb.RUNTIME_DEFAULT

@@ -102,13 +102,13 @@ def test_namespace_modes(opts, want) -> None:
      "network namespace mode 9"),
     (config(linux=linux(namespace_options=pb.NamespaceOption(pid=pb.TARGET))), "TARGET"),
     (config(linux=linux(namespace_options=pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD)))),
-     "user namespaces"),
+     "pod default/web: a user namespace needs exactly one uid mapping, got 0"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=2**31))), "run_as_user 2147483648"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=2**32 + 5))), "run_as_user 4294967301"),
     (config(linux=linux(run_as_user=pb.Int64Value(value=-1))), "run_as_user -1"),
     (config(linux=linux(run_as_group=pb.Int64Value(value=1))), "run_as_group 1 set without run_as_user"),
     (config(linux=linux(supplemental_groups=[2**31])), "supplemental group 2147483648"),
-    (config(linux=linux(supplemental_groups_policy=pb.Strict)), "Strict"),
+    (config(linux=linux(supplemental_groups_policy=5)), "unknown supplemental_groups_policy 5"),  # type: ignore[arg-type]
     (config(linux=linux(seccomp_profile_path="localhost/rel.json")), "'rel.json'"),
     (config(linux=pb.LinuxPodSandboxConfig(resources=pb.LinuxContainerResources(cpu_quota=5))), "cpu_quota 5"),
 ])

@@ -11,6 +11,7 @@ from cri.api.v1 import api_pb2_grpc
 from cri.config import Config, NetworkConfig
 from cri.image_service import ImageService
 from runtime.image import ImageManager
+from runtime.linux.idmap import IdmapSupport
 from cri.status import StatusRpcs
 from runtime.network.plugin import NetworkStatus
 from runtime.network.testing import FakeNetworkPlugin
@@ -83,11 +84,13 @@ def test_update_runtime_config_rejects_a_bad_cidr(runtime) -> None:
 
 
 def test_unimplemented_rpcs_answer_unimplemented_naming_the_rpc(runtime) -> None:
+    """pycrid's servicers define all 41 RPCs; this one serves only StatusRpcs, so the others show
+    what a servicer without an RPC answers (cri/instrument.py)."""
     stub, channel, _, _ = runtime
     with pytest.raises(grpc.RpcError) as err:
-        stub.CheckpointContainer(pb.CheckpointContainerRequest(container_id="x"))
+        stub.UpdatePodSandboxResources(pb.UpdatePodSandboxResourcesRequest(pod_sandbox_id="x"))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "CheckpointContainer" in err.value.details()
+    assert "UpdatePodSandboxResources" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         list(stub.GetContainerEvents(pb.GetEventsRequest()))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -120,3 +123,29 @@ def test_runtime_is_not_ready_while_the_fork_server_is_down(tmp_path) -> None:
     runtime_ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
     assert (runtime_ready.status, runtime_ready.reason) == (False, "ForkServerDown")
     assert "no space left" in runtime_ready.message
+
+
+@pytest.mark.parametrize("idmap, supported", [(IdmapSupport(), True), (IdmapSupport("id-mapping /x: no"), False)])
+def test_the_handler_says_whether_it_runs_user_namespaces(serve, tmp_path, idmap, supported) -> None:
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    stub = api_pb2_grpc.RuntimeServiceStub(serve(StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16"), idmap=idmap),
+                                                 ImageService(ImageManager(str(tmp_path / "images")),
+                                                              container_dir=str(tmp_path), in_use=lambda i: False)))
+    (handler,) = stub.Status(pb.StatusRequest()).runtime_handlers
+    assert (handler.name, handler.features.user_namespaces) == ("", supported)
+
+
+@pytest.mark.parametrize("kernel_has_mount_setattr", [True, False])
+def test_recursive_read_only_mounts_are_advertised_only_where_the_kernel_has_mount_setattr(
+        tmp_path, kernel_has_mount_setattr: bool) -> None:
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    rpcs = StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16"), recursive_read_only_mounts=kernel_has_mount_setattr)
+    (handler,) = rpcs.Status(pb.StatusRequest()).runtime_handlers
+    assert (handler.name, handler.features.recursive_read_only_mounts) == ("", kernel_has_mount_setattr)
+
+
+def test_supplemental_groups_policy_is_advertised(tmp_path) -> None:
+    """Strict and Merge are honoured, and ContainerStatus.user reported: what the feature promises."""
+    config = Config(root=str(tmp_path), state=str(tmp_path))
+    status = StatusRpcs(config, FakeNetworkPlugin("10.88.0.0/16")).Status(pb.StatusRequest())
+    assert status.features.supplemental_groups_policy is True

@@ -11,6 +11,8 @@ import pytest
 
 from runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 from runtime.image import testimages as ti
+from runtime.image.config import ImageConfig
+from runtime.image.store import Image, ImageStore
 
 HUB = "registry-1.docker.io"
 BASE = ti.layer_tar([ti.directory("bin"), ti.file("bin/sh", b"#!", mode=0o755)])
@@ -83,7 +85,21 @@ def test_repull_moves_the_tag(manager, registry) -> None:
     assert manager.status("app") == second and second.repo_tags == ("docker.io/library/app:latest",)
 
 
-def test_image_left_without_names_is_dropped(manager, registry) -> None:
+def test_an_image_whose_only_tag_moves_stays_known_by_its_id(tmp_path) -> None:
+    """An imported image (no digest) loses its tag to a newer import: it stays, nameless, with its
+    layers (a container may run on them) until RemoveImage takes it."""
+    def record(image_id: str) -> Image:
+        return Image(image_id, ("docker.io/library/app:1",), (), 1, None, "", False, ImageConfig(),
+                     (f"chain-{image_id}",), ())
+    store = ImageStore(str(tmp_path))
+    store.add(record("sha256:" + "a" * 64))
+    store.add(record("sha256:" + "b" * 64))
+    old = ImageStore(str(tmp_path)).get("sha256:" + "a" * 64)  # as read back from disk
+    assert old is not None and (old.repo_tags, old.repo_digests) == ((), ())
+    assert store.find("docker.io/library/app:1").id == "sha256:" + "b" * 64
+
+
+def test_a_removed_image_is_gone_and_a_moved_tag_leaves_its_digest(manager, registry) -> None:
     old, new = image("old"), image("new")
     registry.push(HUB, "library/app", old, "latest")
     first = manager.pull("app")
@@ -100,8 +116,10 @@ def test_remove_is_whole_idempotent_and_refused_in_use(manager, registry) -> Non
     registry.push(HUB, "library/app", image("a"), "v1")
     pulled = manager.pull("app")
     manager.pull("app:v1")
-    with pytest.raises(FailedPrecondition, match="in use"):
-        manager.remove("app:v1", in_use=lambda image_id: image_id == pulled.id)
+    user = "c0ffee" + "0" * 58
+    with pytest.raises(FailedPrecondition, match=f'image "app:v1" \\({pulled.id}\\) is in use by container {user}'):
+        manager.remove("app:v1", in_use=lambda image_id: user if image_id == pulled.id else None)
+    assert manager.status("app:v1") == manager.status("app")  # nothing removed, no name either
     manager.remove("app:v1")
     assert manager.list() == [] and manager.status("app") is None
     manager.remove("app:v1")

@@ -15,7 +15,6 @@ from runtime.linux.mounts import (
     apply_mount_plan,
     bind,
     container_mount_plan,
-    make_readonly,
     mount_one,
 )
 from runtime.linux.testing import FakeSyscalls
@@ -150,14 +149,6 @@ def test_propagation_and_recursive_readonly(rootfs):
     mount_one(fake, spec, str(rootfs))
     assert fake.calls_to("mount_setattr", resolved=True) == [(f"{rootfs}/srv", k.MOUNT_ATTR_RDONLY, 0, 0, True)]
     assert fake.calls_to("mount", resolved=True)[-1] == (None, f"{rootfs}/srv", None, k.MS_SLAVE | k.MS_REC, None)
-
-
-def test_recursive_readonly_falls_back_to_remounts_without_mount_setattr(tmp_path):
-    fake = FakeSyscalls()
-    fake.fail("mount_setattr", errno.ENOSYS)
-    make_readonly(fake, str(tmp_path), recursive=True)
-    (remount,) = fake.calls_to("mount")  # nothing is mounted below tmp_path
-    assert remount[1] == str(tmp_path) and remount[3] & (k.MS_REMOUNT | k.MS_RDONLY | k.MS_BIND)
 
 
 def test_mount_errors_name_the_mount(rootfs):

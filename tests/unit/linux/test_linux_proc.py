@@ -5,6 +5,7 @@ import pytest
 from runtime.linux.proc import (
     ProcStat,
     children,
+    containing_mount,
     descendants,
     is_alive,
     open_fds,
@@ -107,3 +108,13 @@ def test_parse_mount_points_unescapes():
         "40 22 0:35 / /mnt/with\\040space rw - tmpfs tmpfs rw\n"
     )
     assert parse_mount_points(text) == ("/proc", "/mnt/with space")
+
+
+@pytest.mark.parametrize("path, want", [
+    ("/run/pycrid/c/rootfs", "/run"),
+    ("/run", "/run"),
+    ("/running/x", "/"),  # a prefix of the text, not of the path's components
+    ("/var/lib/kubelet/pods/x", "/var/lib/kubelet"),
+])
+def test_containing_mount_is_the_deepest_whole_component_prefix(path, want):
+    assert containing_mount(path, ("/", "/run", "/var/lib/kubelet", "/var")) == want

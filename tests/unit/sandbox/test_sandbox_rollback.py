@@ -14,6 +14,7 @@ from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.testing import FakeCgroupManager
 from runtime.container.model import NamespaceMode
 from runtime.errors import AlreadyExists, Internal
+from runtime.events.testing import RecordedEvents
 from runtime.linux.testing import FakeSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.testing import FakeNetworkPlugin
@@ -46,7 +47,8 @@ def parts(tmp_path: Path):
     processes = PodProcesses(monitors, FakeWatches(), cgroups, NoInfraImage(),  # type: ignore[arg-type]
                              str(tmp_path / "run" / "sandboxes"))
     manager = SandboxManager(store, processes, network, FakeSyscalls(), str(tmp_path / "run"), NoContainers(),
-                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1)
+                             KeyedLocks(), CgroupDriver.CGROUPFS, clock=lambda: 1, events=RecordedEvents(),
+                             cgroups=cgroups)
     yield manager, store, monitors, network, cgroups
     monitors.kill_all()
 

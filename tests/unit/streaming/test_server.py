@@ -82,7 +82,7 @@ def connect(url: str) -> tuple[Client, str]:
 
 
 def exec_url(server: StreamingServer, *args: str) -> str:
-    return server.url(ExecRequest("c1", args, tty=False, stdin=False, stdout=True, stderr=False))
+    return server.url(ExecRequest("c1", tty=False, stdin=False, stdout=True, stderr=False, cmd=args))
 
 
 def http_status(url: str) -> str:

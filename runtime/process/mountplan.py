@@ -1,0 +1,63 @@
+"""A container's mounts from its InitSpec, decided before init acts on them. Pure.
+
+The rootfs is an overlay of the image's layers under the container's upper directory; in a pod
+with a user namespace each layer is an id-mapped tree (given to overlayfs by its fd's path,
+runtime/linux/idmap.py), so the image's root-owned files are the pod root's, while what the
+container writes lands in the upper directory owned by the pod's host ids (the manager chowns it
+to the pod's root when it creates it). The rest is runtime/linux/mounts.py's standard plan with
+the spec's mounts, devices, masked and read-only paths, and in a user namespace the owners it
+gives the pod's root.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from runtime.container.model import UserNamespace
+from runtime.linux import constants as k
+from runtime.linux.mounts import (
+    DEFAULT_READONLY_PATHS,
+    PROPAGATIONS,
+    TTY_GID,
+    MountPlan,
+    bind,
+    container_mount_plan,
+    image_tree,
+)
+from runtime.process.initspec import InitSpec
+from runtime.sandbox.userns import root_owner, to_host
+
+
+def overlay_options(spec: InitSpec, layers: Sequence[str]) -> str:
+    """The overlay's mount data; ``layers`` are the lower directories as overlayfs is to open them
+    (the spec's own, or the paths of their id-mapped trees), top first."""
+    return f"lowerdir={':'.join(layers)},upperdir={spec.upperdir},workdir={spec.workdir}"
+
+
+def _tty_gid(userns: UserNamespace | None) -> int | None:
+    """The host gid of the pod's tty group; None when its user namespace does not map it."""
+    if userns is None:
+        return TTY_GID
+    return to_host(userns.gids, TTY_GID) if TTY_GID < userns.gids.length else None
+
+
+def container_plan(spec: InitSpec) -> MountPlan:
+    extra = [image_tree(m.image, m.target, m.recursive_readonly, PROPAGATIONS[m.propagation], idmap=m.idmap)
+             if m.image else
+             bind(m.source, m.target, readonly=m.readonly, recursive_readonly=m.recursive_readonly,
+                  propagation=PROPAGATIONS[m.propagation], idmap=m.idmap)
+             for m in spec.mounts]
+    extra += [bind(d.host_path, d.container_path, recursive=False) for d in spec.devices]
+    userns = spec.userns if spec.namespaces.user else None
+    plan = container_mount_plan(privileged=spec.privileged, shm_source=spec.shm_path or None,
+                                cgroup_v1=spec.cgroup_v1_dirs, extra_mounts=extra,
+                                idmap_userns=spec.namespaces.user if userns else "",
+                                root_owner=root_owner(userns) if userns else None, tty_gid=_tty_gid(userns))
+    # The spec's lists replace the defaults; the plan's own additions (the v1 cgroup tmpfs) stay.
+    own = tuple(p for p in plan.readonly if p not in DEFAULT_READONLY_PATHS)
+    plan = replace(plan, masked=spec.masked_paths, readonly=spec.readonly_paths + own)
+    if spec.privileged:
+        # Privileged containers see the host's devices, as with containerd and CRI-O.
+        plan = replace(plan, devices=(), symlinks=(), mounts=tuple(
+            bind("/dev", "/dev", flags=k.MS_NOSUID) if m.target == "/dev" else m for m in plan.mounts))
+    return plan
