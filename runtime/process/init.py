@@ -26,7 +26,7 @@ from runtime.errors import PycridError
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
-from runtime.linux.idmap import idmapped_tree, tree_path
+from runtime.linux.idmap import idmapped_layers
 from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
 from runtime.linux.mounts import apply_mount_plan
 from runtime.linux.newuserns import enter_user_namespace
@@ -37,7 +37,7 @@ from runtime.linux.syscalls import Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.initspec import HOST, InitSpec
-from runtime.process.mountplan import container_plan, overlay_options
+from runtime.process.mountplan import container_plan, layer_staging, overlay_options
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NS_FLAGS = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
@@ -187,16 +187,16 @@ def mount_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
     syscalls.mount(spec.rootfs, spec.rootfs, None, k.MS_BIND | k.MS_REC)
     syscalls.mount(None, spec.rootfs, None, k.MS_PRIVATE)
     with contextlib.ExitStack() as trees:  # id-mapped layers stay open until overlayfs has them
-        layers = idmapped_layers(spec, syscalls, trees) if spec.namespaces.user else spec.lowerdirs
+        layers = rootfs_layers(spec, syscalls, trees) if spec.namespaces.user else spec.lowerdirs
         syscalls.mount("overlay", spec.rootfs, "overlay", 0, overlay_options(spec, layers))
     apply_mount_plan(syscalls, container_plan(spec), spec.rootfs)
 
 
-def idmapped_layers(spec: InitSpec, syscalls: Syscalls, trees: contextlib.ExitStack) -> tuple[str, ...]:
-    """The image's layers as trees id-mapped through the pod's user namespace, by their fds' paths."""
+def rootfs_layers(spec: InitSpec, syscalls: Syscalls, trees: contextlib.ExitStack) -> tuple[str, ...]:
+    """The image's layers as trees id-mapped through the pod's user namespace, attached in our
+    mount namespace on the container's staging directories (runtime/linux/idmap.py says why)."""
     userns = trees.enter_context(closing_fd(os.open(spec.namespaces.user, os.O_RDONLY | os.O_CLOEXEC)))
-    return tuple(tree_path(trees.enter_context(closing_fd(idmapped_tree(syscalls, layer, userns, recursive=False))))
-                 for layer in spec.lowerdirs)
+    return idmapped_layers(syscalls, spec.lowerdirs, userns, layer_staging(spec.rootfs), trees)
 
 
 def pivot_root(rootfs: str, syscalls: Syscalls) -> None:
