@@ -124,6 +124,27 @@ def test_apply_updates_live_and_needs_the_cgroup(v2_tree, manager):
         manager.apply(NEW, Resources(cpu_shares=2))
 
 
+def test_a_live_memory_limit_is_tried_as_memory_high_first(v2_tree, manager, writes):
+    """v2 would OOM-kill to fit a memory.max below the usage; memory.high reclaims without
+    killing, and only a limit the usage fits under after it reaches memory.max."""
+    (v2_tree / CONTAINER.lstrip("/") / "memory.high").write_text("max\n")
+    (v2_tree / CONTAINER.lstrip("/") / "memory.current").write_text(f"{40 * MiB}\n")
+    manager.apply(CONTAINER, Resources(memory_limit_in_bytes=64 * MiB))
+    assert writes == [("memory.high", str(64 * MiB)), ("memory.max", str(64 * MiB)), ("memory.high", "max")]
+    writes.clear()
+    with pytest.raises(FailedPrecondition, match=f"memory.max={32 * MiB}: {40 * MiB} bytes in use"):
+        manager.apply(CONTAINER, Resources(memory_limit_in_bytes=32 * MiB))
+    assert writes == [("memory.high", str(32 * MiB)), ("memory.high", "max")]
+    assert read(v2_tree, CONTAINER, "memory.max") == str(64 * MiB)
+    manager.apply(CONTAINER, Resources(memory_limit_in_bytes=-1))  # lifting it is never refused
+    assert read(v2_tree, CONTAINER, "memory.max") == "max"
+
+
+def test_a_new_cgroup_gets_its_memory_limit_directly(v2_tree, manager, writes):
+    manager.create(NEW, Resources(memory_limit_in_bytes=64 * MiB))
+    assert ("memory.max", str(64 * MiB)) in writes and not any(name == "memory.high" for name, _ in writes)
+
+
 def test_add_process_and_pids(v2_tree, manager):
     manager.create(NEW, Resources())
     manager.add_process(NEW, 4242)
