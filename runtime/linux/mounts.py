@@ -163,11 +163,12 @@ def container_mount_plan(
     v1 host; None mounts cgroup2. Privileged containers get /sys and cgroups read-write and no
     masked or read-only paths. In a user namespace (``idmap_userns``, its pinned file): /dev is
     owned by ``root_owner`` (the host uid and gid of the pod's root), terminals by ``tty_gid`` (the
-    host gid of the pod's tty group; None: the mounter's), and the pod's /dev/shm is id-mapped;
-    ``layer_staging``: where id-mapped image volume layers are attached for overlayfs."""
+    host gid of the pod's tty group; None: the mounter's); the pod's /dev/shm, its own tmpfs, is
+    the pod root's already (runtime/sandbox/namespaces.py). ``layer_staging``: where id-mapped
+    image volume layers are attached for overlayfs."""
     ro = 0 if privileged else k.MS_RDONLY
     shm = (
-        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV, idmap=bool(idmap_userns))
+        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV)
         if shm_source
         else MountSpec("shm", "/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, "mode=1777,size=65536k")
     )
