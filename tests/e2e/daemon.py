@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runtime.errors import Unavailable
 from runtime.process.client import ForkServer
+from tests.timescale import TIMEOUT_SCALE
 
 REPO = Path(__file__).resolve().parents[2]
 MIRRORED_HOSTS = ("registry.k8s.io", "gcr.io", "k8s.gcr.io", "docker.io")
@@ -89,8 +90,6 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
     return path
 
 
-# hack/vm/run.sh sets it in an emulated guest, where an agent takes a minute to import and start.
-TIMEOUT_SCALE = float(os.environ.get("PYCRID_TEST_TIMEOUT_SCALE", "1"))
 
 
 def start(base: Path, registry: str | None = None, timeout: float = 20.0 * TIMEOUT_SCALE,

@@ -18,8 +18,6 @@ from tests.integration.podharness import PodHarness, log_lines, wait_exit
 
 ROOT = "/sys/fs/cgroup"
 MiB = 1 << 20
-# Under emulation (hack/vm without KVM) a fork server takes seconds to import pycrid.
-SLOW = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,7 @@ def pod(tmp_path: Path, lower: Path) -> Iterator[tuple[PodHarness, V2Manager, st
         pytest.skip("this node does not run cgroup v2 (hack/vm/ boots a guest that does)")
     cgroups = V2Manager(ROOT)
     base = f"/pycrid-test-{secrets.token_hex(4)}"
-    harness = PodHarness(tmp_path, lower, start_timeout=SLOW)
+    harness = PodHarness(tmp_path, lower)
     try:
         yield harness, cgroups, base
     finally:
@@ -46,8 +44,8 @@ def pod(tmp_path: Path, lower: Path) -> Iterator[tuple[PodHarness, V2Manager, st
 
 def output(harness: PodHarness, cgroups: V2Manager, path: str, args: tuple[str, ...], **changes: object) -> list[str]:
     spec = harness.spec(path.rsplit("/", 1)[-1], args, cgroup=path, cgroup_namespace=True, **changes)
-    harness.start(spec, timeout=SLOW)
-    wait_exit(spec, timeout=SLOW)
+    harness.start(spec)
+    wait_exit(spec)
     return [line[-1] for line in log_lines(spec)]
 
 
