@@ -9,7 +9,9 @@ VM_TOP=$(dirname "$VM_HACK")
 # The image cache: the base disk, kernel, initrd and ssh key, kept between runs.
 VM_DIR=$PYCRID_CACHE/vm
 # One running guest's files (overlay disk, pid, ssh port, console log); another name runs another.
-VM_STATE=${PYCRID_VM_STATE:-$VM_DIR/run}
+# One per checkout by default: a guest shares its checkout over 9p, so another checkout's guest
+# (another worktree on this machine) must never be taken for this one's.
+VM_STATE=${PYCRID_VM_STATE:-$VM_DIR/run-$(echo "$VM_TOP" | sha256sum | cut -c1-8)}
 VM_MEMORY=${PYCRID_VM_MEMORY:-4096}  # MiB
 VM_CPUS=${PYCRID_VM_CPUS:-2}
 VM_KEY=$VM_DIR/id_ed25519
