@@ -42,11 +42,20 @@ def overlay_options(spec: InitSpec, layers: Sequence[str]) -> str:
     return f"lowerdir={':'.join(layers)},upperdir={spec.upperdir},workdir={spec.workdir}"
 
 
+# devpts' gid= is read as a signed int by older kernels (6.1 refuses 3321364485 with EINVAL),
+# and the kubelet picks pod ranges up to 2^32.
+DEVPTS_MAX_GID = 2**31 - 1
+
+
 def _tty_gid(userns: UserNamespace | None) -> int | None:
-    """The host gid of the pod's tty group; None when its user namespace does not map it."""
+    """The host gid of the pod's tty group; None (terminals get their opener's group) when its
+    user namespace does not map it, or maps it past what devpts takes everywhere."""
     if userns is None:
         return TTY_GID
-    return to_host(userns.gids, TTY_GID) if TTY_GID < userns.gids.length else None
+    if TTY_GID >= userns.gids.length:
+        return None
+    gid = to_host(userns.gids, TTY_GID)
+    return gid if gid <= DEVPTS_MAX_GID else None
 
 
 def container_plan(spec: InitSpec) -> MountPlan:

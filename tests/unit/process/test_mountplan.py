@@ -59,6 +59,14 @@ def test_a_user_namespace_too_small_for_the_tty_group_leaves_terminals_to_the_mo
     assert by_target(container_plan(small))["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620"
 
 
+def test_a_tty_group_mapped_past_2_to_the_31_leaves_terminals_to_the_mounter() -> None:
+    """The kubelet picks ranges up to 2^32; Linux 6.1's devpts refuses such a gid= (EINVAL)."""
+    high = replace(IN_USERNS, userns=UserNamespace(IdMapping(0, 3321364480, 65536), IdMapping(0, 3321364480, 65536)))
+    assert by_target(container_plan(high))["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620"
+    below = replace(IN_USERNS, userns=UserNamespace(IdMapping(0, 2**31 - 6, 65536), IdMapping(0, 2**31 - 6, 65536)))
+    assert by_target(container_plan(below))["/dev/pts"].data.endswith(f",gid={2**31 - 1}")
+
+
 def test_overlay_options() -> None:
     assert overlay_options(SPEC, SPEC.lowerdirs) == "lowerdir=/l2:/l1,upperdir=/c1/upper,workdir=/c1/work"
     assert overlay_options(SPEC, ("/c1/layers/0", "/c1/layers/1")) == \
