@@ -16,6 +16,7 @@ packages=(
   prometheus             # the metrics integration test scrapes with a real Prometheus
   containerd runc        # hack/bench compares against containerd 1.6 + runc
   openssl curl           # hack/cluster's certificates; the cluster tests' HTTP client
+  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client  # hack/vm: the cgroup v2 guest
   criu                   # CheckpointContainer and restore (hack/criu.sh makes it work on new kernels)
 )
 missing=()

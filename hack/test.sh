@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, runs the static checks (ruff, mypy --strict)
-# on the package, then every test (unit, integration as root, e2e with crictl and critest). Extra
-# arguments go to pytest.
+# on the package, then every test (unit, integration as root, e2e with crictl and critest) and, on a
+# cgroup v1 machine, the v2 pass in hack/vm's guest. Extra arguments go to pytest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -26,4 +26,51 @@ if ((${#failed[@]})); then
   echo "test: static checks failed: ${failed[*]} (output above)" >&2
   exit 1
 fi
-exec "$venv/bin/python" -m pytest tests "$@"
+mkdir -p _out
+if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+  echo "test: this machine runs cgroup v2 (the unified hierarchy): one pass, on v2" >&2
+  exec "$venv/bin/python" -m pytest tests "$@"
+fi
+
+# On cgroup v1 the root suites run twice: here, then in hack/vm's guest booted on cgroup v2 (the
+# tests it runs: $PYCRID_V2_TESTS, below by default). Both tallies close the run. With pytest
+# arguments, or PYCRID_V2=0, only the pass here runs.
+v2_tests=(${PYCRID_V2_TESTS:-tests/integration/test_cgroups.py tests/integration/test_v2_containers.py
+  tests/integration/test_container_process.py tests/integration/test_container_groups.py
+  tests/integration/test_userns_pod.py tests/integration/test_prometheus.py
+  tests/e2e/test_device_access.py tests/e2e/test_crictl_pods.py tests/e2e/test_crictl_stats.py
+  tests/e2e/test_resize.py tests/e2e/test_crictl_userns.py tests/e2e/test_critest.py
+  tests/kubelet/test_standalone.py tests/kubelet/test_userns.py})
+closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")
+  grep -E '^=* *[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s' "$1" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//' || true
+}
+pass_tally() {  # LOG: the pytest closing line and the critest line of one pass
+  echo "$(closing "$1")" "$(grep -h '^critest: ' "$1" | tail -1)"
+}
+rm -f _out/critest-tally.txt
+set +e
+"$venv/bin/python" -m pytest tests "$@" 2>&1 | tee _out/pass-v1.log
+host_rc=${PIPESTATUS[0]}
+set -e
+[[ -f _out/critest-tally.txt ]] && mv _out/critest-tally.txt _out/critest-tally-v1.txt
+if (($#)) || [[ ${PYCRID_V2:-1} == 0 ]]; then
+  exit "$host_rc"
+fi
+start=$SECONDS
+set +e
+{
+  "$here/vm/boot.sh" &&
+    "$here/vm/run.sh" env "PATH=$PYCRID_CACHE/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+      "$venv/bin/python" -m pytest -p no:cacheprovider "${v2_tests[@]}"
+} 2>&1 | tee _out/pass-v2.log
+guest_rc=${PIPESTATUS[0]}
+set -e
+"$here/vm/stop.sh"
+[[ -f _out/critest-tally.txt ]] && mv _out/critest-tally.txt _out/critest-tally-v2.txt
+echo "test: the cgroup v2 pass took $((SECONDS - start)) s (guest boot included)"
+echo "test: cgroup v1 (this machine):" $(pass_tally _out/pass-v1.log)
+echo "test: cgroup v2 (hack/vm guest):" $(pass_tally _out/pass-v2.log)
+# Both passes' pytest counts in one closing line.
+count() { { closing _out/pass-v1.log; closing _out/pass-v2.log; } | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+echo "both: $(count passed) passed, $(count failed) failed, $(count skipped) skipped"
+((host_rc == 0 && guest_rc == 0))

@@ -6,14 +6,16 @@ v2. Everything acts under the root it is given, so unit tests point it at a fake
 
 import os
 import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal, Protocol
 
 from runtime.cgroups.cgroupfs import EACH_TIME, StatFiles
+from runtime.cgroups.devices import DeviceRule
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
 from runtime.cgroups.v1 import V1Manager
 from runtime.cgroups.v2 import V2Manager
+from runtime.linux.bpf import CgroupDeviceBpf
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 CgroupVersion = Literal["v1", "v2"]
@@ -29,6 +31,10 @@ class CgroupManager(Protocol):
 
     def apply(self, path: str, resources: Resources) -> None:
         """Change limits of an existing cgroup live (UpdateContainerResources); NotFound if gone."""
+
+    def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
+        """Deny the cgroup every device access but what ``rules`` allow (devices.py): v1's
+        devices.deny/allow, v2's device program (devicefilter.py). Replaces earlier rules."""
 
     def add_process(self, path: str, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup."""
@@ -75,10 +81,11 @@ def detect(root: str = DEFAULT_ROOT) -> CgroupVersion:
 
 def new_manager(
     root: str = DEFAULT_ROOT, *, kill: Callable[[int, int], None] = os.kill,
-    files: StatFiles = EACH_TIME,
+    files: StatFiles = EACH_TIME, bpf: CgroupDeviceBpf | None = None,
 ) -> CgroupManager:
-    """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam and
-    ``files`` reads the stat files of stats() (HeldFiles keeps them open)."""
+    """The driver for the hierarchy mounted at ``root``; ``kill`` is the signal seam,
+    ``files`` reads the stat files of stats() (HeldFiles keeps them open) and ``bpf`` attaches
+    v2's device programs (the kernel's when None)."""
     if detect(root) == "v2":
-        return V2Manager(root, kill=kill, files=files)
+        return V2Manager(root, kill=kill, files=files, bpf=bpf)
     return V1Manager(root, kill=kill, files=files)

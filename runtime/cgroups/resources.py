@@ -5,6 +5,7 @@
 Validation happens at construction, so a Resources value is always writable.
 """
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,9 +180,16 @@ def _pids(r: Resources) -> list[FileWrite]:
 
 
 def shares_to_weight(shares: int) -> int:
-    """cpu.shares [2, 262144] -> cpu.weight [1, 10000], the kubelet/runc linear conversion."""
-    shares = min(max(shares, MIN_SHARES), MAX_SHARES)
-    return 1 + ((shares - 2) * 9999) // 262142
+    """cpu.shares [2, 262144] -> cpu.weight [1, 10000] on a log scale that keeps the defaults
+    (1024 shares, one CPU, is weight 100): the kubelet's own conversion for the pod cgroups it
+    makes (libcontainer's ConvertCPUSharesToCgroupV2Value) and runc >= 1.3.2's and crun's for
+    containers, so a container weighs what its pod does. The old linear one gave 1024 -> 39."""
+    if shares <= MIN_SHARES:
+        return 1
+    if shares >= MAX_SHARES:
+        return 10000
+    exponent = (math.log2(shares) ** 2 + 125 * math.log2(shares)) / 612 - 7 / 34
+    return math.ceil(10**exponent)
 
 
 def v2_swap_max(r: Resources) -> str | None:

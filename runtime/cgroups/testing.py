@@ -2,8 +2,9 @@
 managers, stats, metrics): it records what was asked and can be told to fail."""
 
 import signal
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
+from runtime.cgroups.devices import DeviceRule
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import Resources
 from runtime.cgroups.stats import CgroupStats
@@ -19,6 +20,7 @@ class FakeCgroupManager:
         self.oom_kills: dict[str, int] = {}
         self.stats_by_path: dict[str, CgroupStats] = {}
         self.errors: dict[str, Exception] = {}  # method name -> raised on its next call
+        self.device_rules: dict[str, tuple[DeviceRule, ...]] = {}
 
     def _maybe_fail(self, method: str) -> None:
         if method in self.errors:
@@ -34,6 +36,10 @@ class FakeCgroupManager:
         self._maybe_fail("apply")
         path = self._existing(path)
         self.resources[path] = resources
+
+    def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
+        self._maybe_fail("restrict_devices")
+        self.device_rules[self._existing(path)] = tuple(rules)
 
     def add_process(self, path: str, pid: int) -> None:
         self._maybe_fail("add_process")

@@ -7,10 +7,12 @@ symlinks ("cpu" -> "cpu,cpuacct") are the same directory and are handled once.
 import os
 import signal
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from runtime.cgroups import cgroupfs as fs
+from runtime.cgroups.devices import DeviceRule
+from runtime.cgroups.devices import v1_writes as device_writes
 from runtime.cgroups.paths import normalize_path
 from runtime.cgroups.resources import FileWrite, Resources, controller_of, v1_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed, parse_limit
@@ -128,6 +130,11 @@ class V1Manager:
             if is_cpuset:
                 _inherit_cpuset(parent, current)
         return current if created else None
+
+    def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
+        if not self.exists(path):
+            raise NotFound(f"cgroup {path}: does not exist")
+        self._write_all(path, device_writes(rules))
 
     def add_process(self, path: str, pid: int) -> None:
         if not self.exists(path):

@@ -3,15 +3,18 @@
 import os
 import signal
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from runtime.cgroups import cgroupfs as fs
+from runtime.cgroups.devicefilter import program
+from runtime.cgroups.devices import DeviceRule
 from runtime.cgroups.paths import normalize_path
-from runtime.cgroups.resources import Resources, controller_of, v2_writes
+from runtime.cgroups.resources import FileWrite, Resources, controller_of, v2_writes
 from runtime.cgroups.stats import CgroupStats, parse_flat_keyed
 from runtime.cgroups.stats_reader import read_v2_stats
-from runtime.errors import NotFound
+from runtime.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
+from runtime.linux.bpf import CgroupDeviceBpf, LinuxCgroupDeviceBpf
 
 # Enabled on the way down even without limits, so usage stats (memory.stat, io.stat, ...) exist.
 STATS_CONTROLLERS = frozenset({"cpu", "io", "memory", "pids"})
@@ -27,6 +30,24 @@ def controllers_to_enable(wanted: set[str], available: str, enabled: str) -> lis
     return sorted(wanted & set(available.split()) - set(enabled.split()))
 
 
+def write_memory_max_in_use(directory: str, limit: int) -> None:
+    """memory.max of a cgroup that may hold processes and memory. v2 meets a limit below what the
+    cgroup holds by OOM-killing in it until it fits, where v1 refuses it (EBUSY) and the kubelet
+    counts on the runtime's refusal to reject a resize. So the limit is tried as memory.high first,
+    which reclaims what it can and kills nothing: if usage stays above it, memory.high goes back
+    and the limit is refused (FailedPrecondition, as v1's EBUSY is), with memory.max unchanged."""
+    high = (fs.read_optional(os.path.join(directory, "memory.high")) or "max").strip()
+    fs.write(directory, "memory.high", str(limit))
+    try:
+        usage = int((fs.read_optional(os.path.join(directory, "memory.current")) or "0").strip())
+        if usage > limit:
+            raise FailedPrecondition(f"cgroup {directory}: memory.max={limit}: {usage} bytes in use "
+                                     "could not be reclaimed below it (it would OOM-kill)")
+        fs.write(directory, "memory.max", str(limit))
+    finally:
+        fs.write(directory, "memory.high", high)
+
+
 class V2Manager:
     version: Literal["v2"] = "v2"
 
@@ -37,11 +58,13 @@ class V2Manager:
         kill: Callable[[int, int], None] = os.kill,
         freeze_timeout_s: float = FREEZE_TIMEOUT_S,
         files: fs.StatFiles = fs.EACH_TIME,
+        bpf: CgroupDeviceBpf | None = None,
     ) -> None:
         self.root = root
         self._kill = kill
         self._files = files
         self._freeze_timeout_s = freeze_timeout_s
+        self._bpf = bpf
 
     def _dir(self, path: str) -> str:
         return fs.cgroup_dir(self.root, path)
@@ -69,8 +92,7 @@ class V2Manager:
             current = os.path.join(current, part)
             created = fs.make_dir(current)
         try:
-            for w in writes:
-                fs.write(leaf, w.name, w.value)
+            self._write_all(leaf, writes, resources, in_use=False)
         except Exception:
             if created:
                 fs.remove_tree_best_effort(leaf)
@@ -89,8 +111,31 @@ class V2Manager:
         writes = v2_writes(resources)
         if not self.exists(path):
             raise NotFound(f"cgroup {path}: does not exist")
+        self._write_all(self._dir(path), writes, resources, in_use=True)
+
+    @staticmethod
+    def _write_all(directory: str, writes: list[FileWrite], resources: Resources, in_use: bool) -> None:
+        # A unified key is a file the cgroup must have: one its controllers do not provide (not
+        # enabled here, or no such file) is the request's error, found before anything is written.
+        for key in sorted(resources.unified):
+            if not os.path.exists(os.path.join(directory, key)):
+                raise InvalidArgument(f"unified {key}: no such file in cgroup {directory} (is its "
+                                      f"controller enabled?)")
         for w in writes:
-            fs.write(self._dir(path), w.name, w.value)
+            if in_use and w.name == "memory.max" and w.value != "max":
+                write_memory_max_in_use(directory, int(w.value))
+            else:
+                fs.write(directory, w.name, w.value)
+
+    def restrict_devices(self, path: str, rules: Sequence[DeviceRule]) -> None:
+        if not self.exists(path):
+            raise NotFound(f"cgroup {path}: does not exist")
+        if self._bpf is None:
+            self._bpf = LinuxCgroupDeviceBpf()
+        try:
+            self._bpf.attach_device_program(self._dir(path), program(rules))
+        except OSError as e:
+            raise Internal(f"cgroup {path}: device program: {e}") from e
 
     def add_process(self, path: str, pid: int) -> None:
         if not self.exists(path):

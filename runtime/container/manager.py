@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime import spans
+from runtime.cgroups.devices import container_rules
 from runtime.cgroups.manager import CgroupManager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.cgroups.resources import Resources
@@ -189,6 +190,9 @@ class ContainerManager:
                 os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
             with spans.phase("cgroup"):
                 self._cgroups.create(c.cgroup, c.config.resources)
+                if not c.spec.privileged:  # privileged containers may use every device, as with runc
+                    self._cgroups.restrict_devices(c.cgroup, container_rules(
+                        (d.host_path, d.permissions) for d in c.spec.devices))
             with spans.phase("monitor"):
                 started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:

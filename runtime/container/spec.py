@@ -104,6 +104,8 @@ def build_init_spec(container_id: str, config: ContainerConfig, image: ImageConf
         oom_score_adj=config.resources.oom_score_adj,
         cgroup=cgroup,
         cgroup_v1_dirs=dict(cgroup_v1_dirs) if cgroup_v1_dirs is not None else None,
+        # v2 (no v1 dirs): the container's own cgroup namespace, as containerd and CRI-O give it.
+        cgroup_namespace=bool(cgroup) and cgroup_v1_dirs is None,
         log_path=log_path(sandbox_log_dir, config.log_path),
         exit_file=exit_file,
         state_dir=state_dir,

@@ -1,6 +1,9 @@
 """Id-mapped mounts: a detached copy of a mount tree whose file owners are seen through a user
 namespace's mapping (open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP), Linux 5.12+;
-overlayfs takes such trees as lower layers since 5.19, tmpfs can be id-mapped since 6.3).
+overlayfs takes id-mapped lower layers since 5.19, tmpfs can be id-mapped since 6.3). overlayfs
+clones each layer's mount, and kernels before 6.15 (6.1, Debian 12's, among them) clone only a
+mount of the caller's namespace: a detached tree is refused ("failed to clone lowerpath", EINVAL).
+So a layer is attached (attach_tree) on a directory of the caller's private mount namespace first.
 
 With a pod's mapping 0 -> H, a file the host owns as uid 0 appears owned by H, that is by the
 pod's root, and what the pod's root creates there is stored as uid 0. A filesystem that cannot be
@@ -8,6 +11,7 @@ id-mapped is a FailedPrecondition naming the path: the node cannot run this pod 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,9 +57,25 @@ def idmapped_tree(syscalls: Syscalls, source: str, userns_fd: int, recursive: bo
     return tree
 
 
-def tree_path(tree_fd: int) -> str:
-    """How overlayfs (and mount(2)) is given a detached tree: its fd's magic link."""
-    return f"/proc/self/fd/{tree_fd}"
+def attach_tree(syscalls: Syscalls, tree_fd: int, mountpoint: str, unmounts: contextlib.ExitStack) -> str:
+    """Attaches the detached ``tree_fd`` on ``mountpoint`` (made if missing) for overlayfs to take
+    as a layer; ``unmounts`` detaches it again, once overlayfs holds its own copy. Call it in a
+    mount namespace of the container's own, where nothing propagates back to the host."""
+    os.makedirs(mountpoint, mode=0o700, exist_ok=True)
+    syscalls.move_mount(tree_fd, "", k.AT_FDCWD, mountpoint, k.MOVE_MOUNT_F_EMPTY_PATH)
+    unmounts.callback(syscalls.umount2, mountpoint, k.MNT_DETACH)
+    return mountpoint
+
+
+def idmapped_layers(syscalls: Syscalls, layers: Sequence[str], userns_fd: int, staging: str,
+                    held: contextlib.ExitStack) -> tuple[str, ...]:
+    """``layers`` id-mapped through ``userns_fd``, each attached on ``staging``/<its index>: the
+    paths to give overlayfs. ``held`` keeps them until the overlay is mounted, then detaches them."""
+    paths = []
+    for i, layer in enumerate(layers):
+        tree = held.enter_context(closing_fd(idmapped_tree(syscalls, layer, userns_fd, recursive=False)))
+        paths.append(attach_tree(syscalls, tree, os.path.join(staging, str(i)), held))
+    return tuple(paths)
 
 
 def probe(paths: Sequence[str], syscalls: Syscalls) -> IdmapSupport:

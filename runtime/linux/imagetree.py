@@ -12,6 +12,8 @@ directory only, with nothing of the whole image stacked underneath.
 Every mount is made on the target, by fd, in the caller's mount namespace: no staging directory,
 nothing on the host. In a pod with a user namespace the layers are id-mapped trees
 (runtime/linux/idmap.py), as the rootfs' are: the image's root-owned files are the pod root's.
+Those trees are attached on the container's staging directories until the overlay is made
+(overlayfs before 6.15 takes no detached tree), in the container's own mount namespace.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 from runtime.errors import Internal, InvalidArgument
 from runtime.linux import constants as k
-from runtime.linux.idmap import idmapped_tree, tree_path
+from runtime.linux.idmap import idmapped_layers
 from runtime.linux.rootfs import closing_fd, fd_path, open_in_root, reopen_in_root
 from runtime.linux.syscalls import Syscalls
 
@@ -67,13 +69,15 @@ def open_image_dir(syscalls: Syscalls, tree_fd: int, sub_path: str, what: str) -
 
 
 def mount_image_tree(syscalls: Syscalls, root_fd: int, target_fd: int, tree: ImageTree, what: str,
-                     userns_fd: int = -1) -> None:
+                     userns_fd: int = -1, staging: str = "") -> None:
     """Mounts ``tree`` (its sub path only, if it has one) on ``target_fd``, a directory inside the
-    root ``root_fd``; with ``userns_fd``, its layers id-mapped through that user namespace."""
-    with contextlib.ExitStack() as trees:  # id-mapped layers stay open until overlayfs has them
-        layers = None if userns_fd < 0 else tuple(
-            tree_path(trees.enter_context(closing_fd(idmapped_tree(syscalls, d, userns_fd, recursive=False))))
-            for d in (*tree.layers, tree.empty))
+    root ``root_fd``; with ``userns_fd``, its layers id-mapped through that user namespace and
+    attached on numbered directories under ``staging`` until the overlay holds them."""
+    if userns_fd >= 0 and not staging:
+        raise Internal(f"{what}: id-mapped layers need a staging directory")
+    with contextlib.ExitStack() as trees:  # id-mapped layers stay attached until overlayfs has them
+        layers = None if userns_fd < 0 else idmapped_layers(
+            syscalls, (*tree.layers, tree.empty), userns_fd, staging, trees)
         try:
             syscalls.mount("overlay", fd_path(target_fd), "overlay", IMAGE_TREE_FLAGS, overlay_options(tree, layers))
         except OSError as e:

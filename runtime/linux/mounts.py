@@ -104,6 +104,7 @@ class MountPlan:
     masked: tuple[str, ...] = DEFAULT_MASKED_PATHS
     readonly: tuple[str, ...] = DEFAULT_READONLY_PATHS
     idmap_userns: str = ""  # the user namespace (a pinned file) that ``idmap`` binds map through
+    layer_staging: str = ""  # where an id-mapped image volume's layers are attached for overlayfs
 
 
 def bind(
@@ -151,6 +152,7 @@ def container_mount_plan(
     bind_devices: bool = False,
     extra_mounts: Sequence[MountSpec] = (),
     idmap_userns: str = "",
+    layer_staging: str = "",
     root_owner: tuple[int, int] | None = None,
     tty_gid: int | None = TTY_GID,
 ) -> MountPlan:
@@ -161,10 +163,12 @@ def container_mount_plan(
     v1 host; None mounts cgroup2. Privileged containers get /sys and cgroups read-write and no
     masked or read-only paths. In a user namespace (``idmap_userns``, its pinned file): /dev is
     owned by ``root_owner`` (the host uid and gid of the pod's root), terminals by ``tty_gid`` (the
-    host gid of the pod's tty group; None: the mounter's), and the pod's /dev/shm is id-mapped."""
+    host gid of the pod's tty group; None: the mounter's); the pod's /dev/shm, its own tmpfs, is
+    the pod root's already (runtime/sandbox/namespaces.py). ``layer_staging``: where id-mapped
+    image volume layers are attached for overlayfs."""
     ro = 0 if privileged else k.MS_RDONLY
     shm = (
-        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV, idmap=bool(idmap_userns))
+        bind(shm_source, "/dev/shm", flags=NOSUID_NOEXEC_NODEV)
         if shm_source
         else MountSpec("shm", "/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, "mode=1777,size=65536k")
     )
@@ -187,6 +191,7 @@ def container_mount_plan(
         masked=() if privileged else DEFAULT_MASKED_PATHS,
         readonly=() if privileged else readonly,
         idmap_userns=idmap_userns,
+        layer_staging=layer_staging,
     )
 
 
@@ -206,7 +211,8 @@ def mount_one(syscalls: Syscalls, spec: MountSpec, rootfs: str) -> None:
         _mount(syscalls, root_fd, rootfs, spec)
 
 
-def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, userns_fd: int = -1) -> None:
+def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, userns_fd: int = -1,
+           staging: str = "") -> None:
     is_bind = bool(spec.flags & k.MS_BIND)
     first_flags = spec.flags & (k.MS_BIND | k.MS_REC) if is_bind else spec.flags
     # The kernel ignores other flags on the first bind; they need a remount.
@@ -218,7 +224,7 @@ def _mount(syscalls: Syscalls, root_fd: int, rootfs: str, spec: MountSpec, usern
         with closing_fd(make_in_root(syscalls, root_fd, spec.target, file=is_file)) as target_fd:
             if spec.image is not None:
                 mount_image_tree(syscalls, root_fd, target_fd, spec.image, f"image volume at {spec.target}",
-                                 userns_fd if spec.idmap else -1)
+                                 userns_fd if spec.idmap else -1, staging)
             elif spec.idmap:
                 with closing_fd(idmapped_tree(syscalls, spec.source or "", userns_fd,
                                               recursive=bool(spec.flags & k.MS_REC))) as tree:
@@ -317,7 +323,7 @@ def apply_mount_plan(syscalls: Syscalls, plan: MountPlan, rootfs: str) -> None:
 
 def _apply(syscalls: Syscalls, plan: MountPlan, rootfs: str, root_fd: int, userns: int) -> None:
     for spec in plan.mounts:
-        _mount(syscalls, root_fd, rootfs, spec, userns)
+        _mount(syscalls, root_fd, rootfs, spec, userns, plan.layer_staging)
     for device in plan.devices:
         _create_device(syscalls, root_fd, rootfs, device, plan.bind_devices)
     for path, text in plan.symlinks:

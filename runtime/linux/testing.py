@@ -205,3 +205,21 @@ def run_in_child(fn: Callable[[], T], timeout: float = 10.0) -> T:
     if not ok:
         raise value
     return cast(T, value)  # the child pickled fn()'s result
+
+
+class FakeCgroupDeviceBpf:
+    """The test double for runtime.linux.bpf.CgroupDeviceBpf: keeps the program last attached to
+    each cgroup directory (an attach replaces, as the real one does) and touches no kernel."""
+
+    def __init__(self) -> None:
+        self.programs: dict[str, bytes] = {}
+        self.attaches = 0
+
+    def attach_device_program(self, cgroup_dir: str, insns: bytes) -> None:
+        if not os.path.isdir(cgroup_dir):
+            raise FileNotFoundError(2, f"bpf attach: no cgroup {cgroup_dir}")
+        self.programs[cgroup_dir] = insns
+        self.attaches += 1
+
+    def device_programs(self, cgroup_dir: str) -> list[int]:
+        return [1] if cgroup_dir in self.programs else []

@@ -115,7 +115,12 @@ def wait_report(report: socket.socket, what: str, pid: int, timeout: float | Non
     return ok
 
 
-def start(path: str, log_path: str, extra_args: tuple[str, ...] = (), timeout: float = 10.0) -> ForkServer:
+# Only bounds a fork server that never answers: one that imports pycrid for seconds (an emulated
+# machine, an overloaded node) must still come up.
+START_TIMEOUT = 60.0
+
+
+def start(path: str, log_path: str, extra_args: tuple[str, ...] = (), timeout: float = START_TIMEOUT) -> ForkServer:
     """A new fork server, started detached (its own session), once it answers."""
     argv, env = helper_argv("runtime.process.forkserver", path, *extra_args)
     with open(log_path, "ab") as log:
@@ -138,7 +143,7 @@ def start(path: str, log_path: str, extra_args: tuple[str, ...] = (), timeout: f
 
 
 def connect_or_start(path: str, log_path: str, extra_args: tuple[str, ...] = (),
-                     timeout: float = 10.0) -> ForkServer:
+                     timeout: float = START_TIMEOUT) -> ForkServer:
     """The running fork server at `path` (re-exec'd into this code if it runs another build), or a
     new one."""
     try:

@@ -31,7 +31,7 @@ from runtime.store.codec import decode, field_types
 # fresh fork of a pod monitor, then decodes its spec without resolving the type hints again.
 field_types(ExecSpec)
 _FLAGS = {"ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS, "net": k.CLONE_NEWNET, "pid": k.CLONE_NEWPID,
-          "mnt": k.CLONE_NEWNS}
+          "cgroup": k.CLONE_NEWCGROUP, "mnt": k.CLONE_NEWNS}
 
 
 def open_namespaces(pid: int, user: bool = False) -> dict[str, int]:

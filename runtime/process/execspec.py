@@ -12,7 +12,9 @@ from runtime.errors import InvalidArgument
 from runtime.process.initspec import InitSpec
 from runtime.sandbox.userns import container_identity
 
-NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")  # mnt last: after it, the host's /proc is gone
+# mnt last: after it, the host's /proc is gone. cgroup: the container's own on v2 (on v1, the
+# host's, which the exec is in already).
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 Order (DESIGN §3): join the container's cgroup (v1: by ourselves, runtime/cgroups/selfjoin.py) →
 join/unshare namespaces → overlay rootfs → standard and CRI mounts → pivot_root → read-only paths,
 hostname → oom_score_adj → the pod's user namespace, if it has one → user → wait until the starter
-says we are in the cgroup (v2: it moves us meanwhile) → capabilities and no_new_privs → seccomp
-last → close stray fds → execve. Nothing of the image runs before we are in the cgroup. Each step
-reports its name on failure so the CRI error says where set-up broke.
+says we are in the cgroup (v2: it moves us meanwhile; with a cgroup namespace, v2's default, that wait
+comes right after the namespaces, see run()) → capabilities and no_new_privs → seccomp last → close
+stray fds → execve. Nothing of the image runs before we are in the cgroup. Each step reports its name
+on failure so the CRI error says where set-up broke.
 
 The user namespace comes after every mount: its root has no say over our mount namespace, which
-the host's user namespace owns (runtime/linux/mounts.py says what is given to the pod's root).
+the host's user namespace owns (runtime/linux/mounts.py says what is given to the pod's root). The
+cgroup namespace is made before it, so the host's user namespace owns that one too.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from runtime.errors import PycridError
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.capabilities import apply_capabilities, capability_state
-from runtime.linux.idmap import idmapped_tree, tree_path
+from runtime.linux.idmap import idmapped_layers
 from runtime.linux.imagefile import ACCOUNTS_LIMIT, read_image_file
 from runtime.linux.mounts import apply_mount_plan
 from runtime.linux.newuserns import enter_user_namespace
@@ -36,7 +38,7 @@ from runtime.linux.syscalls import Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.initspec import HOST, InitSpec
-from runtime.process.mountplan import container_plan, overlay_options
+from runtime.process.mountplan import container_plan, layer_staging, overlay_options
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NS_FLAGS = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
@@ -73,9 +75,18 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             ("pivot_root", lambda: pivot_root(spec.rootfs, syscalls)),
             ("finish_rootfs", lambda: finish_rootfs(spec, syscalls)),
         ]
+        joined = False
         for phase, step in steps:  # noqa: B007 - the except below reports the phase that failed
             step()
             marks.append((f"init.{phase}", time.monotonic()))
+            if phase == "namespaces" and spec.cgroup_namespace:
+                # A cgroup namespace is rooted where its maker is: wait in our cgroup before
+                # making it, and before the cgroup2 mount of the rootfs step, which shows its root.
+                phase = "cgroup"
+                wait_joined(sync)
+                syscalls.unshare(k.CLONE_NEWCGROUP)
+                joined = True
+                marks.append(("init.cgroup_wait", time.monotonic()))
         phase = "oom_score_adj"  # before the user namespace: lowering it needs the host's privilege
         set_oom_score_adj(spec.oom_score_adj)
         if userns >= 0:
@@ -95,9 +106,9 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
         # to drop privileges and exec once it has.
         phase = "cgroup"
-        if sync.recv(64) != protocol.JOINED:
-            raise SetupError(phase, "the starter went away before joining the cgroup")
-        marks.append(("init.cgroup_wait", time.monotonic()))
+        if not joined:
+            wait_joined(sync)
+            marks.append(("init.cgroup_wait", time.monotonic()))
         phase = "security"
         secure(spec.capabilities, spec.ambient_capabilities, spec.no_new_privs, identity, bpf, syscalls)
         marks.append(("init.security", time.monotonic()))
@@ -113,6 +124,11 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
         _fail(sync, failure_report(phase, e))
+
+
+def wait_joined(sync: socket.socket) -> None:
+    if sync.recv(64) != protocol.JOINED:
+        raise SetupError("cgroup", "the starter went away before joining the cgroup")
 
 
 def hand_over_terminal(sync: socket.socket) -> None:
@@ -180,16 +196,16 @@ def mount_rootfs(spec: InitSpec, syscalls: Syscalls) -> None:
     syscalls.mount(spec.rootfs, spec.rootfs, None, k.MS_BIND | k.MS_REC)
     syscalls.mount(None, spec.rootfs, None, k.MS_PRIVATE)
     with contextlib.ExitStack() as trees:  # id-mapped layers stay open until overlayfs has them
-        layers = idmapped_layers(spec, syscalls, trees) if spec.namespaces.user else spec.lowerdirs
+        layers = rootfs_layers(spec, syscalls, trees) if spec.namespaces.user else spec.lowerdirs
         syscalls.mount("overlay", spec.rootfs, "overlay", 0, overlay_options(spec, layers))
     apply_mount_plan(syscalls, container_plan(spec), spec.rootfs)
 
 
-def idmapped_layers(spec: InitSpec, syscalls: Syscalls, trees: contextlib.ExitStack) -> tuple[str, ...]:
-    """The image's layers as trees id-mapped through the pod's user namespace, by their fds' paths."""
+def rootfs_layers(spec: InitSpec, syscalls: Syscalls, trees: contextlib.ExitStack) -> tuple[str, ...]:
+    """The image's layers as trees id-mapped through the pod's user namespace, attached in our
+    mount namespace on the container's staging directories (runtime/linux/idmap.py says why)."""
     userns = trees.enter_context(closing_fd(os.open(spec.namespaces.user, os.O_RDONLY | os.O_CLOEXEC)))
-    return tuple(tree_path(trees.enter_context(closing_fd(idmapped_tree(syscalls, layer, userns, recursive=False))))
-                 for layer in spec.lowerdirs)
+    return idmapped_layers(syscalls, spec.lowerdirs, userns, layer_staging(spec.rootfs), trees)
 
 
 def pivot_root(rootfs: str, syscalls: Syscalls) -> None:

@@ -96,6 +96,8 @@ class InitSpec:
     oom_score_adj: int | None = None
     cgroup: str = ""  # the container's cgroup path, joined before set-up
     cgroup_v1_dirs: dict[str, str] | None = None  # {hierarchy: host dir} to show at /sys/fs/cgroup
+    # v2: a cgroup namespace of its own, rooted at its cgroup (what its cgroup2 mount shows).
+    cgroup_namespace: bool = False
     log_path: str = ""
     exit_file: str = ""
     state_dir: str = ""  # per-container run dir: pid file, attach socket

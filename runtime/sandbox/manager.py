@@ -38,7 +38,7 @@ from runtime.sandbox.namespaces import PinSpec, unpin
 from runtime.sandbox.processes import PodProcesses, Started
 from runtime.sandbox.record import Sandbox
 from runtime.sandbox.resize import pod_cgroup, pod_cgroup_limits, write_pod_limits
-from runtime.sandbox.userns import map_line
+from runtime.sandbox.userns import map_line, root_owner
 from runtime.store.checkpoint import write_atomic
 from runtime.store.records import RecordStore
 
@@ -173,8 +173,9 @@ class SandboxManager:
         pins = {kind: path for kind, path in (("user", paths.userns), ("net", paths.netns), ("ipc", paths.ipcns),
                                               ("uts", paths.utsns)) if path}
         userns = config.userns
+        shm_uid, shm_gid = root_owner(userns) if userns else (0, 0)
         spec = PinSpec(sandbox.id, pins, hostname=config.hostname if paths.utsns else "",
-                       sysctls=config.sysctls, shm=paths.shm,
+                       sysctls=config.sysctls, shm=paths.shm, shm_uid=shm_uid, shm_gid=shm_gid,
                        uid_map=map_line(userns.uids) if userns else "", gid_map=map_line(userns.gids) if userns else "")
         # The monitor pins the namespaces first; a crash before it is recorded leaves it reachable
         # by its socket in the pod's run dir, which Stop/Remove use.

@@ -39,6 +39,10 @@ class PinSpec:
     hostname: str = ""
     sysctls: dict[str, str] = field(default_factory=dict)
     shm: str = ""  # where to mount the pod's /dev/shm tmpfs ("" for none)
+    # Its owner: in a user namespace pod, the pod's root's host ids. Not an id-mapped bind: tmpfs
+    # can be id-mapped only since Linux 6.3, and what the pod writes there is its own either way.
+    shm_uid: int = 0
+    shm_gid: int = 0
     uid_map: str = ""  # with a "user" pin: the user namespace's maps, as /proc/<pid>/uid_map takes them
     gid_map: str = ""
 
@@ -56,7 +60,7 @@ def make(spec: PinSpec, syscalls: Syscalls) -> None:
     if spec.shm:
         os.makedirs(spec.shm, mode=0o755, exist_ok=True)
         syscalls.mount("shm", spec.shm, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
-                       f"mode=1777,size={SHM_SIZE}")
+                       f"mode=1777,size={SHM_SIZE},uid={spec.shm_uid},gid={spec.shm_gid}")
 
 
 def _set_up(spec: PinSpec, syscalls: Syscalls) -> None:

@@ -9,8 +9,9 @@ Limits grow before the containers' and shrink after them.
 containerd 2.x records the values (and hands them to NRI plugins) and writes nothing. pycrid writes
 them to the pod cgroup too, through the cgroup code its containers use (v1 and v2):
 - the kernel's refusal then reaches the kubelet before it commits to the resize (cgroup v1 refuses
-  a memory limit below the pod's usage with EBUSY, a CFS quota below a container's with EINVAL),
-  which is what asking the runtime first is for;
+  a memory limit below the pod's usage with EBUSY, a CFS quota below a container's with EINVAL;
+  v2 would OOM-kill to fit the memory limit, so pycrid tries it as memory.high first and refuses
+  it likewise, runtime/cgroups/v2.py), which is what asking the runtime first is for;
 - a client without a cgroup manager of its own (crictl) gets a working pod resize;
 - the kubelet's own write that follows carries the same values (its pod cgroup config is these
   totals plus the overhead; CPU shares to a rounding), so the two never disagree.

@@ -40,7 +40,9 @@ def e2e_prerequisites() -> Iterator[None]:
 def default_cgroup_parents() -> set[str]:
     """pycrid's parent cgroup for containers of pods without a cgroup_parent, in each hierarchy
     (cgroupfs and systemd driver)."""
-    return {str(p) for name in ("pycrid", "pycrid.slice") for p in Path("/sys/fs/cgroup").glob(f"*/{name}")}
+    root = Path("/sys/fs/cgroup")
+    hierarchies = [root] if (root / "cgroup.controllers").exists() else list(root.glob("*"))  # v2 | v1
+    return {str(h / name) for h in hierarchies for name in ("pycrid", "pycrid.slice") if (h / name).is_dir()}
 
 
 def test_bridges() -> set[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runtime.errors import Unavailable
 from runtime.process.client import ForkServer
+from tests.timescale import TIMEOUT_SCALE
 
 REPO = Path(__file__).resolve().parents[2]
 MIRRORED_HOSTS = ("registry.k8s.io", "gcr.io", "k8s.gcr.io", "docker.io")
@@ -97,7 +98,9 @@ def write_config(base: Path, registry: str | None, bridge: str, insecure: tuple[
     return path
 
 
-def start(base: Path, registry: str | None = None, timeout: float = 20.0,
+
+
+def start(base: Path, registry: str | None = None, timeout: float = 20.0 * TIMEOUT_SCALE,
           insecure: tuple[str, ...] = (), metrics_address: str = "",
           network: dict[str, str] | None = None, settings: dict[str, str] | None = None,
           source: Path = REPO) -> Daemon:

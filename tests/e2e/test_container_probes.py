@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cgroupfiles import process_cgroup
 from tests.e2e.daemon import Daemon, crictl
-from tests.e2e.workloads import container_pid, host_cgroup
+from tests.e2e.workloads import container_pid
 
 BUSYBOX = "busybox:1"
 USER_UID_IMAGE = "gcr.io/k8s-staging-cri-tools/test-image-user-uid"            # USER 1002
@@ -370,12 +371,12 @@ def test_cgroup_limits_inside_and_on_the_host(pycrid: Daemon, main_pod: Pod) -> 
     pid = container_pid(pycrid, main)
     for path, expected in inside.items():
         controller, name = path.split("/")
-        directory = host_cgroup(pid, controller)
+        directory = process_cgroup(pid, controller)
         assert main in directory.name, directory
         assert (directory / name).read_text().strip() == expected, directory / name
     # It is in its own cgroup in every hierarchy (init joins them itself, runtime/cgroups/selfjoin.py).
     for controller in ("cpuacct", "pids", "blkio", "devices", "freezer"):
-        assert main in host_cgroup(pid, controller).name, controller
+        assert main in process_cgroup(pid, controller).name, controller
     # The container sees its own cgroup, not the host's root: it lists its own process there.
     assert "1" in out(pycrid, main, "cat", "/sys/fs/cgroup/memory/cgroup.procs").split()
 

@@ -22,6 +22,16 @@ import pytest
 
 from cri.api.v1 import api_pb2 as pb
 from cri.api.v1 import api_pb2_grpc as pb_grpc
+from tests.e2e.cgroupfiles import (
+    UNLIMITED_MEMORY,
+    V2,
+    cgroup_dir,
+    expected,
+    in_every_hierarchy,
+    memory_file,
+    process_cgroup,
+    process_limits,
+)
 from tests.e2e.daemon import Daemon, crictl
 from tests.e2e.workloads import (
     BUSYBOX,
@@ -29,7 +39,6 @@ from tests.e2e.workloads import (
     POD_NS,
     Pods,
     container_config,
-    host_cgroup,
     pod_config,
     unique,
 )
@@ -299,19 +308,21 @@ def test_update_reaches_the_cgroup(pycrid: Daemon, pods: Pods) -> None:
     cid = pods.create(pod_id, pod_path, container_config("limited", SLEEP))
     inspected = inspect(pycrid, cid)
     pid = inspected["info"]["pid"]
-    memory, cpu = host_cgroup(pid, "memory"), host_cgroup(pid, "cpu")
-    assert memory == Path("/sys/fs/cgroup/memory") / inspected["info"]["cgroup"].lstrip("/")
+    memory = process_cgroup(pid, "memory")
+    assert memory == cgroup_dir(inspected["info"]["cgroup"], "memory")
     assert cid in memory.name
-    assert int((memory / "memory.limit_in_bytes").read_text()) > 2**40  # unlimited before the update
+    assert process_limits(pid)[memory_file()] == UNLIMITED_MEMORY  # before the update
 
     crictl(pycrid, "update", "--memory", "67108864", "--cpu-quota", "20000", "--cpu-period", "100000", cid)
-    assert (memory / "memory.limit_in_bytes").read_text().strip() == "67108864"
-    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "20000"
-    assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
+    want = expected(67108864, None, 20000, 100000)
+    got = process_limits(pid)
+    assert {name: got[name] for name in want} == want
     resources = inspect(pycrid, cid)["status"]["resources"]["linux"]
     assert (resources["memoryLimitInBytes"], resources["cpuQuota"], resources["cpuPeriod"]) == \
         ("67108864", "20000", "100000")
-    inside = crictl(pycrid, "exec", "-s", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").stdout
+    # Its own cgroup, as the container sees it (v2: from its cgroup namespace, at the root).
+    inside = crictl(pycrid, "exec", "-s", cid, "cat",
+                    f"/sys/fs/cgroup/{memory_file()}" if V2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes").stdout
     assert inside.strip() == "67108864"
 
 
@@ -324,21 +335,19 @@ def test_the_pause_process_runs_under_the_pod_cgroup(pycrid: Daemon, pods: Pods)
         cid = pods.create(pod_id, pod_path, container_config("app", SLEEP, pid=POD_NS))
         app = inspect(pycrid, cid)["info"]["pid"]
         for controller in ("memory", "cpu", "pids", "freezer"):
-            own = Path("/sys/fs/cgroup", controller, parent.lstrip("/"), pod_id)
+            own = cgroup_dir(f"{parent}/{pod_id}", controller)
             (pause,) = [int(p) for p in (own / "cgroup.procs").read_text().split()]
-            assert host_cgroup(app, controller).parent == own.parent
+            assert process_cgroup(app, controller).parent == own.parent
         # It is the PID 1 the container sees, as the pause user.
         assert os.readlink(f"/proc/{pause}/ns/pid") == crictl(pycrid, "exec", "-s", cid, "readlink",
                                                                "/proc/self/ns/pid").stdout.strip()
         assert "65535" in Path(f"/proc/{pause}/status").read_text().split("Uid:")[1].split("\n")[0]
         crictl(pycrid, "stopp", pod_id)
-        assert not any(Path("/sys/fs/cgroup", c, parent.lstrip("/"), pod_id).exists()
-                       for c in os.listdir("/sys/fs/cgroup"))
+        assert not any(p.exists() for p in in_every_hierarchy(f"{parent}/{pod_id}"))
     finally:
         pods.remove_all()
-        for controller in os.listdir("/sys/fs/cgroup"):
-            for d in (Path("/sys/fs/cgroup", controller, parent.lstrip("/")),
-                      Path("/sys/fs/cgroup", controller, parent.lstrip("/")).parent):
+        for top in in_every_hierarchy(parent):
+            for d in (top, top.parent):
                 if d.is_dir():
                     d.rmdir()
 

@@ -10,12 +10,14 @@ import time
 import pytest
 
 from tests.e2e.daemon import Daemon, crictl
+from tests.timescale import TIMEOUT_SCALE
 from tests.e2e.workloads import Pods, container_config, pod_config, unique
 
 MIB = 1024 * 1024
 BUSY = ["sh", "-c", "while :; do :; done"]
-# 8 MiB kept by the shell; the trailing echo keeps the shell from exec'ing sleep in its place.
-HOLD = ["sh", "-c", "x=$(yes aaaaaaa | head -c 8388608); sleep 3600; echo ${#x}"]
+# 8 MiB kept by the shell, then /held says so; the trailing echo keeps the shell from exec'ing
+# sleep in its place.
+HOLD = ["sh", "-c", "x=$(yes aaaaaaa | head -c 8388608); touch /held; sleep 3600; echo ${#x}"]
 
 
 @pytest.fixture
@@ -25,7 +27,12 @@ def pod(pods: Pods) -> tuple[str, str, str]:
     pod_id, path = pods.run(pod_config(name, pods.log_dir, labels={"app": name}))
     busy = pods.create(pod_id, path, container_config("busy", BUSY, labels={"role": "busy"}))
     hold = pods.create(pod_id, path, container_config("hold", HOLD, labels={"role": "hold"}))
-    time.sleep(1.5)  # the holder fills its 8 MiB, the loop accrues CPU time
+    started = time.monotonic()
+    deadline = started + 30 * TIMEOUT_SCALE  # an emulated guest (hack/vm) takes its time
+    while crictl(pods.daemon, "exec", "-s", hold, "test", "-e", "/held", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the holder did not fill its 8 MiB"
+        time.sleep(0.2)
+    time.sleep(max(0.0, started + 1.5 - time.monotonic()))  # the loop accrues CPU time
     return pod_id, busy, hold
 
 

@@ -1,7 +1,7 @@
 """In-place resize through the CRI: UpdateContainerResources shows in ContainerStatus and in the
 container's cgroup files (an update keeps what it does not set, also across a restart of pycrid),
 and UpdatePodSandboxResources moves the pod cgroup's limits up and down, or is refused, changing
-nothing, when the kernel refuses them."""
+nothing, when the kernel refuses them. On cgroup v1 or v2 (tests/e2e/cgroupfiles.py)."""
 from __future__ import annotations
 
 import json
@@ -15,8 +15,9 @@ import pytest
 from cri.api.v1 import api_pb2 as pb
 from cri.api.v1 import api_pb2_grpc as pb_grpc
 from tests.e2e import leaks
+from tests.e2e.cgroupfiles import cgroup_limits, expected, in_every_hierarchy, memory_file, process_limits
 from tests.e2e.daemon import Daemon, crictl, start
-from tests.e2e.workloads import BUSYBOX, Pods, container_config, host_cgroup, pod_config, unique
+from tests.e2e.workloads import BUSYBOX, Pods, container_config, pod_config, unique
 
 MiB = 1 << 20
 SLEEP = ["sleep", "3600"]
@@ -24,14 +25,6 @@ SLEEP = ["sleep", "3600"]
 
 def linux_resources(daemon: Daemon, container_id: str) -> dict:
     return json.loads(crictl(daemon, "inspect", container_id).stdout)["status"]["resources"]["linux"]
-
-
-def cgroup_files(pid: int) -> dict[str, str]:
-    memory, cpu = host_cgroup(pid, "memory"), host_cgroup(pid, "cpu")
-    return {"memory": (memory / "memory.limit_in_bytes").read_text().strip(),
-            "shares": (cpu / "cpu.shares").read_text().strip(),
-            "quota": (cpu / "cpu.cfs_quota_us").read_text().strip(),
-            "period": (cpu / "cpu.cfs_period_us").read_text().strip()}
 
 
 def test_container_limits_show_in_its_status_and_cgroup_and_survive_a_restart(registry: str,
@@ -46,18 +39,17 @@ def test_container_limits_show_in_its_status_and_cgroup_and_survive_a_restart(re
 
         crictl(daemon, "update", "--memory", str(64 * MiB), "--cpu-quota", "20000", "--cpu-period", "100000", cid)
         crictl(daemon, "update", "--cpu-share", "256", cid)  # sets the shares alone: the rest stays
-        want = {"memory": str(64 * MiB), "shares": "256", "quota": "20000", "period": "100000"}
-        assert cgroup_files(pid) == want
+        assert process_limits(pid) == expected(64 * MiB, 256, 20000, 100000)
         shown = linux_resources(daemon, cid)
-        assert {"memory": shown["memoryLimitInBytes"], "shares": shown["cpuShares"], "quota": shown["cpuQuota"],
-                "period": shown["cpuPeriod"]} == want
+        assert (shown["memoryLimitInBytes"], shown["cpuShares"], shown["cpuQuota"], shown["cpuPeriod"]) == \
+            (str(64 * MiB), "256", "20000", "100000")
 
         assert daemon.stop() == 0
         daemon = start(tmp_path / "pycrid")
         assert linux_resources(daemon, cid) == shown  # from the record kept at update time
 
         crictl(daemon, "update", "--memory", str(32 * MiB), "--cpu-quota", "50000", cid)  # down and up
-        assert cgroup_files(pid) == {**want, "memory": str(32 * MiB), "quota": "50000"}
+        assert process_limits(pid) == expected(32 * MiB, 256, 50000, 100000)
         shown = linux_resources(daemon, cid)
         assert (shown["memoryLimitInBytes"], shown["cpuQuota"], shown["cpuShares"]) == (str(32 * MiB), "50000", "256")
     finally:
@@ -71,19 +63,10 @@ def pod_parent(pods: Pods) -> Iterator[str]:
     parent = f"/pycrid-e2e-{os.urandom(3).hex()}/pod-resize"
     yield parent
     pods.remove_all()
-    for controller in os.listdir("/sys/fs/cgroup"):
-        top = Path("/sys/fs/cgroup", controller, parent.lstrip("/"))
+    for top in in_every_hierarchy(parent):
         for d in (top, top.parent):
             if d.is_dir():
                 d.rmdir()
-
-
-def pod_files(parent: str) -> dict[str, str]:
-    cpu, memory = Path("/sys/fs/cgroup/cpu", parent.lstrip("/")), Path("/sys/fs/cgroup/memory", parent.lstrip("/"))
-    return {"shares": (cpu / "cpu.shares").read_text().strip(),
-            "quota": (cpu / "cpu.cfs_quota_us").read_text().strip(),
-            "period": (cpu / "cpu.cfs_period_us").read_text().strip(),
-            "memory": (memory / "memory.limit_in_bytes").read_text().strip()}
 
 
 def recorded(daemon: Daemon, pod: str) -> dict:
@@ -107,11 +90,9 @@ def test_a_pod_resize_moves_the_pod_cgroup_up_and_down(pycrid: Daemon, pods: Pod
                                                      memory_limit_in_bytes=memory)))
 
         resize(1024, 50000, 256 * MiB)
-        assert pod_files(pod_parent) == {"shares": "1024", "quota": "50000", "period": "100000",
-                                         "memory": str(256 * MiB)}
+        assert cgroup_limits(pod_parent) == expected(256 * MiB, 1024, 50000, 100000)
         resize(512, 20000, 128 * MiB)
-        assert pod_files(pod_parent) == {"shares": "512", "quota": "20000", "period": "100000",
-                                         "memory": str(128 * MiB)}
+        assert cgroup_limits(pod_parent) == expected(128 * MiB, 512, 20000, 100000)
         resources = recorded(pycrid, pod)
         assert (resources["cpu_shares"], resources["cpu_quota"], resources["memory_limit_in_bytes"]) == \
             (512, 20000, 128 * MiB)
@@ -122,5 +103,5 @@ def test_a_pod_resize_moves_the_pod_cgroup_up_and_down(pycrid: Daemon, pods: Pod
         with pytest.raises(grpc.RpcError) as refused:
             resize(512, 20000, 8 * MiB)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
-        assert pod_files(pod_parent)["memory"] == str(128 * MiB)
+        assert cgroup_limits(pod_parent)[memory_file()] == str(128 * MiB)
         assert recorded(pycrid, pod)["memory_limit_in_bytes"] == 128 * MiB

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import leaks
+from tests.e2e.cgroupfiles import process_cgroup
 from tests.e2e.daemon import Daemon, crictl, start
-from tests.e2e.workloads import (BUSYBOX, POD_NS, Pods, container_config, container_pid, host_cgroup,
-                                 pod_config, unique)
+from tests.e2e.workloads import BUSYBOX, POD_NS, Pods, container_config, container_pid, pod_config, unique
 
 CONTROLLERS = ("memory", "cpu", "pids", "freezer")
 
@@ -44,7 +44,7 @@ def test_a_pod_without_a_cgroup_parent_runs_under_pycrid_slice(systemd_pycrid: D
     cid = systemd_pods.create(pod_id, pod_path, container_config("sleeper", ["sleep", "60"]))
     pid = container_pid(systemd_pycrid, cid)
     for controller in CONTROLLERS:
-        assert host_cgroup(pid, controller) == Path("/sys/fs/cgroup", controller, "pycrid.slice",
+        assert process_cgroup(pid, controller) == Path("/sys/fs/cgroup", controller, "pycrid.slice",
                                                     f"cri-pycrid-{cid}.scope"), controller
 
 
@@ -58,7 +58,7 @@ def test_a_pod_slice_is_expanded_into_its_ancestors(systemd_pycrid: Daemon, syst
         cid = systemd_pods.create(pod_id, pod_path, container_config("sleeper", ["sleep", "60"]))
         pid = container_pid(systemd_pycrid, cid)
         for controller in CONTROLLERS:
-            assert host_cgroup(pid, controller) == Path(
+            assert process_cgroup(pid, controller) == Path(
                 "/sys/fs/cgroup", controller, f"{top}.slice", parent, f"cri-pycrid-{cid}.scope"), controller
         crictl(systemd_pycrid, "rmp", "-f", pod_id)
         for controller in CONTROLLERS:

@@ -72,12 +72,3 @@ class Pods:
 def container_pid(daemon: Daemon, container_id: str) -> int:
     """The host pid of a running container's init, as `crictl inspect` reports it."""
     return json.loads(crictl(daemon, "inspect", container_id).stdout)["info"]["pid"]
-
-
-def host_cgroup(pid: int, controller: str) -> Path:
-    """The cgroup v1 directory of a host process, from /proc/<pid>/cgroup."""
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return Path("/sys/fs/cgroup", controller) / path.lstrip("/")
-    raise AssertionError(f"process {pid} has no {controller} cgroup")

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 TOOLS = ("sh", "cat", "id", "hostname", "ls", "sleep", "echo", "env", "true", "false", "mount", "head",
-         "grep", "stat", "readlink", "kill", "tty", "stty")
+         "grep", "stat", "readlink", "kill", "tty", "stty", "mknod")
 
 
 def _libraries(binary: str) -> set[str]:

@@ -17,13 +17,17 @@ from runtime.process.initspec import InitSpec
 from runtime.process.monitorclient import MonitorFactory, PodMonitor
 from runtime.sandbox.namespaces import PinSpec, unpin
 from tests.reaping import lasting_zombies
+from tests.timescale import TIMEOUT_SCALE
 
 
 class PodHarness:
-    def __init__(self, base: Path, lower: Path, pins: PinSpec | None = None) -> None:
+    def __init__(self, base: Path, lower: Path, pins: PinSpec | None = None,
+                 start_timeout: float = 10.0 * TIMEOUT_SCALE) -> None:
+        """``start_timeout``: for the fork server to answer."""
         self.base = base
         self.lower = lower
-        self.forkserver: ForkServer = connect_or_start(str(base / "fork.sock"), str(base / "fork.log"))
+        self.forkserver: ForkServer = connect_or_start(str(base / "fork.sock"), str(base / "fork.log"),
+                                                       timeout=start_timeout)
         self.run_dir = base / "pod"
         self.run_dir.mkdir(exist_ok=True)
         self.pins = pins or PinSpec("p1", {})
@@ -41,7 +45,7 @@ class PodHarness:
                         seccomp="RuntimeDefault", capabilities=("CAP_CHOWN", "CAP_KILL"), no_new_privs=True)
         return replace(spec, **changes)
 
-    def start(self, spec: InitSpec, timeout: float = 30) -> int:
+    def start(self, spec: InitSpec, timeout: float = 30 * TIMEOUT_SCALE) -> int:
         return self.monitor.start(spec, timeout).pid
 
     def close(self) -> tuple[int, ...]:
@@ -61,7 +65,7 @@ class PodHarness:
         return zombies
 
 
-def wait_exit(spec: InitSpec, timeout: float = 10) -> dict[str, Any]:
+def wait_exit(spec: InitSpec, timeout: float = 10 * TIMEOUT_SCALE) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while not os.path.exists(spec.exit_file):
         assert time.monotonic() < deadline, "container did not exit"

@@ -322,3 +322,165 @@ def test_v2_lifecycle_without_controllers(v2):
     assert p.wait(timeout=5) == -signal.SIGKILL
     m.remove(base)
     assert not m.exists(base)
+
+
+# The unified hierarchy with its controllers, as on a v2 node (hack/vm runs these in a guest
+# booted so): every value set is read back from the file the kernel keeps it in.
+@pytest.fixture
+def v2_node(sandbox):
+    if detect(ROOT) != "v2":
+        pytest.skip("this node does not run cgroup v2 (hack/vm/ boots a guest that does)")
+    managers, base, procs = sandbox
+    m = V2Manager(ROOT)
+    managers.append(m)
+    return m, base, procs
+
+
+def root_device() -> str:
+    """"major:minor" of the disk holding / (for io.max), the whole disk when / is a partition."""
+    dev = os.stat("/").st_dev
+    name = f"{os.major(dev)}:{os.minor(dev)}"
+    partition = f"/sys/dev/block/{name}/partition"
+    if os.path.exists(partition):
+        with open(f"/sys/dev/block/{name}/../dev") as f:
+            return f.read().strip()
+    return name
+
+
+def test_v2_every_resource_is_the_value_the_kernel_reports(v2_node):
+    m, base, procs = v2_node
+    child = f"{base}/c1"
+    disk = root_device()
+    m.create(child, Resources(
+        cpu_shares=512, cpu_period=100000, cpu_quota=50000, memory_limit_in_bytes=64 * MiB,
+        memory_swap_limit_in_bytes=96 * MiB, pids_limit=50, cpuset_cpus="0", cpuset_mems="0",
+        hugepage_limits={"2MB": 4 * MiB},
+        unified={"memory.oom.group": "1", "io.max": f"{disk} rbps=1048576 wiops=120", "io.weight": "default 300",
+                 "memory.high": str(60 * MiB)},
+    ))
+    assert read(ROOT, child, "cpu.weight") == "59"  # shares 512, as the kubelet converts them
+    assert read(ROOT, child, "cpu.max") == "50000 100000"
+    assert read(ROOT, child, "memory.max") == str(64 * MiB)
+    assert read(ROOT, child, "memory.swap.max") == str(32 * MiB)  # memsw 96 MiB - memory 64 MiB
+    assert read(ROOT, child, "memory.high") == str(60 * MiB)
+    assert read(ROOT, child, "memory.oom.group") == "1"
+    assert read(ROOT, child, "pids.max") == "50"
+    assert read(ROOT, child, "cpuset.cpus") == "0"
+    assert read(ROOT, child, "cpuset.mems") == "0"
+    assert read(ROOT, child, "hugetlb.2MB.max") == str(4 * MiB)
+    assert read(ROOT, child, "io.max") == f"{disk} rbps=1048576 wbps=max riops=max wiops=120"
+    assert read(ROOT, child, "io.weight") == "default 300"
+    # Every parent on the way turned on what the child needs, and no more than it had to.
+    for controller in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb"):
+        assert controller in read(ROOT, base, "cgroup.subtree_control").split(), controller
+    assert read(ROOT, child, "cgroup.subtree_control") == ""
+
+    m.apply(child, Resources(cpu_shares=2, cpu_quota=-1, memory_limit_in_bytes=-1, pids_limit=-1,
+                             unified={"memory.oom.group": "0"}))
+    assert read(ROOT, child, "cpu.weight") == "1"
+    assert read(ROOT, child, "cpu.max") == "max 100000"
+    assert read(ROOT, child, "memory.max") == "max"
+    assert read(ROOT, child, "memory.swap.max") == "max"
+    assert read(ROOT, child, "pids.max") == "max"
+    assert read(ROOT, child, "memory.oom.group") == "0"
+
+
+def test_v2_unified_keys_of_absent_files_are_invalid(v2_node):
+    m, base, _ = v2_node
+    with pytest.raises(InvalidArgument, match="memory.nonesuch"):
+        m.create(f"{base}/c1", Resources(unified={"memory.nonesuch": "1"}))
+    assert not m.exists(f"{base}/c1")
+    with pytest.raises(InvalidArgument, match="cpu.weight"):
+        m.create(f"{base}/c2", Resources(unified={"cpu.weight": "100000"}))  # out of range
+    assert not m.exists(f"{base}/c2")
+
+
+def test_v2_lifecycle_stats_freeze_and_kill(v2_node):
+    m, base, procs = v2_node
+    child = f"{base}/c1"
+    m.create(child, Resources(memory_limit_in_bytes=64 * MiB, pids_limit=50))
+    p = started(["sh", "-c", WORKER], procs)
+    m.add_process(child, p.pid)
+    release(p)
+    assert cgroup_of(p.pid)[""] == child
+    assert m.pids(base) == [p.pid]
+    time.sleep(0.3)
+    stats = m.stats(child)
+    assert stats.cpu.usage_ns > 0 and stats.cpu.user_ns is not None and stats.cpu.nr_periods is not None
+    assert stats.memory.limit_bytes == 64 * MiB
+    assert 0 < stats.memory.usage_bytes < 64 * MiB
+    assert 0 <= stats.memory.working_set_bytes <= stats.memory.usage_bytes
+    assert stats.memory.rss_bytes is not None and stats.memory.cache_bytes is not None
+    assert stats.memory.pgfault > 0 and stats.memory.max_usage_bytes >= stats.memory.usage_bytes
+    assert stats.memory.oom_kills == 0 and stats.memory.swap_bytes == 0
+    assert (stats.pids.current, stats.pids.limit) == (1, 50)
+    assert stats.io is not None
+    for pressure in (stats.cpu_pressure, stats.memory_pressure, stats.io_pressure):
+        assert pressure is not None and pressure.some.total_us >= 0
+
+    m.kill_all(child, signal.SIGSTOP)  # cgroup.freeze, signal, thaw: the process stays
+    assert read(ROOT, child, "cgroup.freeze") == "0"
+    m.kill_all(child, signal.SIGCONT)
+    assert p.poll() is None
+    m.kill_all(base)  # cgroup.kill on the parent reaches the child
+    assert p.wait(timeout=10) == -signal.SIGKILL
+    m.remove(base)
+    assert not m.exists(base)
+
+
+def test_v2_oom_kill_is_reported(v2_node):
+    m, base, procs = v2_node
+    child = f"{base}/oom"
+    m.create(child, Resources(memory_limit_in_bytes=32 * MiB, memory_swap_limit_in_bytes=32 * MiB))
+    hog = "import sys; sys.stdin.readline(); b = bytearray(200 << 20)"
+    p = started(["python3", "-S", "-c", hog], procs)
+    m.add_process(child, p.pid)
+    release(p)
+    assert p.wait(timeout=60) == -signal.SIGKILL
+    assert m.oom_events(child) >= 1
+    assert m.stats(child).memory.oom_kills >= 1
+
+
+OPENER = """
+import os, sys
+sys.stdin.readline()
+results = []
+for path in sys.argv[1:]:
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+        results.append("ok")
+    except OSError as e:
+        results.append(str(e.errno))
+print(" ".join(results), flush=True)
+"""
+
+
+def opened(m, cgroup: str, paths: list[str], procs) -> list[str]:
+    """Opens each path from a process in the cgroup: "ok" or the errno."""
+    p = subprocess.Popen(["python3", "-S", "-c", OPENER, *paths], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    procs.append(p)
+    m.add_process(cgroup, p.pid)
+    out, _ = p.communicate("go\n", timeout=60)
+    return out.split()
+
+
+def test_v2_device_program_denies_what_its_rules_do_not_allow(v2_node, tmp_path):
+    from runtime.cgroups.devices import DEFAULT_RULES, DeviceRule
+    from runtime.linux.bpf import LinuxCgroupDeviceBpf
+
+    m, base, procs = v2_node
+    confined, free = f"{base}/confined", f"{base}/free"
+    m.create(confined, Resources())
+    m.create(free, Resources())
+    # A node of a device no rule allows (the kernel's /dev/kmsg, 1:11), made where the test can.
+    node = tmp_path / "kmsg"
+    os.mknod(node, 0o600 | 0o020000, os.makedev(1, 11))
+    m.restrict_devices(confined, DEFAULT_RULES)
+    assert len(LinuxCgroupDeviceBpf().device_programs(os.path.join(ROOT, confined.lstrip("/")))) == 1
+    assert opened(m, confined, ["/dev/null", str(node)], procs) == ["ok", "1"]  # EPERM
+    assert opened(m, free, ["/dev/null", str(node)], procs) == ["ok", "ok"]
+    # Restricting again replaces the program (one stays) and a rule for the device allows it.
+    m.restrict_devices(confined, (*DEFAULT_RULES, DeviceRule("c", 1, 11, "r")))
+    assert len(LinuxCgroupDeviceBpf().device_programs(os.path.join(ROOT, confined.lstrip("/")))) == 1
+    assert opened(m, confined, [str(node)], procs) == ["ok"]

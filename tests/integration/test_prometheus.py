@@ -27,13 +27,14 @@ import pytest
 from cri.api.v1 import api_pb2 as pb
 from cri.api.v1 import api_pb2_grpc as pb_grpc
 from tests.e2e import leaks
-from tests.e2e.daemon import REPO, Daemon, start
+from tests.e2e.daemon import REPO, TIMEOUT_SCALE, Daemon, start
 from tests.ports import free_port
 
 pytestmark = pytest.mark.root
 
 PROMETHEUS = "/usr/bin/prometheus"
 CGROUP = Path("/sys/fs/cgroup")
+V2 = (CGROUP / "cgroup.controllers").exists()  # the unified hierarchy (hack/vm's guest), else v1
 MIB = 1024 * 1024
 # The cgroup parent the kubelet would give the pod; ours alone, removed at the end.
 PARENT = f"/pycrid-itest-{secrets.token_hex(3)}"
@@ -43,7 +44,7 @@ BUSY = "while :; do :; done"
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, interval: float = 0.25) -> object:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while True:
         value = check()
         if value:
@@ -83,7 +84,7 @@ def pycrid(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator[
 
 
 def remove_cgroups(parent: str) -> None:
-    for hierarchy in CGROUP.iterdir():
+    for hierarchy in [CGROUP] if V2 else CGROUP.iterdir():
         top = hierarchy / parent.lstrip("/")
         if top.is_dir():
             for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
@@ -177,13 +178,19 @@ def read_int(path: Path) -> int:
 
 
 def working_set_from_files(cgroup: str) -> int:
-    """cAdvisor's definition, straight from cgroup v1's files: usage - total_inactive_file."""
-    memory = CGROUP / "memory" / cgroup.lstrip("/")
+    """cAdvisor's definition, straight from the cgroup's files: usage - inactive file pages
+    (v1: memory.usage_in_bytes - total_inactive_file; v2: memory.current - inactive_file)."""
+    memory = CGROUP / ("" if V2 else "memory") / cgroup.lstrip("/")
     stat = dict(line.split() for line in (memory / "memory.stat").read_text().splitlines())
+    if V2:
+        return max(read_int(memory / "memory.current") - int(stat["inactive_file"]), 0)
     return max(read_int(memory / "memory.usage_in_bytes") - int(stat["total_inactive_file"]), 0)
 
 
 def cpu_seconds_from_files(cgroup: str) -> float:
+    if V2:
+        stat = dict(line.split() for line in (CGROUP / cgroup.lstrip("/") / "cpu.stat").read_text().splitlines())
+        return int(stat["usage_usec"]) / 1e6
     return read_int(CGROUP / "cpuacct" / cgroup.lstrip("/") / "cpuacct.usage") / 1e9
 
 

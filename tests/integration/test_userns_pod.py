@@ -32,6 +32,7 @@ def userns_pod(tmp_path: Path, lower: Path) -> Iterator[PodHarness]:
     run.mkdir()
     pins = PinSpec("p1", {kind: str(run / kind) for kind in ("user", "net", "ipc", "uts")}, hostname="userns-pod",
                    sysctls={"net.ipv4.ip_unprivileged_port_start": "80"}, shm=str(run / "shm"),
+                   shm_uid=root_owner(USERNS)[0], shm_gid=root_owner(USERNS)[1],
                    uid_map=map_line(MAPPING), gid_map=map_line(MAPPING))
     harness = PodHarness(tmp_path, lower, pins)
     user = os.stat(run / "user").st_ino
@@ -76,7 +77,8 @@ def test_root_in_the_pod_is_an_unprivileged_host_user(userns_pod: PodHarness, tm
         d.chmod(mode)
     (host_only / "secret").write_text("host\n")
     (host_only / "secret").chmod(0o600)
-    script = ("id -u; id -g; cat /proc/self/uid_map; hostname; stat -c %u:%g / /bin/sh /etc/passwd /mapped; "
+    script = ("id -u; id -g; cat /proc/self/uid_map; hostname; stat -c %u:%g / /bin/sh /etc/passwd /mapped /dev/shm; "
+              "echo s > /dev/shm/by-pod-root; "
               "cat /proc/sys/net/ipv4/ip_unprivileged_port_start; echo > /in-rootfs; echo x >> /etc/passwd; "
               "echo m > /mapped/by-pod-root; echo p > /plain/by-pod-root; "
               "echo no 2>/dev/null > /host-only/new || echo refused-write; "
@@ -89,13 +91,15 @@ def test_root_in_the_pod_is_an_unprivileged_host_user(userns_pod: PodHarness, tm
     assert wait_exit(spec)["exit_code"] == 0, log_lines(spec)
     assert [text for _, _, text in log_lines(spec)] == [
         "0", "0", "         0     100000      65536", "userns-pod",
-        "0:0", "0:0", "0:0", "0:0",  # the image's root-owned files and the id-mapped volume: the pod's root's
+        # the image's root-owned files, the id-mapped volume and the pod's shm: the pod's root's
+        "0:0", "0:0", "0:0", "0:0", "0:0",
         "80", "refused-write", "refused-read", "refused-sysctl"]
     upper = Path(spec.upperdir)
     assert owner(upper / "in-rootfs") == (100000, 100000)  # what it writes is the host's 100000's
     assert owner(upper / "etc" / "passwd") == (100000, 100000)  # copied up from a root-owned layer
     assert owner(mapped / "by-pod-root") == (0, 0)  # an id-mapped volume stores the pod's own ids
     assert owner(plain / "by-pod-root") == (100000, 100000)
+    assert owner(userns_pod.run_dir / "shm" / "by-pod-root") == (100000, 100000)  # its own tmpfs, not id-mapped
     assert not (host_only / "new").exists()
 
 

@@ -1,5 +1,6 @@
 """A client for the kubelet's HTTPS server (its self-signed serving certificate is not verified:
-the test kubelet listens on loopback only, with anonymous access allowed)."""
+the test kubelet listens on loopback only, with anonymous access allowed). An emulated guest's
+kubelet answers /stats/summary in more than 10 s: its timeouts scale (tests/timescale.py)."""
 from __future__ import annotations
 
 import json
@@ -9,17 +10,19 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from tests.timescale import TIMEOUT_SCALE
+
 
 @dataclass(frozen=True)
 class KubeletAPI:
     port: int
     host: str = "127.0.0.1"
 
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 10.0 * TIMEOUT_SCALE) -> tuple[int, bytes]:
         """The status and body of GET ``path`` (an error status is returned, not raised)."""
         return self._request("GET", path, timeout)
 
-    def post(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    def post(self, path: str, timeout: float = 10.0 * TIMEOUT_SCALE) -> tuple[int, bytes]:
         return self._request("POST", path, timeout)
 
     def _request(self, method: str, path: str, timeout: float) -> tuple[int, bytes]:

@@ -30,11 +30,11 @@ def mounted_hierarchies() -> tuple[str, ...]:
 
 def make_root(name: str) -> None:
     """``name`` ("/pycrid-kubelet-xxxx") in every hierarchy; a v1 cpuset cgroup starts with no
-    CPUs or memory nodes, so it gets its parent's."""
+    CPUs or memory nodes, so it gets its parent's (on v2 an empty cpuset.cpus means the parent's)."""
     for hierarchy in mounted_hierarchies():
         path = Path(hierarchy, name.lstrip("/"))
         path.mkdir()
-        if (path / "cpuset.cpus").exists():
+        if (path / "cpuset.cpus").exists() and not (path / "cgroup.controllers").exists():
             for knob in ("cpuset.cpus", "cpuset.mems"):
                 (path / knob).write_text((path.parent / knob).read_text())
 

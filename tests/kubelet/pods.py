@@ -5,12 +5,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tests.timescale import TIMEOUT_SCALE
+
 T = TypeVar("T")
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, log: Callable[[], str]) -> T:
-    """Polls ``probe`` until it returns something; fails with the kubelet's log tail after ``timeout``."""
-    deadline = time.monotonic() + timeout
+    """Polls ``probe`` until it returns something; fails with the kubelet's log tail after ``timeout``
+    (scaled in an emulated guest: tests/timescale.py)."""
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while (found := probe()) is None:
         assert time.monotonic() < deadline, f"timed out waiting for {what}; kubelet log:\n{log()}"
         time.sleep(0.3)

@@ -22,6 +22,7 @@ from tests.kubelet.api import KubeletAPI, healthz
 from tests.kubelet.kubelet_config import KubeletSettings, kubelet_configuration
 from tests.kubelet.release import binary
 from tests.ports import free_port
+from tests.timescale import TIMEOUT_SCALE
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class StandaloneKubelet:
     def log_tail(self, chars: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def stop(self, runtime: Daemon, timeout: float = 15.0) -> int:
+    def stop(self, runtime: Daemon, timeout: float = 15.0 * TIMEOUT_SCALE) -> int:
         """SIGTERM (SIGKILL after ``timeout``), then removes what it made: pods through pycrid,
         mounts under its root dir, its cgroup tree. Returns the kubelet's exit status."""
         if self.process.poll() is None:
@@ -84,7 +85,7 @@ def _session(pid: int) -> int | None:
         return None
 
 
-def start(base: Path, runtime: Daemon, timeout: float = 60.0,
+def start(base: Path, runtime: Daemon, timeout: float = 60.0 * TIMEOUT_SCALE,
           feature_gates: dict[str, bool] | None = None) -> StandaloneKubelet:
     """Starts a kubelet on ``runtime`` with everything under ``base``; returns once /healthz is ok."""
     suffix = secrets.token_hex(3)

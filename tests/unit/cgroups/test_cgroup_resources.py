@@ -156,7 +156,9 @@ def test_memsw_first(new_memsw, current, expected):
 
 @pytest.mark.parametrize(
     "shares, weight",
-    [(0, 1), (1, 1), (2, 1), (1024, 39), (512, 20), (102, 4), (262144, 10000), (10**6, 10000)],
+    # runc's and the kubelet's values (runc issue 4896: 2000 -> 170; 100m of CPU, 102 shares -> 17).
+    [(0, 1), (1, 1), (2, 1), (3, 2), (1024, 100), (512, 59), (102, 17), (2000, 170), (262143, 10000),
+     (262144, 10000), (10**6, 10000)],
 )
 def test_shares_to_weight(shares, weight):
     assert shares_to_weight(shares) == weight
@@ -165,7 +167,7 @@ def test_shares_to_weight(shares, weight):
 @pytest.mark.parametrize(
     "resources, expected",
     [
-        (Resources(cpu_shares=1024), w(("cpu.weight", "39"))),
+        (Resources(cpu_shares=1024), w(("cpu.weight", "100"))),
         (Resources(cpu_quota=50000, cpu_period=100000), w(("cpu.max", "50000 100000"))),
         (Resources(cpu_quota=-1, cpu_period=100000), w(("cpu.max", "max 100000"))),
         # Period without quota: the kubelet's "no CPU limit".

@@ -107,6 +107,36 @@ def test_v2_container_golden():
     )
 
 
+def test_v2_golden_from_a_real_kernel():
+    """Files copied from a cgroup of hack/vm's guest (Debian 12, kernel 6.1, unified hierarchy)
+    after a workload: 8 MiB written with O_DIRECT, read back through the page cache, 16 MiB of
+    anonymous memory and some CPU; limits memory.max 64 MiB, pids.max 50, cpu.max 100000 100000."""
+    assert read_v2_stats(str(FIXTURES / "v2-kernel"), "/pycrid-fixture") == CgroupStats(
+        cpu=CpuStats(
+            usage_ns=7_139_550_000, user_ns=4_325_981_000, system_ns=2_813_568_000,
+            nr_periods=224, nr_throttled=0, throttled_ns=0,
+        ),
+        memory=MemoryStats(
+            usage_bytes=15556608, working_set_bytes=15556608 - 14045184, rss_bytes=0,
+            cache_bytes=14958592, mapped_file_bytes=0, swap_bytes=0,
+            max_usage_bytes=34775040, failcnt=0, pgfault=2016, pgmajfault=43,
+            local_pgfault=2016, local_pgmajfault=43, limit_bytes=64 << 20, oom_kills=0,
+        ),
+        pids=PidsStats(current=0, limit=50),
+        io=(DeviceIO(254, 0, read_bytes=14921728, write_bytes=8388608, read_ops=325, write_ops=9),),
+        cpu_pressure=Pressure(
+            some=PressureLine(19.06, 10.13, 2.57, 7992653),
+            full=PressureLine(19.06, 10.13, 2.57, 7991986),
+        ),
+        memory_pressure=Pressure(
+            some=PressureLine(0.0, 0.0, 0.0, 0), full=PressureLine(0.0, 0.0, 0.0, 0)
+        ),
+        io_pressure=Pressure(
+            some=PressureLine(0.07, 0.10, 0.02, 139806), full=PressureLine(0.07, 0.10, 0.02, 139806)
+        ),
+    )
+
+
 def test_v2_root_reads_what_the_root_has():
     stats = read_v2_stats(str(FIXTURES / "v2"), "/")
     assert stats.cpu == CpuStats(usage_ns=241262703000, user_ns=177382399000,

@@ -55,11 +55,14 @@ def test_controllers_to_enable(wanted, available, enabled, expected):
 
 
 def test_create_writes_limits_in_the_leaf(v2_tree, manager):
+    leaf = v2_tree / NEW.lstrip("/")
+    leaf.mkdir()
+    (leaf / "memory.high").write_text("max\n")  # the kernel makes it with the memory controller
     manager.create(NEW, Resources(
         cpu_shares=1024, cpu_quota=50000, cpu_period=100000, memory_limit_in_bytes=64 * MiB,
         memory_swap_limit_in_bytes=64 * MiB, pids_limit=50, unified={"memory.high": "max"},
     ))
-    assert read(v2_tree, NEW, "cpu.weight") == "39"
+    assert read(v2_tree, NEW, "cpu.weight") == "100"
     assert read(v2_tree, NEW, "cpu.max") == "50000 100000"
     assert read(v2_tree, NEW, "memory.max") == str(64 * MiB)
     assert read(v2_tree, NEW, "memory.swap.max") == "0"
@@ -119,6 +122,27 @@ def test_apply_updates_live_and_needs_the_cgroup(v2_tree, manager):
     assert read(v2_tree, CONTAINER, "cpu.max") == "max 100000"
     with pytest.raises(NotFound):
         manager.apply(NEW, Resources(cpu_shares=2))
+
+
+def test_a_live_memory_limit_is_tried_as_memory_high_first(v2_tree, manager, writes):
+    """v2 would OOM-kill to fit a memory.max below the usage; memory.high reclaims without
+    killing, and only a limit the usage fits under after it reaches memory.max."""
+    (v2_tree / CONTAINER.lstrip("/") / "memory.high").write_text("max\n")
+    (v2_tree / CONTAINER.lstrip("/") / "memory.current").write_text(f"{40 * MiB}\n")
+    manager.apply(CONTAINER, Resources(memory_limit_in_bytes=64 * MiB))
+    assert writes == [("memory.high", str(64 * MiB)), ("memory.max", str(64 * MiB)), ("memory.high", "max")]
+    writes.clear()
+    with pytest.raises(FailedPrecondition, match=f"memory.max={32 * MiB}: {40 * MiB} bytes in use"):
+        manager.apply(CONTAINER, Resources(memory_limit_in_bytes=32 * MiB))
+    assert writes == [("memory.high", str(32 * MiB)), ("memory.high", "max")]
+    assert read(v2_tree, CONTAINER, "memory.max") == str(64 * MiB)
+    manager.apply(CONTAINER, Resources(memory_limit_in_bytes=-1))  # lifting it is never refused
+    assert read(v2_tree, CONTAINER, "memory.max") == "max"
+
+
+def test_a_new_cgroup_gets_its_memory_limit_directly(v2_tree, manager, writes):
+    manager.create(NEW, Resources(memory_limit_in_bytes=64 * MiB))
+    assert ("memory.max", str(64 * MiB)) in writes and not any(name == "memory.high" for name, _ in writes)
 
 
 def test_add_process_and_pids(v2_tree, manager):
@@ -181,3 +205,9 @@ def test_v2_has_no_tasks_files_to_join_by(tmp_path) -> None:
     assert open_tasks_files(m, "/c") == []
     with pytest.raises(NotFound):
         open_tasks_files(m, "/gone")
+
+
+def test_a_unified_key_the_cgroup_has_no_file_for_is_invalid_and_leaves_nothing(v2_tree, manager):
+    with pytest.raises(InvalidArgument, match="unified memory.high: no such file"):
+        manager.create(NEW, Resources(memory_limit_in_bytes=64 * MiB, unified={"memory.high": "max"}))
+    assert not (v2_tree / NEW.lstrip("/")).exists()

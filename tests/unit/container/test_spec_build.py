@@ -79,7 +79,7 @@ def test_the_whole_spec_of_a_plain_container() -> None:
         no_new_privs=False, privileged=False,
         seccomp="Unconfined", seccomp_profile="",
         oom_score_adj=0,
-        cgroup="/pycrid/pod/c1", cgroup_v1_dirs=None,
+        cgroup="/pycrid/pod/c1", cgroup_v1_dirs=None, cgroup_namespace=True,  # v2: no v1 dirs
         log_path="/var/log/pods/ns_pod_u1/c/0.log",
         exit_file="/c1/exit", state_dir="/c1",
         tty=False, stdin=False, stdin_once=False,

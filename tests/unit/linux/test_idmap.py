@@ -1,13 +1,14 @@
 """Id-mapped trees through the syscall seam: the calls made, and a filesystem that refuses."""
 from __future__ import annotations
 
+import contextlib
 import errno
 
 import pytest
 
 from runtime.errors import FailedPrecondition
 from runtime.linux import constants as k
-from runtime.linux.idmap import IdmapSupport, idmapped_tree, tree_path
+from runtime.linux.idmap import IdmapSupport, attach_tree, idmapped_tree
 from runtime.linux.testing import FakeSyscalls
 
 
@@ -20,7 +21,17 @@ def test_clone_then_idmap(tmp_path, recursive) -> None:
     assert opened[1:] == ("", flags)  # the source itself, opened O_PATH first (a path is resolved once)
     assert sc.calls_to("mount_setattr_idmap") == [(tree, 77, recursive)]
     assert [name for name, _ in sc.calls] == ["open_tree", "mount_setattr_idmap"]
-    assert tree_path(tree) == f"/proc/self/fd/{tree}"
+
+
+def test_a_tree_is_attached_for_overlayfs_and_detached_when_the_overlay_holds_it(tmp_path) -> None:
+    sc = FakeSyscalls()
+    where = tmp_path / "layers" / "0"
+    with contextlib.ExitStack() as unmounts:
+        assert attach_tree(sc, 9, str(where), unmounts) == str(where)
+        assert where.is_dir()
+        assert sc.calls_to("move_mount") == [(9, "", k.AT_FDCWD, str(where), k.MOVE_MOUNT_F_EMPTY_PATH)]
+        assert sc.calls_to("umount2") == []
+    assert sc.calls_to("umount2") == [(str(where), k.MNT_DETACH)]
 
 
 def test_a_filesystem_that_cannot_be_idmapped_is_a_failed_precondition(tmp_path) -> None:

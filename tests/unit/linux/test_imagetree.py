@@ -119,3 +119,33 @@ def test_kernel_failures_are_internal_and_say_where(tmp_path: Path, call: str) -
             with closing_fd(os.open(tmp_path / "vol", os.O_PATH | os.O_DIRECTORY)) as target:
                 mount_image_tree(syscalls, root, target, ImageTree(TREE.layers, TREE.empty, "etc"),
                                  "image volume at /vol")
+
+
+def test_in_a_user_namespace_the_layers_are_idmapped_attached_for_overlayfs_then_detached(tmp_path: Path) -> None:
+    """overlayfs before Linux 6.15 takes no detached tree as a layer: each id-mapped layer is
+    attached on the staging dir while the overlay is mounted, and detached right after."""
+    layers = [tmp_path / name for name in ("l2", "l1", "empty")]
+    for d in layers:
+        d.mkdir()
+    (tmp_path / "root").mkdir()
+    userns = tmp_path / "userns"
+    userns.write_text("")
+    staging = tmp_path / "layers"
+    syscalls = FakeSyscalls()
+    tree = ImageTree((str(layers[0]), str(layers[1])), str(layers[2]))
+    apply_mount_plan(syscalls, MountPlan(mounts=(image_tree(tree, "/vol", idmap=True),), devices=(), symlinks=(),
+                                         masked=(), readonly=(), idmap_userns=str(userns),
+                                         layer_staging=str(staging)), str(tmp_path / "root"))
+    attached = [str(staging / str(i)) for i in range(3)]
+    assert [args[3] for args in syscalls.calls_to("move_mount")] == attached
+    (overlay,) = syscalls.calls_to("mount", resolved=True)
+    assert overlay[4] == "lowerdir=" + ":".join(attached)
+    names = [name for name, _ in syscalls.calls if name in ("move_mount", "mount", "umount2")]
+    assert names == ["move_mount"] * 3 + ["mount"] + ["umount2"] * 3
+    assert sorted(args[0] for args in syscalls.calls_to("umount2")) == attached
+
+
+def test_idmapped_layers_without_a_staging_dir_are_an_internal_error(tmp_path: Path) -> None:
+    with pytest.raises(Internal, match="need a staging directory"):
+        with closing_fd(os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)) as root:
+            mount_image_tree(FakeSyscalls(), root, root, TREE, "image volume at /vol", userns_fd=5)

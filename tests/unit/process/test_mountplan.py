@@ -32,7 +32,7 @@ def by_target(plan: MountPlan) -> dict[str, object]:
 def test_outside_a_user_namespace_nothing_is_idmapped() -> None:
     plan = container_plan(SPEC)
     m = by_target(plan)
-    assert plan.idmap_userns == ""
+    assert plan.idmap_userns == "" and plan.layer_staging == ""
     assert m["/dev"].data == "mode=755,size=65536k"
     assert m["/dev/pts"].data == DEVPTS_OPTIONS
     assert m["/dev/shm"] == bind("/pod/shm", "/dev/shm", flags=NNN)
@@ -40,13 +40,15 @@ def test_outside_a_user_namespace_nothing_is_idmapped() -> None:
     assert m["/v"] == bind("/host/v", "/v", readonly=True, propagation=PRIVATE)
 
 
-def test_in_a_user_namespace_the_pods_root_owns_dev_and_terminals_and_shm_is_idmapped() -> None:
+def test_in_a_user_namespace_the_pods_root_owns_dev_and_terminals() -> None:
     plan = container_plan(IN_USERNS)
     m = by_target(plan)
     assert plan.idmap_userns == "/pod/userns"
+    assert plan.layer_staging == "/c1/layers"  # beside the rootfs, in the container's state dir
     assert m["/dev"].data == "mode=755,size=65536k,uid=100000,gid=300000"
     assert m["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620,gid=300005"  # the pod's tty group
-    assert m["/dev/shm"] == bind("/pod/shm", "/dev/shm", flags=NNN, idmap=True)
+    # The pod's shm tmpfs is its root's (made so): a plain bind, as tmpfs is id-mapped only since 6.3.
+    assert m["/dev/shm"] == bind("/pod/shm", "/dev/shm", flags=NNN)
     assert m["/etc/hosts"].idmap and not m["/v"].idmap
     # sysfs, proc and cgroups mount as for any container: init mounts them before it joins
     assert m["/sys"].fstype == "sysfs" and m["/proc"].fstype == "proc"
@@ -57,10 +59,18 @@ def test_a_user_namespace_too_small_for_the_tty_group_leaves_terminals_to_the_mo
     assert by_target(container_plan(small))["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620"
 
 
+def test_a_tty_group_mapped_past_2_to_the_31_leaves_terminals_to_the_mounter() -> None:
+    """The kubelet picks ranges up to 2^32; Linux 6.1's devpts refuses such a gid= (EINVAL)."""
+    high = replace(IN_USERNS, userns=UserNamespace(IdMapping(0, 3321364480, 65536), IdMapping(0, 3321364480, 65536)))
+    assert by_target(container_plan(high))["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620"
+    below = replace(IN_USERNS, userns=UserNamespace(IdMapping(0, 2**31 - 6, 65536), IdMapping(0, 2**31 - 6, 65536)))
+    assert by_target(container_plan(below))["/dev/pts"].data.endswith(f",gid={2**31 - 1}")
+
+
 def test_overlay_options() -> None:
     assert overlay_options(SPEC, SPEC.lowerdirs) == "lowerdir=/l2:/l1,upperdir=/c1/upper,workdir=/c1/work"
-    assert overlay_options(SPEC, ("/proc/self/fd/7", "/proc/self/fd/8")) == \
-        "lowerdir=/proc/self/fd/7:/proc/self/fd/8,upperdir=/c1/upper,workdir=/c1/work"
+    assert overlay_options(SPEC, ("/c1/layers/0", "/c1/layers/1")) == \
+        "lowerdir=/c1/layers/0:/c1/layers/1,upperdir=/c1/upper,workdir=/c1/work"
 
 
 @pytest.fixture
