@@ -166,14 +166,19 @@ def test_v1_kill_all_reaches_every_descendant(v1):
 
 
 def test_v1_oom_kill_is_reported(v1):
-    m, base, procs = v1
+    assert_oom_kill_reported(*v1, wait=30)
+
+
+def assert_oom_kill_reported(m, base, procs, wait):
+    """A process past its cgroup's memory limit is OOM-killed, and the kill shows in the events
+    and the stats (either version)."""
     child = f"{base}/oom"
     m.create(child, Resources(memory_limit_in_bytes=32 * MiB, memory_swap_limit_in_bytes=32 * MiB))
     hog = "import sys; sys.stdin.readline(); b = bytearray(200 << 20)"
     p = started(["python3", "-S", "-c", hog], procs)
     m.add_process(child, p.pid)
     release(p)
-    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert p.wait(timeout=wait) == -signal.SIGKILL
     assert m.oom_events(child) >= 1
     assert m.stats(child).memory.oom_kills >= 1
 
@@ -429,16 +434,7 @@ def test_v2_lifecycle_stats_freeze_and_kill(v2_node):
 
 
 def test_v2_oom_kill_is_reported(v2_node):
-    m, base, procs = v2_node
-    child = f"{base}/oom"
-    m.create(child, Resources(memory_limit_in_bytes=32 * MiB, memory_swap_limit_in_bytes=32 * MiB))
-    hog = "import sys; sys.stdin.readline(); b = bytearray(200 << 20)"
-    p = started(["python3", "-S", "-c", hog], procs)
-    m.add_process(child, p.pid)
-    release(p)
-    assert p.wait(timeout=60) == -signal.SIGKILL
-    assert m.oom_events(child) >= 1
-    assert m.stats(child).memory.oom_kills >= 1
+    assert_oom_kill_reported(*v2_node, wait=60)
 
 
 OPENER = """
