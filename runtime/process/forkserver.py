@@ -30,11 +30,13 @@ from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
 from runtime.process.children import bare_fork, has_children, set_comm
+from runtime.process.rehearsal import rehearse
 from runtime.process.targets import TARGETS
 
 Target = Callable[[dict[str, Any], list[int]], int]
 log = logging.getLogger("pycrid.forkserver")
 COMM = b"pycrid-forkserv"
+REHEARSAL_DIR = "forkserver-rehearsal"  # beside the socket; removed once done
 
 
 def load_targets(extra: list[str]) -> dict[str, Target]:
@@ -98,6 +100,7 @@ class Server:
         # Every container start and exec loads it before entering the container's root: loaded
         # once here, it is already there in each of them (~0.5 ms of every exec before).
         seccomp.preload()
+        self._rehearse()
         gc.freeze()
         ours = os.stat(self.path).st_ino
         log.info("fork server %d (build %s) listening on %s", os.getpid(), build_id(), self.path)
@@ -113,6 +116,14 @@ class Server:
             reap()
         sockpath.remove_if_ours(self.path, ours)
         log.info("fork server %d exiting", os.getpid())
+
+    def _rehearse(self) -> None:
+        """Warms the pod monitor's code here, once for all monitors (runtime/process/rehearsal.py).
+        A failure costs each monitor some memory, nothing else."""
+        try:
+            rehearse(os.path.join(os.path.dirname(self.path), REHEARSAL_DIR))
+        except Exception as e:  # noqa: BLE001 - the server must come up regardless
+            log.warning("the pod monitor rehearsal failed (each monitor will use more memory): %s", e)
 
     def _serve_one(self, conn: socket.socket) -> None:
         self.conns.remove(conn)

@@ -68,27 +68,35 @@ class PodMonitor(PodRequests):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)  # ended only by a shutdown request: it owns a pod
         inode = os.stat(self.path).st_ino
-        while not (self.stopping and self._idle()):
-            waits: list[int | socket.socket] = [self.listener, self.wake_r, *self.conns,
-                                                *(p.report for p in self.pending), *self.watcher.fds()]
-            for r in wait_readable(waits, self._timeout()):
-                if r is self.listener:
-                    self.conns.append(self.listener.accept()[0])
-                elif r == self.wake_r:
-                    os.read(self.wake_r, 4096)
-                elif isinstance(r, int):
-                    self.watcher.readable(r)
-                elif r in self.conns:
-                    self._serve_one(r)
-                else:
-                    self._reported(next(p for p in self.pending if p.report is r))
-            self._reap()
-            self.watcher.expire()
-            self._expire_pending()
+        while not (self.stopping and self.idle()):
+            self.step()
         sockpath.remove_if_ours(self.path, inode)
         log.info("pod monitor %d of sandbox %s exiting", os.getpid(), self.id[:12])
 
-    def _idle(self) -> bool:
+    def step(self, longest: float | None = None) -> None:
+        """One turn of the loop: waits (at most ``longest`` seconds, if given) for what is due or
+        readable, and handles it."""
+        waits: list[int | socket.socket] = [self.listener, self.wake_r, *self.conns,
+                                            *(p.report for p in self.pending), *self.watcher.fds()]
+        timeout = self._timeout()
+        if longest is not None:
+            timeout = longest if timeout is None else min(timeout, longest)
+        for r in wait_readable(waits, timeout):
+            if r is self.listener:
+                self.conns.append(self.listener.accept()[0])
+            elif r == self.wake_r:
+                os.read(self.wake_r, 4096)
+            elif isinstance(r, int):
+                self.watcher.readable(r)
+            elif r in self.conns:
+                self._serve_one(r)
+            else:
+                self._reported(next(p for p in self.pending if p.report is r))
+        self._reap()
+        self.watcher.expire()
+        self._expire_pending()
+
+    def idle(self) -> bool:
         return not self.pending and self.watcher.empty() and not has_children()
 
     def _timeout(self) -> float | None:

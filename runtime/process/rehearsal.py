@@ -1,0 +1,101 @@
+"""A pod monitor's work, rehearsed in the fork server before it freezes its heap.
+
+Every pod monitor is a fork of the fork server and keeps privately each page it writes. Python
+3.11 writes to a function's code object while it warms up and specialises its bytecode, and fills
+the interpreter's attribute caches on first use: done once here, in the process every monitor is
+forked from, those writes are shared instead of repeated in each monitor (hack/bench/pods.sh:
+about 0.17 MiB less per pod with a container). The rehearsal drives a throw-away PodMonitor
+through the turns of its loop that every pod takes: an agent's request on its socket, a
+container's start report, its output into a log and its exit into an exit file. It touches only
+a directory of its own, which it removes, and one child it forks and reaps.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+
+from runtime.errors import Internal
+from runtime.process import protocol, sockpath
+from runtime.process.children import bare_fork
+from runtime.process.monitor import LogFile, open_log
+from runtime.process.podmonitor import PodMonitor
+from runtime.process.podrequests import Pending
+from runtime.process.stdio import container_stdio
+
+ROUNDS = 128  # enough for CPython 3.11 to specialise what runs (it waits for 8 calls or loops)
+TURNS = 50  # a bound on one round's turns of the loop (it takes about 4)
+LONGEST_WAIT = 2.0  # seconds; every wait here ends at once unless something is broken
+
+
+def rehearse(directory: str) -> None:
+    """Runs the rehearsal in ``directory`` (made, then removed with whatever it holds)."""
+    shutil.rmtree(directory, ignore_errors=True)  # a rehearsal an earlier crash cut short
+    os.makedirs(directory, mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    monitor = PodMonitor("rehearsal", os.path.join(directory, "monitor.sock"), listener)
+    try:
+        sockpath.listen_on(listener, monitor.path)
+        for _ in range(ROUNDS):
+            _ping(monitor)
+            _container(monitor, directory)
+    finally:
+        for pending in monitor.pending:
+            pending.close()
+        for conn in monitor.conns:
+            conn.close()
+        listener.close()
+        os.close(monitor.wake_r)
+        os.close(monitor.wake_w)
+        shutil.rmtree(directory, ignore_errors=True)
+    del monitor
+    gc.collect()  # the rehearsal's garbage, before the heap is frozen
+
+
+def _ping(monitor: PodMonitor) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as agent:
+        sockpath.connect(agent, monitor.path)
+        protocol.send(agent, {"op": "ping"})
+        _turn_until(monitor, lambda: _readable(agent))
+        protocol.receive(agent)
+
+
+def _container(monitor: PodMonitor, directory: str) -> None:
+    """A container as its starter hands it over: its report, then output, exit and exit file."""
+    stdio, ours = container_stdio(tty=False, stdin=False, stdin_once=False)
+    log = LogFile("", open_log(""), os.path.join(directory, "log-dropped"))
+    pid = bare_fork()
+    if pid == 0:
+        os._exit(0)
+    report, starter = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    with starter, agent:
+        monitor.pending.append(Pending("start", pid, report, reply, time.monotonic() + 60, "rehearsal",
+                                       os.path.join(directory, "exit"), log=log, pipes=ours.outputs,
+                                       stdin=ours.stdin, asked_at=time.monotonic()))
+        protocol.send(starter, {"pid": pid, "started_at": time.time_ns(), "marks": []})
+        _turn_until(monitor, lambda: not monitor.pending)
+        protocol.receive(agent)
+    os.write(stdio[1], b"a line\nand another\n")
+    for fd in stdio:
+        os.close(fd)
+    _turn_until(monitor, monitor.watcher.empty)
+
+
+def _turn_until(monitor: PodMonitor, done: Callable[[], bool]) -> None:
+    for _ in range(TURNS):
+        if done():
+            return
+        monitor.step(LONGEST_WAIT)
+    raise Internal(f"fork server rehearsal: a pod monitor's loop did not get there in {TURNS} turns")
+
+
+def _readable(sock: socket.socket) -> bool:
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    return True
