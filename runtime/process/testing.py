@@ -72,10 +72,13 @@ class FakeMonitors:
         self.pause_specs: list[dict[str, Any]] = []
         self.pins: list[PinSpec] = []  # what each spawned monitor was to pin
         self.pause_error: PycridError | None = None  # the pause starts, but its report is lost
+        self.spawn_error: PycridError | None = None  # the monitor dies before it reports
         self.upgraded: list[str] = []
 
     def spawn(self, sandbox_id: str, run_dir: str, pins: PinSpec) -> tuple[int, int]:
         self.pins.append(pins)
+        if self.spawn_error is not None:
+            raise self.spawn_error
         process, started = _sleeper()
         self.processes[sandbox_id] = process
         return process.pid, started

@@ -29,6 +29,10 @@ EXIT_WAIT = 10.0  # for a monitor told to shut down: it kills what is left and w
 log = logging.getLogger(__name__)
 
 
+def _pod(sandbox: Sandbox) -> str:
+    return f"pod {sandbox.config.namespace}/{sandbox.config.name} (sandbox {sandbox.id[:12]})"
+
+
 def monitor_key(sandbox_id: str) -> str:
     return f"monitor:{sandbox_id}"
 
@@ -65,9 +69,12 @@ class PodProcesses:
 
     def spawn_monitor(self, sandbox: Sandbox, pins: PinSpec) -> Started:
         """Forks the pod's monitor, which makes and pins the pod's namespaces first."""
-        pid, started = self._monitors.spawn(sandbox.id, sandbox.paths.dir, pins)
+        try:
+            pid, started = self._monitors.spawn(sandbox.id, sandbox.paths.dir, pins)
+        except PycridError as e:  # the request names the pod, not yet its id
+            raise type(e)(f"{_pod(sandbox)}: starting its monitor: {e}") from e
         if not self._supervisor.watch(monitor_key(sandbox.id), pid, started):
-            raise Unavailable(f"sandbox {sandbox.id}: its monitor {pid} exited at once")
+            raise Unavailable(f"{_pod(sandbox)}: its monitor {pid} exited at once")
         return Started(pid, started)
 
     def start_pause(self, sandbox: Sandbox, pins: dict[str, str]) -> Started:
@@ -76,9 +83,12 @@ class PodProcesses:
         infra = self._infra.get()
         image = {"lowerdirs": list(infra.lowerdirs), "argv": list(infra.argv)} if infra else {}
         self._cgroups.create(sandbox.cgroup, Resources())
-        pid, started = self.monitor(sandbox).start_pause({"id": sandbox.id, "root": root, "namespaces": pins,
-                                                          "cgroup": sandbox.cgroup, **image,
-                                                          "user": pause_id(sandbox.config.userns)})
+        try:
+            pid, started = self.monitor(sandbox).start_pause({"id": sandbox.id, "root": root, "namespaces": pins,
+                                                              "cgroup": sandbox.cgroup, **image,
+                                                              "user": pause_id(sandbox.config.userns)})
+        except PycridError as e:
+            raise type(e)(f"{_pod(sandbox)}: starting its pause: {e}") from e
         self._supervisor.watch(pause_key(sandbox.id), pid, started)  # dead already: the callback is ours
         return Started(pid, started)
 

@@ -124,3 +124,20 @@ def test_without_a_shared_pid_namespace_there_is_no_pause_and_no_cgroup(parts) -
     manager, store, monitors, network, cgroups = parts
     sandbox = store.get(manager.run(replace(CONFIG, pid_mode=NamespaceMode.CONTAINER)))
     assert sandbox.cgroup == "" and monitors.pauses == [] and cgroups.resources == {}
+
+
+def test_a_monitor_that_dies_before_reporting_fails_the_run_naming_the_pod(parts) -> None:
+    """RunPodSandbox's request has a pod name, not yet an id: the error names the pod."""
+    manager, store, monitors, network, cgroups = parts
+    monitors.spawn_error = Internal("monitor 0123456789ab: process 10828 exited without a report")
+    with pytest.raises(Internal, match=r"^pod prod/web \(sandbox [0-9a-f]{12}\): starting its monitor: .*"
+                                       r"exited without a report"):
+        manager.run(CONFIG)
+    assert store.ids() == []
+
+
+def test_a_lost_pause_report_names_the_pod(parts) -> None:
+    manager, store, monitors, network, cgroups = parts
+    monitors.pause_error = Internal("pause helper 77 exited without a report")
+    with pytest.raises(Internal, match=r"^pod prod/web \(sandbox [0-9a-f]{12}\): starting its pause: pause helper"):
+        manager.run(CONFIG)
