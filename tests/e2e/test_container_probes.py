@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cgroupfiles import process_cgroup
+from tests.e2e.cgroupfiles import V2, process_cgroup
 from tests.e2e.daemon import Daemon, crictl
 from tests.e2e.workloads import container_pid
 
@@ -359,26 +359,33 @@ def test_a_privileged_container_sees_the_host_devices(pycrid: Daemon, privileged
 
 def test_cgroup_limits_inside_and_on_the_host(pycrid: Daemon, main_pod: Pod) -> None:
     main = main_pod.containers["main"]
+    # As the container sees them under /sys/fs/cgroup (its own cgroup there, on v1 and v2 alike):
+    # file -> (controller, value).
     inside = {
-        "memory/memory.limit_in_bytes": str(MEMORY_LIMIT),
-        "cpu/cpu.cfs_quota_us": "50000",
-        "cpu/cpu.cfs_period_us": "100000",
-        "cpuset/cpuset.cpus": "0",
+        "memory.max": ("memory", str(MEMORY_LIMIT)),
+        "cpu.max": ("cpu", "50000 100000"),
+        "cpuset.cpus": ("cpuset", "0"),
+    } if V2 else {
+        "memory/memory.limit_in_bytes": ("memory", str(MEMORY_LIMIT)),
+        "cpu/cpu.cfs_quota_us": ("cpu", "50000"),
+        "cpu/cpu.cfs_period_us": ("cpu", "100000"),
+        "cpuset/cpuset.cpus": ("cpuset", "0"),
     }
-    for path, expected in inside.items():
+    for path, (_, expected) in inside.items():
         assert out(pycrid, main, "cat", f"/sys/fs/cgroup/{path}") == expected, path
     assert status_field(pycrid, main, "Cpus_allowed_list") == "0"
     pid = container_pid(pycrid, main)
-    for path, expected in inside.items():
-        controller, name = path.split("/")
+    for path, (controller, expected) in inside.items():
         directory = process_cgroup(pid, controller)
         assert main in directory.name, directory
+        name = path.rpartition("/")[2]
         assert (directory / name).read_text().strip() == expected, directory / name
     # It is in its own cgroup in every hierarchy (init joins them itself, runtime/cgroups/selfjoin.py).
     for controller in ("cpuacct", "pids", "blkio", "devices", "freezer"):
         assert main in process_cgroup(pid, controller).name, controller
     # The container sees its own cgroup, not the host's root: it lists its own process there.
-    assert "1" in out(pycrid, main, "cat", "/sys/fs/cgroup/memory/cgroup.procs").split()
+    procs = "/sys/fs/cgroup/cgroup.procs" if V2 else "/sys/fs/cgroup/memory/cgroup.procs"
+    assert "1" in out(pycrid, main, "cat", procs).split()
 
 
 # --- namespaces -------------------------------------------------------------------------------

@@ -19,13 +19,16 @@ from tests.e2e import leaks
 from tests.e2e.daemon import Daemon, crictl, start
 from tests.e2e.workloads import POD_NS, Pods, container_config, container_pid, pod_config, unique
 from tests.ports import free_port
+from tests.timescale import TIMEOUT_SCALE
 
 PODS = 20
 TICKER = "trap 'exit 7' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 
 
 def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 2.0) -> float:
-    """Seconds until ``predicate`` held; fails the test after ``timeout``."""
+    """Seconds until ``predicate`` held; fails the test after ``timeout`` (times the emulated v2
+    guest's scale, where each crictl call alone takes over a second; 1 on real hardware)."""
+    timeout *= TIMEOUT_SCALE
     started = time.monotonic()
     while not predicate():
         assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
@@ -123,7 +126,7 @@ def test_each_helper_death_costs_at_most_its_own_pod(registry: str, tmp_path: Pa
         wait_for("the exec command", lambda: bool(exec_command()), timeout=10)
         ((exec_child, command),) = exec_command()
         os.kill(exec_child, signal.SIGKILL)
-        assert execution.wait(5) != 0, "ExecSync succeeded although its process was killed"
+        assert execution.wait(5 * TIMEOUT_SCALE) != 0, "ExecSync succeeded although its process was killed"
         wait_for("the orphaned exec command ended",
                  lambda: (s := proc.read_stat(command)) is None or s.state == "Z")
 
