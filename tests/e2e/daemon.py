@@ -145,7 +145,17 @@ def _answers(path: Path) -> bool:
         return True
 
 
+class CrictlFailed(subprocess.CalledProcessError):
+    """A failed crictl command whose message carries what crictl said (pycrid's error)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\ncrictl said: {(self.stderr or '').strip()}"
+
+
 def crictl(daemon: Daemon, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, CONTAINER_RUNTIME_ENDPOINT=daemon.endpoint, IMAGE_SERVICE_ENDPOINT=daemon.endpoint)
-    return subprocess.run(["crictl", "--timeout", "60s", *args], env=env, capture_output=True, text=True,
-                          check=check, timeout=timeout)
+    argv = ["crictl", "--timeout", "60s", *args]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise CrictlFailed(done.returncode, argv, done.stdout, done.stderr)
+    return done

@@ -20,6 +20,7 @@ from runtime.linux.mounts import (
 )
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.linux.testing import run_in_child
+from tests.e2e.cgroupfiles import V2
 
 pytestmark = pytest.mark.root
 NEW_CONTAINER = k.CLONE_NEWNS | k.CLONE_NEWUTS | k.CLONE_NEWIPC | k.CLONE_NEWPID | k.CLONE_NEWNET
@@ -55,7 +56,10 @@ def is_readonly(path: str) -> bool:
 def test_standard_plan_then_pivot_root(tmp_path):
     rootfs = str(tmp_path / "rootfs")
     os.mkdir(rootfs)
-    plan = container_mount_plan(cgroup_v1={"memory": "/sys/fs/cgroup/memory"})
+    # The plan for the hierarchy this node runs: v1's memory directory bound, or cgroup2 mounted.
+    plan = container_mount_plan(cgroup_v1=None if V2 else {"memory": "/sys/fs/cgroup/memory"})
+    cgroup_dirs = ("/sys/fs/cgroup",) if V2 else ("/sys/fs/cgroup", "/sys/fs/cgroup/memory")
+    cgroup_file = "/sys/fs/cgroup/cgroup.controllers" if V2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
 
     def container():
         sc = LinuxSyscalls()
@@ -76,11 +80,10 @@ def test_standard_plan_then_pivot_root(tmp_path):
             "keys_masked": os.stat("/proc/keys").st_rdev == os.makedev(1, 3),
             "acpi_masked": os.listdir("/proc/acpi") == [] and is_readonly("/proc/acpi"),
             "firmware_masked": os.listdir("/sys/firmware") == [],
-            "ro": {p: is_readonly(p) for p in ("/proc/sys", "/sys", "/sys/fs/cgroup", "/sys/fs/cgroup/memory",
-                                               "/proc", "/dev", "/dev/shm")},
+            "ro": {p: is_readonly(p) for p in ("/proc/sys", "/sys", *cgroup_dirs, "/proc", "/dev", "/dev/shm")},
             "ptmx": os.readlink("/dev/ptmx"),
             "pts_usable": os.path.exists("/dev/pts/ptmx"),
-            "memory_cgroup": os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+            "cgroup_files": os.path.exists(cgroup_file),
             "write_sysctl": _errno_of_write("/proc/sys/kernel/hostname"),  # namespaced, yet read-only
         }  # fmt: skip
 
@@ -90,11 +93,11 @@ def test_standard_plan_then_pivot_root(tmp_path):
     assert got["dev_null"] == (True, 1, 3, 0o666)
     assert got["keys_masked"] and got["acpi_masked"] and got["firmware_masked"]
     assert got["ro"] == {
-        "/proc/sys": True, "/sys": True, "/sys/fs/cgroup": True, "/sys/fs/cgroup/memory": True,
+        "/proc/sys": True, "/sys": True, **dict.fromkeys(cgroup_dirs, True),
         "/proc": False, "/dev": False, "/dev/shm": False,
     }  # fmt: skip
     assert got["ptmx"] == "pts/ptmx" and got["pts_usable"]
-    assert got["memory_cgroup"]
+    assert got["cgroup_files"]
     assert got["write_sysctl"] == errno.EROFS
 
 

@@ -38,7 +38,7 @@ def test_an_rshared_volume_does_not_put_the_rootfs_on_the_host(pod: PodHarness, 
     base = shared_dir / "c1"
     for d in ("upper", "work", "rootfs"):
         (base / d).mkdir(parents=True)
-    spec = pod.spec("c1", ("sh", "-c", "read line"), upperdir=str(base / "upper"), workdir=str(base / "work"),
+    spec = pod.spec("c1", ("sleep", "600"), upperdir=str(base / "upper"), workdir=str(base / "work"),
                     rootfs=str(base / "rootfs"), mounts=(BindMount(str(volume), "/vol", propagation="rshared"),))
     pid = pod.start(spec)
     try:

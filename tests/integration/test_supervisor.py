@@ -114,13 +114,13 @@ def test_a_fork_server_that_cannot_start_is_reported_down_until_it_can(tmp_path:
         pid = server.ping()
         shutil.rmtree(run)  # its socket can no longer be made
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 3 * TIMEOUT_SCALE
         while supervisor.state().up:
             assert time.monotonic() < deadline, "still reported up"
             time.sleep(0.02)
         assert "fork server" in supervisor.state().message
         run.mkdir()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 5 * TIMEOUT_SCALE
         while not supervisor.state().up:
             assert time.monotonic() < deadline, "not restarted once it could be"
             time.sleep(0.05)
