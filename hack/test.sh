@@ -38,7 +38,8 @@ fi
 v2_tests=(${PYCRID_V2_TESTS:-tests/integration/test_cgroups.py tests/integration/test_v2_containers.py
   tests/integration/test_container_process.py tests/integration/test_container_groups.py
   tests/integration/test_userns_pod.py tests/integration/test_prometheus.py
-  tests/e2e/test_device_access.py tests/e2e/test_crictl_pods.py tests/e2e/test_crictl_stats.py
+  tests/e2e/test_device_access.py tests/e2e/test_container_probes.py tests/e2e/test_fault_domains.py
+  tests/e2e/test_crictl_pods.py tests/e2e/test_crictl_stats.py
   tests/e2e/test_resize.py tests/e2e/test_crictl_userns.py tests/e2e/test_systemd_driver.py tests/e2e/test_critest.py
   tests/kubelet/test_standalone.py tests/kubelet/test_userns.py})
 closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")

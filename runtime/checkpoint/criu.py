@@ -131,6 +131,7 @@ class CriuBinary:
             raise DeadlineExceeded(f"{what} did not finish within {timeout:.1f}s; stopped") from None
         if process.returncode != 0:
             log = os.path.join(work_dir, args[args.index("--log-file") + 1]) if "--log-file" in args else ""
-            said = log_tail(log) if log else ""
-            said = said or stderr.decode("utf-8", "replace").strip()[-_LOG_TAIL_CHARS:]
+            # No log: criu stopped before opening it (a refused option, say) and said why on stderr.
+            said = log_tail(log) if log and os.path.exists(log) else ""
+            said = said or stderr.decode("utf-8", "replace").strip()[-_LOG_TAIL_CHARS:] or log_tail(log)
             raise FailedPrecondition(f"{what} failed (exit {process.returncode}): {said}")

@@ -58,6 +58,12 @@ def test_a_failed_run_says_what_criu_logged(tmp_path: Path) -> None:
         criu.run(["dump", "--log-file", "dump.log"], str(tmp_path), 10)
 
 
+def test_a_run_that_stops_before_its_log_says_what_criu_printed(tmp_path: Path) -> None:
+    criu = CriuBinary(fake_criu(tmp_path, 'echo "Unknown option --network-lock" >&2; exit 1'))
+    with pytest.raises(FailedPrecondition, match=r"criu dump failed \(exit 1\): Unknown option --network-lock"):
+        criu.run(["dump", "--log-file", "dump.log"], str(tmp_path), 10)
+
+
 def test_a_run_past_its_deadline_is_ended_with_all_it_started(tmp_path: Path) -> None:
     marker = tmp_path / "child.pid"
     criu = CriuBinary(fake_criu(tmp_path, f"sleep 30 & echo $! > {marker}; wait"))
