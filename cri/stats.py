@@ -168,7 +168,9 @@ def _interface(i: Interface) -> pb.NetworkInterfaceUsage:
 
 
 def network_usage(s: Sample) -> pb.NetworkUsage | None:
-    if s.network is None:
+    """None when the pod has no interface to report (its network being set up or torn down): the
+    kubelet reads default_interface whenever network is set, and a nil one crashes it (v1.36)."""
+    if not s.network:
         return None
     interfaces = [_interface(i) for i in s.network]
     default = next((i for i in interfaces if i.name == DEFAULT_INTERFACE), interfaces[0] if interfaces else None)

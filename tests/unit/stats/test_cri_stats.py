@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cri.api.v1 import api_pb2 as pb
-from cri.stats import StatsRpcs, metric_descriptors
+from cri.stats import StatsRpcs, metric_descriptors, network_usage
 from metrics.families import FAMILIES
 from runtime.errors import NotFound
 from runtime.ids import resolve
 from runtime.stats.cpurate import CpuRate
+from runtime.stats.sample import Interface, Labels, Sample
 from tests.unit.stats.builders import APP, BATCH, INIT, SIDE, STOPPED, WEB, WORKER, reader, scene
 
 
@@ -172,3 +173,14 @@ def test_pod_metrics_match_the_descriptors_and_the_stats() -> None:
     streamed = [p.pod_sandbox_id for r in service.StreamPodSandboxMetrics(pb.StreamPodSandboxMetricsRequest())
                 for p in r.pod_sandbox_metrics]
     assert streamed == [BATCH, WEB]
+
+
+def test_a_pod_without_interfaces_reports_no_network_rather_than_one_without_a_default() -> None:
+    """A pod whose network is being set up or torn down has no interface yet or any more: a
+    NetworkUsage without default_interface made the kubelet's stats provider dereference nil and
+    crash (seen in the cluster tests)."""
+    pod = Sample(timestamp_ns=1, labels=Labels(pod="web"), start_time_ns=0, network=())
+    assert network_usage(pod) is None
+    with_one = Sample(timestamp_ns=1, labels=Labels(pod="web"), start_time_ns=0, network=(Interface("net1", 5),))
+    usage = network_usage(with_one)
+    assert usage is not None and usage.default_interface.name == "net1" and usage.default_interface.rx_bytes.value == 5
