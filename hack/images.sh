@@ -292,7 +292,7 @@ build_all() {
 }
 
 cmd_build() {
-	need umoci gcc dpkg-deb apt-get tar ldd sha256sum
+	need sha256sum
 	local addon
 	for addon in "${ADDONS[@]}"; do
 		[[ -x $KUBE_BIN/$addon ]] || die "missing $KUBE_BIN/$addon: hack/kube/build.sh builds it"
@@ -303,6 +303,8 @@ cmd_build() {
 		echo "images: up to date (${#IMAGES[@]} images in $LAYOUT)"
 		return 0
 	fi
+	# Only a build needs the build tools (the v2 guest, which has none, finds the images built).
+	need umoci gcc dpkg-deb apt-get tar ldd
 	mkdir -p "$OUT"
 	WORK=$(mktemp -d)
 	NEW=$OUT/oci.new
