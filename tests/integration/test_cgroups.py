@@ -79,14 +79,18 @@ def sandbox():
         assert leftovers(base) == []
 
 
+def managed(sandbox, manager):
+    """(manager, base, procs) with ``manager`` kept for the sandbox's clean-up."""
+    managers, base, procs = sandbox
+    managers.append(manager)
+    return manager, base, procs
+
+
 @pytest.fixture
 def v1(sandbox):
     if detect(ROOT) != "v1":
         pytest.skip("this node's cgroups are not v1")
-    managers, base, procs = sandbox
-    m = V1Manager(ROOT)
-    managers.append(m)
-    return m, base, procs
+    return managed(sandbox, V1Manager(ROOT))
 
 
 def test_v1_lifecycle(v1):
@@ -218,11 +222,8 @@ def test_more_pids_than_a_page_of_cgroup_procs_are_all_listed_and_killed(sandbox
 def held_v1(sandbox):
     if detect(ROOT) != "v1":
         pytest.skip("this node's cgroups are not v1")
-    managers, base, procs = sandbox
     files = HeldFiles(limit=100)
-    m = V1Manager(ROOT, files=files)
-    managers.append(m)
-    yield m, base, procs, files
+    yield *managed(sandbox, V1Manager(ROOT, files=files)), files
     files.close()
 
 
@@ -293,10 +294,7 @@ def v2(sandbox):
         os.path.join(UNIFIED, "cgroup.controllers")
     ):
         pytest.skip(f"no cgroup2 mount at {UNIFIED}")
-    managers, base, procs = sandbox
-    m = V2Manager(UNIFIED)
-    managers.append(m)
-    return m, base, procs
+    return managed(sandbox, V2Manager(UNIFIED))
 
 
 def test_v2_lifecycle_without_controllers(v2):
@@ -335,10 +333,7 @@ def test_v2_lifecycle_without_controllers(v2):
 def v2_node(sandbox):
     if detect(ROOT) != "v2":
         pytest.skip("this node does not run cgroup v2 (hack/vm/ boots a guest that does)")
-    managers, base, procs = sandbox
-    m = V2Manager(ROOT)
-    managers.append(m)
-    return m, base, procs
+    return managed(sandbox, V2Manager(ROOT))
 
 
 def root_device() -> str:
