@@ -26,7 +26,7 @@ from runtime.process.podmonitor import PodMonitor
 from runtime.process.podrequests import Pending
 from runtime.process.stdio import container_stdio
 
-ROUNDS = 128  # enough for CPython 3.11 to specialise what runs (it waits for 8 calls or loops)
+ROUNDS = 24  # enough for CPython 3.11 to specialise what runs (it waits for 8 calls or loops)
 TURNS = 50  # a bound on one round's turns of the loop (it takes about 4)
 LONGEST_WAIT = 2.0  # seconds; every wait here ends at once unless something is broken
 
