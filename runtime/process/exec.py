@@ -8,6 +8,7 @@ namespace is joined last, as init joined it: after it, we could not enter the ot
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from typing import Any, NoReturn
@@ -15,6 +16,7 @@ from typing import Any, NoReturn
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, join_self, open_tasks_files
 from runtime.container.users import Identity
+from runtime.errors import FailedPrecondition
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.linux.newuserns import enter_user_namespace
@@ -61,7 +63,7 @@ def run_exec(raw: dict[str, Any], namespaces: dict[str, int], report: socket.soc
         seccomp.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         tasks = open_tasks_files(new_manager(), spec.cgroup) if spec.cgroup else []
-        pid = bare_fork()  # single-threaded, as the monitor that forked us: no at-fork hooks to run
+        pid = _fork_in_namespace()
         if pid == 0:
             ours.close()
             _child(spec, namespaces, bpf, stdio, theirs, syscalls, tasks)
@@ -90,6 +92,19 @@ def run_exec(raw: dict[str, Any], namespaces: dict[str, int], report: socket.soc
     protocol.send(report, {"ok": {"exit_code": os.waitstatus_to_exitcode(status) % 256
                                   if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)}})
     return 0
+
+
+def _fork_in_namespace() -> int:
+    """Our child, in the PID namespace we joined; single-threaded, as the monitor that forked us,
+    so no at-fork hooks run. The kernel refuses every fork into a namespace whose init has exited
+    (ENOMEM), so the container is exiting under us."""
+    try:
+        return bare_fork()
+    except OSError as e:
+        if e.errno != errno.ENOMEM:
+            raise
+        raise FailedPrecondition("the container's PID namespace has no init any more: "
+                                 "the container is exiting") from e
 
 
 def _child(spec: ExecSpec, namespaces: dict[str, int], bpf: seccomp.Filter | None, stdio: tuple[int, ...],
