@@ -16,6 +16,7 @@ packages=(
 	iproute2 iptables nftables containernetworking-plugins  # pod networking
 	docker-registry skopeo umoci jq openssl  # the tests' local registry and images
 	prometheus                               # the metrics integration test's real scrape
+	curl                                     # the cluster tests' requests inside its namespace
 	criu                                     # checkpoint/restore (Debian 12's 3.17 runs on the guest's 6.1)
 	libseccomp2 procps psmisc util-linux mount e2fsprogs ca-certificates
 	python3 libssl3 libffi8 libsqlite3-0 libbz2-1.0 liblzma5 zlib1g libreadline8 libncursesw6
