@@ -42,7 +42,7 @@ v2_tests=(${PYCRID_V2_TESTS:-tests/integration/test_cgroups.py tests/integration
   tests/e2e/test_checkpoint.py
   tests/e2e/test_crictl_pods.py tests/e2e/test_crictl_stats.py
   tests/e2e/test_resize.py tests/e2e/test_crictl_userns.py tests/e2e/test_systemd_driver.py tests/e2e/test_critest.py
-  tests/kubelet/test_standalone.py tests/kubelet/test_userns.py})
+  tests/kubelet/test_standalone.py tests/kubelet/test_userns.py tests/cluster})
 closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")
   grep -E '^=* *[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s' "$1" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//' || true
 }
