@@ -24,7 +24,9 @@ CRASH = ["sh", "-c", "sleep 2; exit 3"]
 def up_with_gates(cluster: Cluster, gates: str) -> None:
     done = subprocess.run([str(HACK / "up"), "--kubelet-feature-gates", gates], env=cluster.env,
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-4000:]
+    # up's own steps and its error's first line, then what it quotes of the component's log
+    said = [line for line in done.stderr.splitlines() if line.startswith(("cluster [", "RuntimeError", "Traceback"))]
+    assert done.returncode == 0, "\n".join(said) + "\n...\n" + done.stderr[-3000:]
     assert "restarting the kubelet: its config changed" in done.stderr, done.stderr
 
 
