@@ -71,5 +71,6 @@ echo "test: cgroup v1 (this machine):" $(pass_tally _out/pass-v1.log)
 echo "test: cgroup v2 (hack/vm guest):" $(pass_tally _out/pass-v2.log)
 # Both passes' pytest counts in one closing line.
 count() { { closing _out/pass-v1.log; closing _out/pass-v2.log; } | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
-echo "both: $(count passed) passed, $(count failed) failed, $(count skipped) skipped"
+# pytest says "1 error" or "2 errors" for a failed fixture: those count too.
+echo "both: $(count passed) passed, $(count failed) failed, $(count skipped) skipped, $(count 'errors?') errors"
 ((host_rc == 0 && guest_rc == 0))
