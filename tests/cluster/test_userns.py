@@ -5,19 +5,17 @@ seen from the node, the container's process runs as the range's first id, and it
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.cluster import manifests as m
 from tests.cluster.client import Cluster, eventually
+from tests.kernel import TMPFS_IDMAP
 
 USERNS_LENGTH = 65536  # what the kubelet gives every pod
-# The pod's service account token is a tmpfs the kubelet mounts; pycrid id-maps it into the pod,
-# and tmpfs takes id-mapped mounts since Linux 6.3, what Kubernetes requires of a node for these
-# pods (the v2 guest's Debian 12 kernel is 6.1: there the start fails with that reason).
-TMPFS_IDMAP = tuple(int(part) for part in os.uname().release.split(".")[:2]) >= (6, 3)
+# The pod's service account token is a tmpfs the kubelet mounts and pycrid id-maps into the pod:
+# Kubernetes requires of a node for these pods a kernel that id-maps tmpfs (tests/kernel.py).
 
 
 @pytest.mark.skipif(TMPFS_IDMAP, reason="this kernel id-maps tmpfs: the pod runs (the test below)")

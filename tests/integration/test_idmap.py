@@ -15,6 +15,7 @@ from runtime.linux.syscalls import LinuxSyscalls
 from runtime.linux.testing import run_in_child
 from runtime.process.client import connect_or_start
 from runtime.process.idmapprobe import probe_idmap
+from tests.kernel import TMPFS_IDMAP
 
 MAP = "0 100000 65536\n"
 
@@ -84,8 +85,7 @@ def test_an_idmapped_bind_shows_host_root_as_the_pods_root(tmp_path) -> None:
     assert not (target / "by-host-root").exists(), "the mount leaked out of the child's namespace"
 
 
-# tmpfs (/run here) takes id-mapped mounts since Linux 6.3; the v2 guest's 6.1 refuses them.
-TMPFS_IDMAP = tuple(int(part) for part in os.uname().release.split(".")[:2]) >= (6, 3)
+# /run is a tmpfs here (tests/kernel.py says since when tmpfs takes id-mapped mounts).
 TMPFS_REFUSED = "id-mapping /run: its filesystem does not support id-mapped mounts here"
 
 
