@@ -167,6 +167,12 @@ def serve(config: Config) -> None:
     os.makedirs(config.state, mode=0o700, exist_ok=True)
     os.chmod(config.state, 0o700)
     path = config.socket_path
+    # Handled from before the socket is bound: grpc listens at add_insecure_port, so a client can
+    # reach us (and a supervisor may stop us) before the server starts; the default action would
+    # kill us there and leave the socket behind.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
     cri_socket.prepare(path)
 
     node = build(config)
@@ -174,25 +180,21 @@ def serve(config: Config) -> None:
     server = grpc_server.build(runtime, node.images, workers=config.max_rpc_workers)
     if server.add_insecure_port(f"unix://{path}") == 0:
         raise OSError(f"cannot listen on {config.listen}")
-    if metrics is not None:
-        metrics.start()
-    node.streaming.start()
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.set())
-
-    # What start-up made (grpc and protobuf modules, recovered records) lives as long as
-    # the process: out of the collector's sight, a full collection takes ~2 ms instead of ~30 ms,
-    # pauses that otherwise land in random RPCs and scrapes.
-    gc.collect()
-    gc.freeze()
-    server.start()
-    cri_socket.restrict(path)
-    log.info("pycrid %s serving CRI v1 on %s (root %s, state %s, network %s)",
-             VERSION, config.listen, config.root, config.state, runtime.network.name)
-    print(f"pycrid: serving CRI v1 on {config.listen}", flush=True)
     try:
+        if metrics is not None:
+            metrics.start()
+        node.streaming.start()
+
+        # What start-up made (grpc and protobuf modules, recovered records) lives as long as
+        # the process: out of the collector's sight, a full collection takes ~2 ms instead of ~30 ms,
+        # pauses that otherwise land in random RPCs and scrapes.
+        gc.collect()
+        gc.freeze()
+        server.start()
+        cri_socket.restrict(path)
+        log.info("pycrid %s serving CRI v1 on %s (root %s, state %s, network %s)",
+                 VERSION, config.listen, config.root, config.state, runtime.network.name)
+        print(f"pycrid: serving CRI v1 on {config.listen}", flush=True)
         stop.wait()
         node.events.close()  # event streams end now, not at the end of the grace period
         log.info("shutting down: draining in-flight RPCs for up to %.1fs", config.shutdown_grace_seconds)
