@@ -60,7 +60,7 @@ set +e
 {
   "$here/vm/boot.sh" &&
     "$here/vm/run.sh" env "PATH=$PYCRID_CACHE/bin:$criu_dir:/usr/sbin:/usr/bin:/sbin:/bin" \
-      "$venv/bin/python" -m pytest -p no:cacheprovider "${v2_tests[@]}"
+      "$venv/bin/python" -m pytest -p no:cacheprovider --durations=30 "${v2_tests[@]}"
 } 2>&1 | tee _out/pass-v2.log
 guest_rc=${PIPESTATUS[0]}
 set -e
