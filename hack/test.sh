@@ -33,10 +33,11 @@ if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
 fi
 
 # On cgroup v1 the root suites run twice: here, then in hack/vm's guest booted on cgroup v2
-# ($PYCRID_V2_TESTS, by default every root suite: integration, e2e with critest, the kubelet's and the
-# cluster's; the unit tests use no kernel, and the chaos run stays here for time). Both tallies
-# close the run. With pytest arguments, or PYCRID_V2=0, only the pass here runs.
-v2_tests=(${PYCRID_V2_TESTS:-tests/integration tests/e2e tests/kubelet tests/cluster})
+# ($PYCRID_V2_TESTS, by default the integration, e2e (with critest) and cluster suites; the unit tests
+# use no kernel, the standalone kubelet's suite, whose kubelet the cluster's runs again, and the chaos
+# run stay here for time). Both tallies close the run. With pytest arguments, or PYCRID_V2=0, only
+# the pass here runs.
+v2_tests=(${PYCRID_V2_TESTS:-tests/integration tests/e2e tests/cluster})
 closing() {  # LOG: pytest's closing line ("== 12 passed, 1 skipped in 3.2s ==")
   grep -E '^=* *[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s' "$1" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//' || true
 }
