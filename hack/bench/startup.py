@@ -1,12 +1,14 @@
 """Pod startup latency as Kubernetes measures its SLO, on a hack/cluster cluster (stdlib only; run by
 startup.sh).
 
-    startup.py measure RUNTIME OUT.json --pods N [--round K]
+    startup.py measure RUNTIME OUT.json --pods N [--round K] [--endpoint CRI]
         on the cluster $PYCRID_CLUSTER_DIR names (hack/cluster/kubectl): the image pulled
         through a warm-up pod, then one round, added to OUT.json's: N pods created by one
         `kubectl create`, each pod's latency from its creation to its Ready condition as a
         watch sees them, then `kubectl delete` of all N and the time until the watch has seen
-        every one go
+        every one go. With the runtime's CRI endpoint, each latency is also split where the
+        runtime's own times (through crictl: the sandbox's creation, the container's start)
+        fall in it: before the runtime got the pod, in it, and after its container started.
     startup.py report A.json B.json ...       the markdown table of the runs
 
 The upstream SLO (pod startup latency, p99 <= 5 s for stateless pods with pulled images) is
@@ -16,9 +18,11 @@ arrival times of one watch's events, so the clock and the watch delay are the sa
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -52,7 +56,9 @@ class Watch:
 
     def __init__(self) -> None:
         self.added: dict[str, float] = {}
+        self.added_wall: dict[str, float] = {}  # the same moments on the wall clock, the CRI's
         self.ready: dict[str, float] = {}
+        self.ready_wall: dict[str, float] = {}
         self.deleted: dict[str, float] = {}
         self._changed = threading.Condition()
         self._process = subprocess.Popen([KUBECTL, "-n", NAMESPACE, "get", "pods", "--watch",
@@ -66,7 +72,7 @@ class Watch:
         buffer = ""
         assert self._process.stdout is not None
         while chunk := os.read(self._process.stdout.fileno(), 1 << 16):
-            now = time.monotonic()
+            now, wall = time.monotonic(), time.time()
             buffer += chunk.decode()
             while True:
                 buffer = buffer.lstrip()
@@ -75,17 +81,19 @@ class Watch:
                 except json.JSONDecodeError:
                     break
                 buffer = buffer[end:]
-                self._record(event, now)
+                self._record(event, now, wall)
 
-    def _record(self, event: dict[str, Any], now: float) -> None:
+    def _record(self, event: dict[str, Any], now: float, wall: float) -> None:
         obj = event["object"]
         name = obj["metadata"]["name"]
         with self._changed:
             self.added.setdefault(name, now)
+            self.added_wall.setdefault(name, wall)
             if event["type"] == "DELETED":
                 self.deleted.setdefault(name, now)
             elif any(c["type"] == "Ready" and c["status"] == "True" for c in obj["status"].get("conditions", ())):
                 self.ready.setdefault(name, now)
+                self.ready_wall.setdefault(name, wall)
             self._changed.notify_all()
 
     def wait(self, what: str, done: Any, timeout: float = 300) -> None:
@@ -98,7 +106,44 @@ class Watch:
         self._process.wait(10)
 
 
-def round_of(pods: int, number: int) -> dict[str, Any]:
+def crictl_json(endpoint: str, *args: str) -> list[Any]:
+    """Every JSON document crictl prints (inspect of several ids prints them as one list)."""
+    done = subprocess.run(["crictl", "--runtime-endpoint", endpoint, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"crictl {' '.join(args)}: {done.stderr.strip()}")
+    decoder, text, found = json.JSONDecoder(), done.stdout, []
+    while text := text.lstrip():
+        document, end = decoder.raw_decode(text)
+        found.extend(document if isinstance(document, list) else [document])
+        text = text[end:]
+    return found
+
+
+def rfc3339_seconds(stamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time with up to nanoseconds (crictl's startedAt)."""
+    match = re.fullmatch(r"([^.]+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", stamp)
+    if match is None:
+        raise SystemExit(f"startup.py: not an RFC 3339 time: {stamp!r}")
+    whole = datetime.datetime.fromisoformat(match[1] + match[3]).timestamp()
+    return whole + (float(f"0.{match[2]}") if match[2] else 0.0)
+
+
+def runtime_times(endpoint: str) -> dict[str, tuple[float, float]]:
+    """Per pod of the namespace, by name: (its sandbox's creation, its container's start), wall clock."""
+    sandboxes = crictl_json(endpoint, "pods", "--namespace", NAMESPACE, "-o", "json")[0]["items"]
+    created = {s["id"]: (s["metadata"]["name"], int(s["createdAt"]) / 1e9) for s in sandboxes}
+    containers = crictl_json(endpoint, "ps", "-a", "-o", "json")[0]["containers"]
+    mine = [c["id"] for c in containers if c["podSandboxId"] in created]
+    sandbox_of = {c["id"]: c["podSandboxId"] for c in containers}
+    times = {}
+    for document in crictl_json(endpoint, "inspect", "-o", "json", *mine) if mine else []:
+        status = document["status"]
+        name, sandbox_created = created[sandbox_of[status["id"]]]
+        times[name] = (sandbox_created, rfc3339_seconds(status["startedAt"]))
+    return times
+
+
+def round_of(pods: int, number: int, endpoint: str | None = None) -> dict[str, Any]:
     names = [f"r{number}-p{i:03d}" for i in range(pods)]
     watch = Watch()
     try:
@@ -107,16 +152,22 @@ def round_of(pods: int, number: int) -> dict[str, Any]:
                                                        "items": [pod(n) for n in names]}))
         watch.wait(f"{pods} pods Ready", lambda: all(n in watch.ready for n in names))
         latencies = sorted(watch.ready[n] - watch.added[n] for n in names)
+        split = {}
+        if endpoint:
+            times = runtime_times(endpoint)
+            # (before the runtime had the pod, in the runtime, after its container started), s
+            split = {n: (times[n][0] - watch.added_wall[n], times[n][1] - times[n][0],
+                         watch.ready_wall[n] - times[n][1]) for n in names}
         start = time.monotonic()
         kubectl("-n", NAMESPACE, "delete", "pods", "--all", "--wait=false")
         watch.wait(f"{pods} pods deleted", lambda: all(n in watch.deleted for n in names))
         delete_all = max(watch.deleted[n] for n in names) - start
     finally:
         watch.stop()
-    return {"latencies": latencies, "delete_all": delete_all}
+    return {"latencies": latencies, "delete_all": delete_all, "split": split}
 
 
-def measure(runtime: str, out: Path, pods: int, number: int) -> None:
+def measure(runtime: str, out: Path, pods: int, number: int, endpoint: str | None) -> None:
     """One round, added to the rounds ``out`` already holds (startup.sh alternates the runtimes)."""
     earlier = json.loads(out.read_text())["rounds"] if out.exists() else []
     kubectl("create", "namespace", NAMESPACE)
@@ -124,7 +175,7 @@ def measure(runtime: str, out: Path, pods: int, number: int) -> None:
         kubectl("-n", NAMESPACE, "run", "warm-up", f"--image={IMAGE}", "--restart=Never", "--command", "--", "true")
         kubectl("-n", NAMESPACE, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/warm-up", "--timeout=120s")
         kubectl("-n", NAMESPACE, "delete", "pod", "warm-up")
-        result = round_of(pods, number)
+        result = round_of(pods, number, endpoint)
         print(f"startup.py: {runtime} round {number}: p50 {percentile(result['latencies'], 50):.3f} s, "
               f"p99 {percentile(result['latencies'], 99):.3f} s, delete all {result['delete_all']:.2f} s",
               file=sys.stderr)
@@ -150,6 +201,19 @@ def report(paths: list[Path]) -> None:
         deletes = statistics.median(r["delete_all"] for r in run["rounds"])
         cells = [f"{percentile(latencies, p):.2f} s" for p in (50, 90, 99)] + [f"{max(latencies):.2f} s"]
         print(f"| {run['runtime']} | {len(run['rounds'])} | {' | '.join(cells)} | {deletes:.2f} s |")
+    splits = {run["runtime"]: [v for r in run["rounds"] for v in r.get("split", {}).values()] for run in runs}
+    if all(splits.values()):
+        print()
+        print("Each pod's latency split at the runtime's own times (CRI: the sandbox's creation, the container's")
+        print("start): before the runtime had the pod (scheduling, the kubelet's pod worker), in the runtime")
+        print("(RunPodSandbox to the container's start, with the kubelet's steps between the calls), and after")
+        print("(the kubelet seeing the start, its status update, the watch):")
+        print()
+        print("| runtime | before p50 | before p99 | runtime p50 | runtime p99 | after p50 | after p99 |")
+        print("|---|---|---|---|---|---|---|")
+        for runtime, values in splits.items():
+            cells = [f"{percentile([v[i] for v in values], p):.2f} s" for i in range(3) for p in (50, 99)]
+            print(f"| {runtime} | {' | '.join(cells)} |")
 
 
 def main(argv: list[str]) -> None:
@@ -160,11 +224,12 @@ def main(argv: list[str]) -> None:
     m.add_argument("out", type=Path)
     m.add_argument("--pods", type=int, default=30)
     m.add_argument("--round", type=int, default=1, help="its number, for the log")
+    m.add_argument("--endpoint", help="the runtime's CRI endpoint, to split each latency at its times")
     r = commands.add_parser("report")
     r.add_argument("runs", type=Path, nargs="+")
     args = parser.parse_args(argv)
     if args.command == "measure":
-        measure(args.runtime, args.out, args.pods, args.round)
+        measure(args.runtime, args.out, args.pods, args.round, args.endpoint)
     else:
         report(args.runs)
 

@@ -18,6 +18,8 @@ ROUNDS=${2:-3}
 [[ $PODS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "usage: $0 [PODS] [ROUNDS]"
 WORK=$BENCH_WORK/startup
 RUNTIMES=(containerd pycrid)
+# Each runtime's CRI socket in its cluster's dir (tests/cluster/layout.py, runtimes.py).
+declare -A ENDPOINT=([containerd]=containerd/containerd.sock [pycrid]=pycrid/run/pycrid.sock)
 
 cleanup() {
 	local rt
@@ -40,7 +42,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		export PYCRID_CLUSTER_DIR=$WORK/$rt
 		"$HACK/cluster/up" --runtime "$rt" >&2
 		echo "startup.sh: round $round of $ROUNDS, $PODS pods on $rt" >&2
-		python3 "$BENCH/startup.py" measure "$rt" "$WORK/$rt.json" --pods "$PODS" --round "$round"
+		python3 "$BENCH/startup.py" measure "$rt" "$WORK/$rt.json" --pods "$PODS" --round "$round" \
+			--endpoint "unix://$WORK/$rt/${ENDPOINT[$rt]}"
 		"$HACK/cluster/down" >&2 # the state dir stays: the next round's up is quick
 	done
 done
