@@ -104,26 +104,33 @@ def start(base: Path, registry: str | None = None, timeout: float = 20.0 * TIMEO
           insecure: tuple[str, ...] = (), metrics_address: str = "",
           network: dict[str, str] | None = None, settings: dict[str, str] | None = None,
           source: Path = REPO) -> Daemon:
+    """launch(), then wait until pycrid answers on its socket."""
+    daemon = launch(base, registry, insecure, metrics_address, network, settings, source)
+    deadline = time.monotonic() + timeout
+    while not _answers(daemon.socket):
+        if daemon.process.poll() is not None or time.monotonic() > deadline:
+            daemon.stop()
+            raise RuntimeError(f"pycrid did not start; log:\n{daemon.log_path.read_text()[-4000:]}")
+        time.sleep(0.05)
+    return daemon
+
+
+def launch(base: Path, registry: str | None = None, insecure: tuple[str, ...] = (), metrics_address: str = "",
+           network: dict[str, str] | None = None, settings: dict[str, str] | None = None,
+           source: Path = REPO) -> Daemon:
     """Starts pycrid on the config under `base`, written on the first start and reused after,
-    so a restart is a restart (same bridge, same dirs); ``source`` is the checkout whose code runs."""
+    so a restart is a restart (same bridge, same dirs); ``source`` is the checkout whose code runs.
+    Returns at once, before it serves."""
     base.mkdir(parents=True, exist_ok=True)
     config = base / "pycrid.toml"
     if not config.exists():
         write_config(base, registry, unused_bridge_name(), insecure, metrics_address, network, settings)
     bridge = tomllib.loads(config.read_text())["network"]["bridge"]
     log_path = base / "pycrid.log"
-    socket = base / "run" / "pycrid.sock"
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "cri", "serve", "--config", str(config)],
                                    cwd=source, stdout=log, stderr=log, start_new_session=True)
-    daemon = Daemon(process, config, socket, base / "root", base / "run", log_path, bridge)
-    deadline = time.monotonic() + timeout
-    while not _answers(socket):
-        if process.poll() is not None or time.monotonic() > deadline:
-            daemon.stop()
-            raise RuntimeError(f"pycrid did not start; log:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.05)
-    return daemon
+    return Daemon(process, config, base / "run" / "pycrid.sock", base / "root", base / "run", log_path, bridge)
 
 
 def unused_bridge_name() -> str:

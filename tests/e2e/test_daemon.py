@@ -6,10 +6,9 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
-from tests.e2e.daemon import REPO, Daemon, crictl, start, unused_bridge_name, write_config
+from tests.e2e.daemon import REPO, Daemon, crictl, launch, start
 from tests.timescale import TIMEOUT_SCALE
 
 
@@ -35,13 +34,8 @@ def test_sigterm_stops_within_five_seconds_and_removes_the_socket(tmp_path: Path
 def test_sigterm_during_start_up_is_not_fatal_and_leaves_no_socket(tmp_path: Path) -> None:
     """A supervisor may stop the agent while it recovers, and a client may reach the socket before
     the server starts: the signal is held until start-up ends, then it stops as from running."""
-    config = write_config(tmp_path, None, unused_bridge_name())
-    log_path = tmp_path / "pycrid.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "cri", "serve", "--config", str(config)],
-                                   cwd=REPO, stdout=log, stderr=log, start_new_session=True)
-    daemon = Daemon(process, config, tmp_path / "run" / "pycrid.sock", tmp_path / "root", tmp_path / "run",
-                    log_path, tomllib.loads(config.read_text())["network"]["bridge"])
+    daemon = launch(tmp_path)
+    process, log_path = daemon.process, daemon.log_path
     try:
         deadline = time.monotonic() + 20 * TIMEOUT_SCALE
         while not log_path.read_text():  # its first line is written while it builds the node
