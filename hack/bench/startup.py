@@ -56,9 +56,7 @@ class Watch:
 
     def __init__(self) -> None:
         self.added: dict[str, float] = {}
-        self.added_wall: dict[str, float] = {}  # the same moments on the wall clock, the CRI's
         self.ready: dict[str, float] = {}
-        self.ready_wall: dict[str, float] = {}
         self.deleted: dict[str, float] = {}
         self._changed = threading.Condition()
         self._process = subprocess.Popen([KUBECTL, "-n", NAMESPACE, "get", "pods", "--watch",
@@ -72,7 +70,7 @@ class Watch:
         buffer = ""
         assert self._process.stdout is not None
         while chunk := os.read(self._process.stdout.fileno(), 1 << 16):
-            now, wall = time.monotonic(), time.time()
+            now = time.monotonic()
             buffer += chunk.decode()
             while True:
                 buffer = buffer.lstrip()
@@ -81,19 +79,17 @@ class Watch:
                 except json.JSONDecodeError:
                     break
                 buffer = buffer[end:]
-                self._record(event, now, wall)
+                self._record(event, now)
 
-    def _record(self, event: dict[str, Any], now: float, wall: float) -> None:
+    def _record(self, event: dict[str, Any], now: float) -> None:
         obj = event["object"]
         name = obj["metadata"]["name"]
         with self._changed:
             self.added.setdefault(name, now)
-            self.added_wall.setdefault(name, wall)
             if event["type"] == "DELETED":
                 self.deleted.setdefault(name, now)
             elif any(c["type"] == "Ready" and c["status"] == "True" for c in obj["status"].get("conditions", ())):
                 self.ready.setdefault(name, now)
-                self.ready_wall.setdefault(name, wall)
             self._changed.notify_all()
 
     def wait(self, what: str, done: Any, timeout: float = 300) -> None:
@@ -155,9 +151,10 @@ def round_of(pods: int, number: int, endpoint: str | None = None) -> dict[str, A
         split = {}
         if endpoint:
             times = runtime_times(endpoint)
+            wall = time.time() - time.monotonic()  # the watch's times on the CRI's clock
             # (before the runtime had the pod, in the runtime, after its container started), s
-            split = {n: (times[n][0] - watch.added_wall[n], times[n][1] - times[n][0],
-                         watch.ready_wall[n] - times[n][1]) for n in names}
+            split = {n: (times[n][0] - (watch.added[n] + wall), times[n][1] - times[n][0],
+                         watch.ready[n] + wall - times[n][1]) for n in names}
         start = time.monotonic()
         kubectl("-n", NAMESPACE, "delete", "pods", "--all", "--wait=false")
         watch.wait(f"{pods} pods deleted", lambda: all(n in watch.deleted for n in names))
