@@ -32,7 +32,7 @@ class ContainerRpcs:
     def CreateContainer(self, request: pb.CreateContainerRequest) -> pb.CreateContainerResponse:
         config = container_config(request.config)
         sandbox = self.sandboxes.get(request.pod_sandbox_id)
-        return pb.CreateContainerResponse(container_id=self.containers.create(sandbox, config))
+        return pb.CreateContainerResponse(container_id=self.containers.create(sandbox, config, remaining()))
 
     def StartContainer(self, request: pb.StartContainerRequest) -> pb.StartContainerResponse:
         self.containers.start(request.container_id, remaining())

@@ -1,5 +1,7 @@
 """Containers: create (rootfs dirs and the init spec), start (by the pod's monitor), stop, remove,
-and the state read back from the monitor's exit file. Each change of state is published as an
+and the state read back from the monitor's exit file. Create also prepares the start, as CRI-O
+does (runc create): the cgroup is made and init set up, held by the monitor until start lets it
+exec; a create that cannot prepare leaves the whole set-up to the start. Each change of state is published as an
 event once its record shows it (runtime/events).
 
 State-changing calls hold the container's lock, and those that must not race a stop of the pod
@@ -59,6 +61,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0  # a start not running by then is killed and rolled back
+# A set-up slower than this at create (a stuck mount, a profile that never ends) is killed there and
+# left to the start: the create must still answer within its caller's deadline.
+PREPARE_TIMEOUT = 10.0
 MonitorOf = Callable[[Sandbox], MonitorClient]
 
 
@@ -86,6 +91,7 @@ class ContainerManager:
                                          CreationPlaces(self._root, self._state), clock, check_image_mount,
                                          events, recursive_readonly_supported=recursive_readonly_supported)
         self._checkpointer = checkpointer  # made at the first checkpoint
+        self._prepared: set[str] = set()  # containers whose cgroup is made and init held by their monitor
         for d in (self._root, self._state):
             os.makedirs(d, mode=0o711, exist_ok=True)
 
@@ -156,7 +162,8 @@ class ContainerManager:
         return next((c.id for c in self._store.all() if c.uses_image(image_id)), None)
 
     # --- lifecycle -----------------------------------------------------------------------
-    def create(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+    def create(self, sandbox: Sandbox, config: ContainerConfig, timeout: float | None = None) -> str:
+        """``timeout``: seconds the caller waits; preparing the start gives up after them."""
         with self._locks.hold(sandbox.id):
             current = self._sandboxes.find(sandbox.id)
             if current is None or not current.ready:
@@ -166,7 +173,27 @@ class ContainerManager:
                 with unpacked(config.image, self._root) as source:
                     restored = restored_config(config, source.checkpointed)
                     return self._creator.create(current, self._resolve_target(restored), source)
-            return self._creator.create(current, self._resolve_target(config))
+            container_id = self._creator.create(current, self._resolve_target(config))
+            self._prepare(self.get(container_id), current, min(PREPARE_TIMEOUT, (timeout or START_TIMEOUT) / 2))
+            return container_id
+
+    def _prepare(self, c: Container, sandbox: Sandbox, timeout: float) -> None:
+        try:
+            with spans.phase("prepare"):
+                self._make_cgroup(c)
+                self._monitor_of(sandbox).prepare(c.spec, timeout)
+        except Exception as e:  # noqa: BLE001 - the start does it all again and reports what fails
+            log.info("container %s: start not prepared (%s); StartContainer sets it up", c.id[:12], e)
+            return
+        self._prepared.add(c.id)
+
+    def _make_cgroup(self, c: Container) -> None:
+        if c.spec.log_path:
+            os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
+        self._cgroups.create(c.cgroup, c.config.resources)
+        if not c.spec.privileged:  # privileged containers may use every device, as with runc
+            self._cgroups.restrict_devices(c.cgroup, container_rules(
+                (d.host_path, d.permissions) for d in c.spec.devices))
 
     def start(self, container_id: str, timeout: float | None = None) -> None:
         """``timeout``: seconds the caller waits (the RPC's deadline); the start is bounded by it."""
@@ -186,13 +213,10 @@ class ContainerManager:
 
     def _start(self, c: Container, sandbox: Sandbox, timeout: float) -> None:
         try:
-            if c.spec.log_path:
-                os.makedirs(os.path.dirname(c.spec.log_path), exist_ok=True)
-            with spans.phase("cgroup"):
-                self._cgroups.create(c.cgroup, c.config.resources)
-                if not c.spec.privileged:  # privileged containers may use every device, as with runc
-                    self._cgroups.restrict_devices(c.cgroup, container_rules(
-                        (d.host_path, d.permissions) for d in c.spec.devices))
+            if c.id not in self._prepared:  # else made by create (an agent restarted since makes it again)
+                with spans.phase("cgroup"):
+                    self._make_cgroup(c)
+            self._prepared.discard(c.id)
             with spans.phase("monitor"):
                 started = self._monitor_of(sandbox).start(c.spec, timeout)
         except Exception as e:
@@ -267,6 +291,8 @@ class ContainerManager:
                 return  # removed while we waited for its lock
             if c.state == State.RUNNING:
                 self._stop(c.id, 0)
+            if c.state == State.CREATED:
+                self._discard(c)
             if self._cgroups.pids(c.cgroup):  # a start the agent died in the middle of
                 self._cgroups.kill_all(c.cgroup, signal.SIGKILL)
             self._cgroups.remove(c.cgroup)
@@ -278,6 +304,15 @@ class ContainerManager:
             sandbox = self._sandboxes.find(c.sandbox_id)
             if sandbox is not None:
                 self._names.release(container_record_name(c.config, sandbox), c.id)
+
+    def _discard(self, c: Container) -> None:
+        """Its monitor lets go of a prepared init (killed with the cgroup anyway, but its starter
+        is not in that cgroup)."""
+        self._prepared.discard(c.id)
+        sandbox = self._sandboxes.find(c.sandbox_id)
+        if sandbox is not None:
+            with contextlib.suppress(PycridError):  # a monitor that is gone holds nothing
+                self._monitor_of(sandbox).discard(c.id)
 
     def stop_in_pod(self, sandbox_id: str) -> None:
         for c in self._store.all():

@@ -51,8 +51,9 @@ class SetupError(Exception):
 
 
 def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscalls: Syscalls,
-        tasks: Sequence[int] = ()) -> NoReturn:
-    """``tasks``: the cgroup's v1 tasks files, opened by the starter; [] when it moves us (v2)."""
+        tasks: Sequence[int] = (), hold: bool = False) -> NoReturn:
+    """``tasks``: the cgroup's v1 tasks files, opened by the starter; [] when it moves us (v2).
+    ``hold``: a prepared start (CreateContainer): once set up, say "created" and wait for "go"."""
     phase = "start"
     marks: list[tuple[str, float]] = []  # when each step ended: the start's phases, for the agent
     try:
@@ -109,6 +110,14 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         if not joined:
             wait_joined(sync)
             marks.append(("init.cgroup_wait", time.monotonic()))
+        if hold:
+            # Held here, before privileges drop, as runc's exec FIFO: a seccomp profile may forbid
+            # the wait, and nothing of the image has run yet.
+            phase = "hold"
+            sync.send(protocol.created(marks))
+            marks = []
+            wait_go(sync)
+            marks.append(("init.go", time.monotonic()))
         phase = "security"
         secure(spec.capabilities, spec.ambient_capabilities, spec.no_new_privs, identity, bpf, syscalls)
         marks.append(("init.security", time.monotonic()))
@@ -129,6 +138,11 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
 def wait_joined(sync: socket.socket) -> None:
     if sync.recv(64) != protocol.JOINED:
         raise SetupError("cgroup", "the starter went away before joining the cgroup")
+
+
+def wait_go(sync: socket.socket) -> None:
+    if sync.recv(64) != protocol.GO:
+        raise SetupError("hold", "the starter went away before the container was started")
 
 
 def hand_over_terminal(sync: socket.socket) -> None:

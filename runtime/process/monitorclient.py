@@ -52,7 +52,8 @@ class PodMonitor:
         return int(answer["pid"]), int(answer["start_time"])
 
     def start(self, spec: InitSpec, timeout: float) -> Started:
-        """Starts a container, killed by the monitor if not running within ``timeout`` seconds."""
+        """Starts a container (lets its prepared init go on, if it has one), killed by the monitor
+        if not running within ``timeout`` seconds."""
         asked = time.monotonic()
         answer = self._request({"op": "start", "spec": spec.to_dict(), "timeout": timeout},
                                timeout=timeout + ANSWER_SLACK, what=f"starting container {spec.id}")
@@ -60,6 +61,18 @@ class PodMonitor:
         # A monitor of an older build (until the agent has upgraded it) reports no user.
         user = decode(InitialUser, answer["user"]) if answer.get("user") is not None else None
         return Started(int(answer["pid"]), int(answer["started_at"]), user)
+
+    def prepare(self, spec: InitSpec, timeout: float) -> int:
+        """Sets the container's init up, held until start() lets it go on: its pid."""
+        asked = time.monotonic()
+        answer = self._request({"op": "prepare", "spec": spec.to_dict(), "timeout": timeout},
+                               timeout=timeout + ANSWER_SLACK, what=f"preparing container {spec.id}")
+        spans.add_marks(asked, answer.get("marks"), time.monotonic(), "monitor.reply")
+        return int(answer["pid"])
+
+    def discard(self, container_id: str) -> None:
+        """Kills the container's prepared init, if it has one."""
+        self._request({"op": "discard", "id": container_id}, what=f"discarding container {container_id}")
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
         """Runs a command in a container with ``stdio``; (exec child pid, the socket it reports on)."""
@@ -104,6 +117,10 @@ class MonitorClient(Protocol):
     def start_pause(self, spec: dict[str, Any]) -> tuple[int, int]: ...
 
     def start(self, spec: InitSpec, timeout: float) -> Started: ...
+
+    def prepare(self, spec: InitSpec, timeout: float) -> int: ...
+
+    def discard(self, container_id: str) -> None: ...
 
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]: ...
 

@@ -19,6 +19,7 @@ the agent and the fork server may die or restart without touching any of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -54,6 +55,7 @@ class PodMonitor(PodRequests):
         self.watcher = Watcher()
         self.children = Children()
         self.pending: list[Pending] = []
+        self.prepared: dict[str, Pending] = {}
         self.conns: list[socket.socket] = []
         self.pause_pid = 0
         self.pause_alive = False
@@ -164,13 +166,16 @@ class PodMonitor(PodRequests):
             return {}
         if fds:
             raise InvalidArgument(f"request {op!r} takes no file descriptors")
-        if self.stopping and op in ("pause", "start"):
+        if op == "discard":
+            self._discard(str(message.get("id")))
+            return {}
+        if self.stopping and op in ("pause", "start", "prepare"):
             raise FailedPrecondition(f"sandbox {self.id} is stopping")
         if op == "pause":
             self._pause(conn, message["spec"])
             return None
-        if op == "start":
-            self._start(conn, message["spec"], float(message.get("timeout") or START_TIMEOUT))
+        if op in ("start", "prepare"):
+            self._start(conn, message["spec"], float(message.get("timeout") or START_TIMEOUT), op == "prepare")
             return None
         if op == "resize":
             watched = self._running(str(message.get("id")))
@@ -201,6 +206,16 @@ class PodMonitor(PodRequests):
             self.children.kill_group(p.pid)  # whatever it forked and left behind (a stuck init)
             self._answer(p, message)
             return
+        if p.kind == "prepare":
+            for fd in fds:
+                os.close(fd)
+            self.pending.remove(p)
+            self.prepared[p.container] = p
+            with contextlib.suppress(OSError):
+                protocol.send(p.reply, {"pid": int(message["pid"]), "marks": [
+                    ("monitor.request", p.asked_at), *message.get("marks", ()), ("monitor.report", time.monotonic())]})
+            p.reply.close()
+            return
         if p.kind == "pause":
             self.pause_pid, self.pid_namespace = int(message["pid"]), fds[0]
             self.pause_alive = self.children.exited_early(self.pause_pid) is None
@@ -228,15 +243,21 @@ class PodMonitor(PodRequests):
 
     def _stop_everything(self) -> None:
         self.stopping = True
+        self._drop_prepared()
         for p in self.pending:
             self.children.kill_group(p.pid)
         for pid in [*self.watcher.running().values(), *((self.pause_pid,) if self.pause_alive else ())]:
             self.children.kill(pid)
 
+    def _drop_prepared(self) -> None:
+        for container in list(self.prepared):
+            self._discard(container)
+
     def _upgrade(self, conn: socket.socket, argv: list[str], env: dict[str, str]) -> NoReturn:
         if self.pending or self.conns:
             raise Unavailable(f"sandbox {self.id}: busy ({len(self.pending)} starts); try again")
         self.watcher.drop_clients()  # attach sessions end; the new code takes new ones
+        self._drop_prepared()  # their starts will set them up again, in the new code
         containers, fds = self.watcher.state()
         protocol.send(conn, {})
         conn.close()

@@ -2,6 +2,11 @@
 containers (through a short-lived starter each), execs, attach clients; what PodMonitor (its loop
 and its replies) dispatches to. A start is not answered at once: it is Pending until its child
 reports, so one slow container set-up never holds up the monitor.
+
+A container may be prepared (CreateContainer) before it is started: its init sets up and waits
+before it drops privileges, so StartContainer only lets it go on. The prepared start is kept
+here; a start that finds none (discarded, its starter dead, a monitor re-exec'd since) does the
+whole set-up, so preparing never changes what a start does, only when the work is done.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from runtime.process import protocol
 from runtime.process.attach import Attacher, Stdin
 from runtime.process.children import Children
 from runtime.process.exec import open_namespaces, run_exec
@@ -28,7 +34,7 @@ START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck 
 class Pending:
     """A start or pause under way: its child's report is awaited, then the agent is answered."""
 
-    kind: str  # "start" | "pause"
+    kind: str  # "start" | "prepare" | "pause"
     pid: int  # the starter or pause helper (it leads a process group with what it forks)
     report: socket.socket
     reply: socket.socket  # the agent's connection, answered when the report comes
@@ -59,6 +65,7 @@ class PodRequests:
     watcher: Watcher
     children: Children
     pending: list[Pending]
+    prepared: dict[str, Pending]  # container → its starter, holding a set-up init (kind "prepare")
     pause_pid: int
     pause_alive: bool
     pid_namespace: int
@@ -71,14 +78,18 @@ class PodRequests:
         theirs.close()
         self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
 
-    def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float) -> None:
+    def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float, prepare: bool = False) -> None:
         """``spec`` is an InitSpec as a dict: the starter child builds the InitSpec itself, so this
-        long-lived process reads only the few fields it needs (~0.2 MiB less for it to keep)."""
+        long-lived process reads only the few fields it needs (~0.2 MiB less for it to keep).
+        ``prepare``: hold the set-up init until a start comes (_go)."""
         asked_at = time.monotonic()
         container, log_path, state_dir = str(spec["id"]), str(spec.get("log_path", "")), str(spec.get("state_dir", ""))
         tty, stdin, stdin_once = bool(spec.get("tty")), bool(spec.get("stdin")), bool(spec.get("stdin_once"))
-        if container in self.watcher.running() or any(p.container == container for p in self.pending):
-            raise AlreadyExists(f"container {container} is already started")
+        if not prepare and self._go(conn, container, timeout, asked_at):
+            return
+        if (container in self.watcher.running() or container in self.prepared
+                or any(p.container == container for p in self.pending)):
+            raise AlreadyExists(f"container {container} is already {'prepared' if prepare else 'started'}")
         namespace, owned = self._pid_namespace(container, str(spec.get("namespaces", {}).get("pid", "")))
         try:
             log_file = LogFile(log_path, open_log(log_path), os.path.join(state_dir, DROPPED_FILE) if state_dir else "")
@@ -90,14 +101,41 @@ class PodRequests:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         keep = (theirs.fileno(), *stdio, *((namespace,) if isinstance(namespace, int) else ()))
         try:
-            pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs), keep=keep)
+            pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs, prepare),
+                                     keep=keep)
         finally:
             for fd in {*stdio, *((owned,) if owned >= 0 else ())}:
                 os.close(fd)
             theirs.close()
-        self.pending.append(Pending("start", pid, ours, conn, time.monotonic() + timeout, container,
+        self.pending.append(Pending("prepare" if prepare else "start", pid, ours, conn, time.monotonic() + timeout,
+                                    container,
                                     str(spec.get("exit_file", "")), tty, stdin_once, log_file, ours_ends.outputs,
                                     ours_ends.stdin, asked_at))
+
+    def _go(self, conn: socket.socket, container: str, timeout: float, asked_at: float) -> bool:
+        """Lets a prepared init go on; False if there is none, or its starter is gone."""
+        p = self.prepared.pop(container, None)
+        if p is None:
+            return False
+        try:
+            p.report.send(protocol.GO)
+        except OSError:
+            self._drop(p)
+            return False
+        p.kind, p.reply, p.deadline, p.asked_at = "start", conn, time.monotonic() + timeout, asked_at
+        self.pending.append(p)
+        return True
+
+    def _discard(self, container: str) -> None:
+        p = self.prepared.pop(container, None)
+        if p is not None:
+            self._drop(p)
+
+    def _drop(self, p: Pending) -> None:
+        """Ends a prepared start: its starter's group (and init, which a terminal's session keeps
+        out of it, when it sees its starter's end)."""
+        self.children.kill_group(p.pid)
+        p.close()
 
     def _running(self, container_id: str) -> Watched:
         watched = self.watcher.find(container_id)

@@ -37,8 +37,11 @@ Pod monitor (``<state>/sandboxes/<id>/monitor.sock``):
                                                                        "pause": pid|0, "pause_alive",
                                                                        "containers": {id: pid}}
   {"op": "pause", "spec": {...}}               []                     {"pid", "start_time"}
-  {"op": "start", "spec": InitSpec,            []                     {"pid", "started_at", "user"}
-   "timeout": seconds}
+  {"op": "prepare", "spec": InitSpec,          []                     {"pid"}: the container's init is set up
+   "timeout": seconds}                                                 and held before its privileges drop
+  {"op": "start", "spec": InitSpec,            []                     {"pid", "started_at", "user"}; a held
+   "timeout": seconds}                                                 init goes on, else one is started
+  {"op": "discard", "id": container}           []                     {}; a held init is killed
   {"op": "exec", "spec": ExecSpec}             [report, in, out, err] {"pid"}; the exec child reports
                                                                        on `report` when it ends
   {"op": "reopen", "id": container}            []                     {}
@@ -58,6 +61,9 @@ Starter ↔ container init, over a socketpair (init's end is close-on-exec):
                                /dev/pts, attached; its slave is init's stdio
   joined     starter → init    init's pid is in the container's cgroups (init set up its namespaces,
                                rootfs and mounts meanwhile); go on with privileges and exec
+  created    init → starter    (a prepared start) {"created": {}, "marks": [...]}: set up, user resolved;
+                               init waits for "go" before it drops privileges (CRI-O's create/start split)
+  go         starter → init    the agent's StartContainer came: go on
   ready      init → starter    {"ready": {"uid", "gid", "groups"}, "marks": [[step, t], ...]}: user (as it
                                became: ContainerStatus.user), capabilities, seccomp done; exec next; when
                                each set-up step ended (CLOCK_MONOTONIC, seconds), for the agent's spans
@@ -82,6 +88,7 @@ MAX_FDS = 8
 
 SO_SNDBUFFORCE = 32  # not in Python's socket module
 JOINED = b"joined"
+GO = b"go"
 READY = b"ready"  # the pause's; a container init's carries its user (ready())
 TERMINAL = b"terminal"  # with a terminal's master attached
 
@@ -109,6 +116,11 @@ def ready(uid: int, gid: int, groups: Sequence[int], marks: Sequence[tuple[str, 
     when each of its steps ended (runtime/spans.py turns these into the start's phases)."""
     return _ENCODE({"ready": {"uid": uid, "gid": gid, "groups": list(groups)},
                     "marks": [list(m) for m in marks]}).encode()
+
+
+def created(marks: Sequence[tuple[str, float]]) -> bytes:
+    """A prepared init's "created": set up and waiting for "go" (its marks so far)."""
+    return _ENCODE({"created": {}, "marks": [list(m) for m in marks]}).encode()
 
 
 def allow_large(sock: socket.socket) -> None:

@@ -8,11 +8,13 @@ is ended, init included, by one killpg from the monitor.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from runtime.cgroups.manager import new_manager
@@ -33,12 +35,20 @@ NEW, HOST = "new", "host"
 
 
 def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int, int, int],
-                report: socket.socket) -> int:
+                report: socket.socket, hold: bool = False) -> int:
     """In a fresh child of the monitor: `raw` is the InitSpec as a dict (built here, not in the
     long-lived monitor), `pid_namespace` NEW, HOST or a namespace fd to join, `stdio` init's (null
-    or stdin, stdout, stderr write ends)."""
+    or stdin, stdout, stderr write ends). ``hold``: a prepared start; once init is set up, report
+    {"pid", "created"} and wait for the monitor's "go" (or the end of ``report``: discarded)."""
     os.setsid()
     marks: list[tuple[str, float]] = [("starter.fork", time.monotonic())]
+
+    def wait_for_go(pid: int) -> None:
+        protocol.send(report, {"pid": pid, "created": True, "marks": marks})
+        marks.clear()
+        if report.recv(64) != protocol.GO:
+            raise Internal("the prepared start was discarded")
+        marks.append(("starter.go", time.monotonic()))
     try:
         spec = InitSpec.from_dict(raw)
         marks.append(("starter.spec", time.monotonic()))
@@ -50,7 +60,8 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
 
             pid, terminal, user = restore(spec, stdio, LinuxSyscalls()), -1, None
         else:
-            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls(), marks)
+            pid, terminal, user = start(spec, pid_namespace, stdio, LinuxSyscalls(), marks,
+                                        wait_for_go if hold else None)
     except Exception as e:  # noqa: BLE001 - the monitor passes the reason on as the CRI error
         protocol.send(report, protocol.error_message(e))
         return 1
@@ -61,10 +72,12 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
 
 
 def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
-          syscalls: Syscalls, marks: list[tuple[str, float]] | None = None) -> tuple[int, int, dict[str, Any]]:
+          syscalls: Syscalls, marks: list[tuple[str, float]] | None = None,
+          hold: Callable[[int], None] | None = None) -> tuple[int, int, dict[str, Any]]:
     """Forks init in the right PID namespace, puts it in its cgroup and waits until it has exec'd:
     (init's pid, the master of its terminal or -1, the user init became). When each step ended
-    (ours and init's) is added to ``marks``."""
+    (ours and init's) is added to ``marks``. With ``hold``, init waits once set up until
+    ``hold(its pid)`` returns, which raises if it is not to go on."""
     marks = [] if marks is None else marks
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # On v1 init moves itself into its cgroup, a hundred times faster than we could (selfjoin.py).
@@ -74,7 +87,7 @@ def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
     pid = os.fork()
     if pid == 0:
         ours.close()
-        init.run(spec, theirs, stdio, syscalls, tasks)
+        init.run(spec, theirs, stdio, syscalls, tasks, hold is not None)
     close_all(tasks)
     theirs.close()
     try:
@@ -84,7 +97,7 @@ def start(spec: InitSpec, pid_namespace: str | int, stdio: tuple[int, int, int],
             ours.send(protocol.JOINED)
         except OSError:
             pass  # init already failed and closed its end: its report is waiting to be read
-        terminal, user = wait_for_exec(ours, marks)
+        terminal, user = wait_for_exec(ours, marks, None if hold is None else lambda: hold(pid))
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -117,11 +130,13 @@ def enter_pid_namespace(where: str | int, syscalls: Syscalls) -> None:
     syscalls.setns(where, k.CLONE_NEWPID)
 
 
-def wait_for_exec(sync: socket.socket, marks: list[tuple[str, float]] | None = None) -> tuple[int, dict[str, Any]]:
+def wait_for_exec(sync: socket.socket, marks: list[tuple[str, float]] | None = None,
+                  hold: Callable[[], None] | None = None) -> tuple[int, dict[str, Any]]:
     """Init's "ready" (with the user it became) then EOF means execve succeeded (init's end is
     close-on-exec); any other message is a failure. A TTY container's init sends its terminal's
-    master first. Returns (that master or -1, the user as init reported it); init's marks (when
-    each of its steps ended) are added to ``marks``."""
+    master first; a held one (``hold`` given) says "created" before its "ready", and is told to
+    go on once ``hold()`` returns. Returns (that master or -1, the user as init reported it);
+    init's marks (when each of its steps ended) are added to ``marks``."""
     terminal = -1
     user: dict[str, Any] | None = None
     try:
@@ -133,6 +148,14 @@ def wait_for_exec(sync: socket.socket, marks: list[tuple[str, float]] | None = N
             for fd in fds:
                 os.close(fd)
             message = json.loads(data) if data.startswith(b"{") else None
+            if hold is not None and user is None and isinstance(message, dict) and "created" in message:
+                if marks is not None:
+                    marks.extend((str(m[0]), float(m[1])) for m in message.get("marks", ()))
+                hold()
+                hold = None
+                with contextlib.suppress(OSError):  # init died meanwhile: its report or EOF follows
+                    sync.send(protocol.GO)
+                continue
             if user is None and isinstance(message, dict) and isinstance(message.get("ready"), dict):
                 user = message["ready"]
                 if marks is not None:

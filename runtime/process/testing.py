@@ -41,6 +41,12 @@ class FakeMonitor:
     def start(self, spec: InitSpec, timeout: float) -> Started:
         raise Unavailable("FakeMonitor starts no containers")
 
+    def prepare(self, spec: InitSpec, timeout: float) -> int:
+        raise Unavailable("FakeMonitor prepares no containers")
+
+    def discard(self, container_id: str) -> None:
+        pass
+
     def exec(self, spec: ExecSpec, stdio: tuple[int, int, int]) -> tuple[int, socket.socket]:
         raise Unavailable("FakeMonitor runs no execs")
 

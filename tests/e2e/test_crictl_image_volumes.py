@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from tests.e2e import leaks
+from tests.e2e.cgroupfiles import process_cgroup
 from tests.e2e.daemon import Daemon, crictl, start
 from tests.e2e.workloads import container_config, pod_config, unique
 
@@ -90,10 +91,14 @@ def test_an_image_volume_from_create_to_removal_across_an_agent_restart(registry
         assert image_id(daemon, VOLUME_IMAGE) == volume_id
 
         # Never on the host: the only mounts under pycrid's dirs are the pod's (pinned namespaces,
-        # /dev/shm), and only the running container's own mount table shows the image's layers.
+        # /dev/shm), and only the containers' own mount tables show the image's layers: the running
+        # one's, and that of the created one's init, which create set up and holds until its start.
         assert all("/sandboxes/" in m for m in leaks.mounts_under(str(daemon.root.parent)))
         pid = json.loads(crictl(daemon, "inspect", running).stdout)["info"]["pid"]
-        assert mounted_anywhere(marker_layer) == [str(pid)]
+        shown = mounted_anywhere(marker_layer)
+        assert str(pid) in shown and len(shown) == 2, shown
+        held = next(int(p) for p in shown if p != str(pid))
+        assert later in str(process_cgroup(held, "memory")), "a process outside the created container shows the volume"
 
         assert daemon.stop() == 0  # the agent goes; the container stays, with its volume
         daemon = start(tmp_path / "pycrid", registry)

@@ -17,10 +17,7 @@ from runtime.container.model import ContainerConfig, Mount
 from runtime.container.record import Container
 from runtime.errors import FailedPrecondition, InvalidArgument
 from runtime.events.testing import RecordedEvents
-from runtime.image import testimages as ti
 from runtime.image.manager import ImageManager
-from runtime.image.manifest import Platform
-from runtime.image.testing import FakeRegistry, RecordingFileOps
 from runtime.locks import KeyedLocks
 from runtime.process.testing import FakeWatches
 from runtime.sandbox.model import SandboxConfig, SandboxPaths
@@ -28,7 +25,6 @@ from runtime.sandbox.record import Sandbox
 from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
 
-HUB = "registry-1.docker.io"
 D = "/run/pycrid/sandboxes/s1"
 SANDBOX = Sandbox("5" * 64, SandboxConfig(name="pod", uid="u1", namespace="ns"),
                   SandboxPaths(dir=D, netns=f"{D}/netns", ipcns=f"{D}/ipcns", utsns=f"{D}/utsns", pidns="",
@@ -38,21 +34,6 @@ SANDBOX = Sandbox("5" * 64, SandboxConfig(name="pod", uid="u1", namespace="ns"),
 class NoMonitor:
     def ping(self) -> dict[str, object]:
         return {"containers": {}}
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> ImageManager:
-    registry = FakeRegistry()
-    base = ti.layer_tar([ti.directory("bin"), ti.file("bin/sh", b"#!", mode=0o755)])
-    registry.push(HUB, "library/trapper", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "usr1"}), "1")
-    registry.push(HUB, "library/plain", ti.build_image([base], config={"Cmd": ["sh"]}), "1")
-    registry.push(HUB, "library/odd", ti.build_image([base], config={"Cmd": ["sh"], "StopSignal": "SIGFOO"}), "1")
-    manager = ImageManager(str(tmp_path / "images"), {}, registry, platform=Platform("linux", "amd64"),
-                           fileops=RecordingFileOps())
-    manager.pull("trapper:1")
-    manager.pull("plain:1")
-    manager.pull("odd:1")
-    return manager
 
 
 def make_manager(tmp_path: Path, images: ImageManager, rro: bool = True,
