@@ -1,11 +1,13 @@
 """What must hold after the run, asked of pycrid and checked against the machine:
 the agent answers Status with RuntimeReady true; every RUNNING container has a live init, no
-EXITED one has, and no process runs in the cgroup of a CREATED one; every ready sandbox has its
+EXITED one has, and nothing runs in the cgroup of a CREATED one but the init its create set up and
+holds, which has run nothing of the image (still pycrid's Python); every ready sandbox has its
 pinned network namespace (and its pause process, when it shares one PID namespace); no hostile log
 path produced a file."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from tests.e2e.leaks import container_cgroups
 from tests.stress.cri_client import CriClient
 from tests.stress.pycrid_processes import cgroup_members, in_container_cgroup
 
+_PYTHON = os.readlink("/proc/self/exe")  # the interpreter pycrid runs on, as this harness does
 SETTLE = 1.0  # a container that just exited is RUNNING until its exit is recorded
 
 
@@ -37,6 +40,15 @@ def runtime_ready(client: CriClient, within: float = 10.0) -> str | None:
 def _alive(pid: int) -> bool:
     stat = proc.read_stat(pid) if pid > 0 else None
     return stat is not None and stat.state not in "ZX"
+
+
+def _held_init(pid: int) -> bool:
+    """A prepared init: pycrid's starter's fork (its name), which has not exec'd (its binary)."""
+    stat = proc.read_stat(pid)
+    try:
+        return stat is not None and stat.comm == "pycrid-start" and os.readlink(f"/proc/{pid}/exe") == _PYTHON
+    except OSError:
+        return False
 
 
 def _container(client: CriClient, container_id: str) -> tuple[int, int] | None:
@@ -65,8 +77,11 @@ def container_problems(client: CriClient) -> list[str]:
                 problems.append(f"container {c.id} is RUNNING but its init (pid {again[1]}) is not alive")
         elif state == pb.CONTAINER_EXITED and _alive(pid) and in_container_cgroup(pid, {c.id}):
             problems.append(f"container {c.id} is EXITED but its init (pid {pid}) still runs")
-        elif state == pb.CONTAINER_CREATED and (inside := cgroup_members(container_cgroups({c.id}))):
-            problems.append(f"container {c.id} is CREATED but processes run in its cgroup: {inside}")
+        elif state == pb.CONTAINER_CREATED:
+            inside = cgroup_members(container_cgroups({c.id}))
+            if len([p for p in inside if _held_init(p)]) > 1 or any(not _held_init(p) for p in inside):
+                problems.append(f"container {c.id} is CREATED but other processes than its held init run in "
+                                f"its cgroup: {inside}")
     return problems
 
 
