@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runtime.errors import InvalidArgument
-from runtime.network.bridge import BridgeNetwork
-from runtime.network.cni import CniNetwork
-from runtime.network.cniwatch import ConfDirWatch
+
+if TYPE_CHECKING:
+    from runtime.network.bridge import BridgeNetwork
+    from runtime.network.cni import CniNetwork
 
 MODES = ("auto", "bridge", "cni")
 
@@ -28,6 +30,16 @@ def new_network_plugin(mode: str, pod_cidr: str, bridge_name: str, cni_conf_dir:
                        cni_bin_dirs: Sequence[Path], state_dir: Path) -> BridgeNetwork | CniNetwork:
     if mode not in MODES:
         raise InvalidArgument(f"network mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "cni" or (mode == "auto" and ConfDirWatch(cni_conf_dir).current().network is not None):
+    # Each network's modules are loaded only if it is chosen: a node runs one of them for its
+    # whole life (the CNI client and its caches, or the bridge's netlink, nftables and IPAM).
+    if mode == "auto":
+        from runtime.network.cniwatch import ConfDirWatch
+
+        mode = "cni" if ConfDirWatch(cni_conf_dir).current().network is not None else "bridge"
+    if mode == "cni":
+        from runtime.network.cni import CniNetwork
+
         return CniNetwork(pod_cidr, cni_conf_dir, cni_bin_dirs, state_dir / "cni-cache")
+    from runtime.network.bridge import BridgeNetwork
+
     return BridgeNetwork(pod_cidr, state_dir / "bridge", bridge_name)

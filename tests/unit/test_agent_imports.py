@@ -2,7 +2,8 @@
 only where metrics are exported (cri/app.py imports it then), the checkpoint code (CRIU, archives)
 only at the first checkpoint or restore, the streaming protocols (SPDY, WebSocket) at the first
 exec/attach/port-forward session, the layer unpacking code (tarfile, the decompressors) at the
-first layer the agent unpacks itself or archive it imports. Together ~8 MiB of an idle agent's memory."""
+first layer the agent unpacks itself or archive it imports, each pod network's code (the bridge's,
+CNI's) when the config chooses it. Together ~8 MiB of an idle agent's memory."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,8 @@ ON_DEMAND = ("prometheus_client", "metrics.collector", "metrics.server", "metric
              "runtime.checkpoint.criu", "runtime.checkpoint.rootfsdiff",
              "cri.streaming.sessions", "cri.streaming.spdy_serve", "cri.streaming.ws_serve",
              "cri.streaming.remotecommand", "wsproto", "h11",
-             "runtime.image.unpack", "runtime.image.archive", "tarfile", "zstandard")
+             "runtime.image.unpack", "runtime.image.archive", "tarfile", "zstandard",
+             "runtime.network.bridge", "runtime.network.cni", "runtime.network.cniwatch")
 
 
 def test_the_agent_loads_code_most_agents_never_run_on_demand() -> None:

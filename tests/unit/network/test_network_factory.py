@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ from runtime.errors import InvalidArgument
 from runtime.network.bridge import BridgeNetwork
 from runtime.network.cni import CniNetwork
 from runtime.network.factory import new_network_plugin
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make(mode: str, root: Path) -> object:
@@ -35,3 +39,15 @@ def test_explicit_modes(tmp_path: Path) -> None:
     assert isinstance(cni, CniNetwork) and not cni.status().ready
     with pytest.raises(InvalidArgument, match="'flannel' is not one of auto, bridge, cni"):
         make("flannel", tmp_path)
+
+
+@pytest.mark.parametrize(("mode", "other"), [("bridge", "runtime.network.cni"), ("cni", "runtime.network.bridge")])
+def test_only_the_chosen_network_is_loaded(tmp_path: Path, mode: str, other: str) -> None:
+    probe = ("import json, sys; from pathlib import Path; from runtime.network.factory import new_network_plugin; "
+             f"r = Path({str(tmp_path)!r}); "
+             f"new_network_plugin({mode!r}, '10.88.0.0/16', 'p0', r / 'net.d', [r / 'bin'], r / 'state'); "
+             "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout)
+    assert f"runtime.network.{mode}" in loaded
+    assert [m for m in loaded if m == other or m.startswith(other + ".")] == []
