@@ -59,6 +59,9 @@ cmd_start() {
 		die "a pycrid from $dir already runs; stop it first"
 	write_config "$dir" "$port"
 	write_crictl_config "$dir" "unix://$dir/run/pycrid.sock"
+	# Byte-compiled first, as an installed pycrid is: a caller's PYTHONDONTWRITEBYTECODE would have the
+	# agent compile its sources at every start (~150 ms more to serve, ~0.9 MiB more memory).
+	"$PYTHON" -m compileall -q "$TOP/cri" "$TOP/runtime" "$TOP/metrics" >/dev/null
 	# From the repo root, as tests/e2e/daemon.py runs it; its own session, like containerd's.
 	(cd "$TOP" && exec setsid "$PYTHON" -m cri serve --config "$dir/pycrid.toml") \
 		>>"$dir/pycrid.log" 2>&1 </dev/null &
