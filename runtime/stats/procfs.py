@@ -20,32 +20,63 @@ def thread_count(stat_text: str) -> int:
     return int(stat_text.rpartition(")")[2].split()[_NUM_THREADS])
 
 
+def _read_stat(base: str) -> str | None:
+    """/proc/<pid>/stat, or None when the process is gone."""
+    try:
+        fd = os.open(f"{base}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except _GONE:
+        return None
+    try:  # os.read, not open(): a scrape reads this for every process of every container
+        return os.read(fd, 4096).decode()
+    except _GONE:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _open_files(base: str) -> tuple[int, int]:
+    """(fds, sockets) of the process at ``base``; (0, 0) when it is gone."""
+    fd_dir = f"{base}/fd"
+    try:
+        names = os.listdir(fd_dir)
+    except _GONE:
+        return 0, 0
+    fds = sockets = 0
+    for name in names:
+        try:
+            target = os.readlink(f"{fd_dir}/{name}")
+        except OSError:  # closed meanwhile
+            continue
+        fds += 1
+        sockets += target.startswith("socket:")
+    return fds, sockets
+
+
 def process_counts(pids: Iterable[int], proc_root: str = PROC) -> Processes:
     count = threads = fds = sockets = 0
     for pid in pids:
         base = f"{proc_root}/{pid}"
-        try:
-            fd = os.open(f"{base}/stat", os.O_RDONLY | os.O_CLOEXEC)
-        except _GONE:
+        stat = _read_stat(base)
+        if stat is None:
             continue
-        try:  # os.read, not open(): a scrape reads this for every process of every container
-            stat = os.read(fd, 4096).decode()
-        except _GONE:
-            continue
-        finally:
-            os.close(fd)
         count += 1
         threads += thread_count(stat)
-        fd_dir = f"{base}/fd"
-        try:
-            names = os.listdir(fd_dir)
-        except _GONE:
-            continue
-        for name in names:
-            try:
-                target = os.readlink(f"{fd_dir}/{name}")
-            except OSError:  # closed meanwhile
-                continue
-            fds += 1
-            sockets += target.startswith("socket:")
+        files, socks = _open_files(base)
+        fds += files
+        sockets += socks
     return Processes(count=count, threads=threads, fds=fds, sockets=sockets)
+
+
+def counts_if_alone(pid: int, tasks: int, proc_root: str = PROC) -> Processes | None:
+    """process_counts([pid]) when ``pid``'s threads are all the ``tasks`` its cgroup holds (the
+    pids controller's count of the subtree): then nobody else is in it and the cgroup's pid list
+    need not be read. None when someone else may be there, or ``pid`` is gone."""
+    base = f"{proc_root}/{pid}"
+    stat = _read_stat(base)
+    if stat is None:
+        return None
+    threads = thread_count(stat)
+    if threads != tasks:
+        return None
+    fds, sockets = _open_files(base)
+    return Processes(count=1, threads=threads, fds=fds, sockets=sockets)

@@ -24,8 +24,8 @@ from runtime.stats.aggregate import sum_processes, sum_stats
 from runtime.stats.devices import DeviceNames
 from runtime.stats.layerusage import RecentTreeUsage
 from runtime.stats.netdev import PodNetwork
-from runtime.stats.procfs import PROC, process_counts
-from runtime.stats.sample import Filesystem, Labels, NamedIO, PodSample, Sample, Spec
+from runtime.stats.procfs import PROC, counts_if_alone, process_counts
+from runtime.stats.sample import Filesystem, Labels, NamedIO, PodSample, Processes, Sample, Spec
 
 LayerUsage = Callable[[str], Filesystem | None]
 
@@ -48,13 +48,22 @@ class StatsReader:
         stats, processes = CgroupStats(), None
         if c.state == State.RUNNING:
             stats = self._cgroups.stats(c.cgroup)
-            processes = process_counts(self._cgroups.pids(c.cgroup), self._proc)
+            processes = self._processes(c, stats.pids.current)
         pod = sandbox.config if sandbox else None
         labels = Labels(id=c.cgroup, name=c.id, image=image_label(c), pod=pod.name if pod else "",
                         namespace=pod.namespace if pod else "", container=c.config.name)
         return Sample(timestamp_ns=now, labels=labels, start_time_ns=c.started_at or c.created_at,
                       cgroup=stats, spec=spec(c.config.resources), processes=processes, io=self._named(stats),
                       writable_layer=self._layer_usage(c.spec.upperdir) if c.spec.upperdir else None)
+
+    def _processes(self, c: Container, tasks: int | None) -> Processes:
+        # Most containers are one process (threads aside): when the init's threads are all the
+        # tasks the cgroup counts, its pid list is not read (a file that cannot be kept open).
+        if c.pid > 0 and tasks is not None:
+            alone = counts_if_alone(c.pid, tasks, self._proc)
+            if alone is not None:
+                return alone
+        return process_counts(self._cgroups.pids(c.cgroup), self._proc)
 
     def pod(self, sandbox: Sandbox, containers: Sequence[Container]) -> PodSample:
         """``containers``: the pod's containers (any state); their samples come along."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.stats.procfs import process_counts, thread_count
+from runtime.stats.procfs import counts_if_alone, process_counts, thread_count
 from runtime.stats.sample import Processes
 from tests.unit.stats.builders import tree
 
@@ -27,3 +27,17 @@ def test_a_process_without_an_fd_dir_still_counts(tmp_path: Path) -> None:
     (tmp_path / "5").mkdir()
     (tmp_path / "5" / "stat").write_text("5 (zombie) Z 1 5 5 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n")
     assert process_counts([5], str(tmp_path)) == Processes(count=1, threads=1)
+
+
+def test_a_process_whose_threads_are_all_of_its_cgroups_tasks_is_counted_alone() -> None:
+    proc = str(tree("v1") / "proc")
+    # 4343: 1 thread, 3 fds (no socket); 4242: 2 threads.
+    assert counts_if_alone(4343, 1, proc) == process_counts([4343], proc)
+    assert counts_if_alone(4242, 2, proc) == process_counts([4242], proc)
+
+
+def test_more_tasks_than_the_process_has_threads_means_someone_else_is_there() -> None:
+    proc = str(tree("v1") / "proc")
+    assert counts_if_alone(4242, 3, proc) is None  # 4243 is in its cgroup too
+    assert counts_if_alone(4343, 0, proc) is None
+    assert counts_if_alone(999999, 1, proc) is None  # gone

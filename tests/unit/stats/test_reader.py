@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from runtime.cgroups.testing import FakeCgroupManager
 from runtime.cgroups.paths import CgroupDriver
 from runtime.stats.reader import StatsReader, image_label, others_in_pod, spec
 from runtime.stats.sample import Labels, Processes, Spec
-from tests.unit.stats.builders import (APP, BATCH, BUSYBOX_ID, NOW, WEB, WORKER, layer_usage, pod_cgroup,
+from tests.unit.stats.builders import (APP, BATCH, BUSYBOX_ID, NOW, SIDE, WEB, WORKER, layer_usage, pod_cgroup,
                                        reader, scene, tree)
 
 
@@ -99,6 +100,25 @@ def test_containers_carry_the_cadvisor_labels_and_only_running_ones_have_usage()
     assert [d.device for d in app.io] == ["/dev/vda"]
     assert init.cgroup == CgroupStats() and init.processes is None  # exited
     assert init.writable_layer is not None  # the layer is still there to measure
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_container_of_one_process_is_counted_without_listing_its_cgroup(version: str) -> None:
+    listed: list[str] = []
+    r = reader(version)
+    cgroups = r._cgroups
+    real = cgroups.pids
+
+    def pids(path: str, skip: Collection[str] = ()) -> list[int]:
+        listed.append(path)
+        return real(path, skip)
+
+    cgroups.pids = pids  # type: ignore[method-assign]
+    sandboxes, containers = scene(version)
+    app, side = (r.container(c, sandboxes[0]) for c in containers if c.id in (APP, SIDE))
+    assert side.processes == Processes(count=1, threads=1, fds=3, sockets=0)  # its init's threads: all 1 task
+    assert app.processes == Processes(count=2, threads=3, fds=10, sockets=3)  # 3 tasks, 2 of them its init's
+    assert listed == [c.cgroup for c in containers if c.id == APP]
 
 
 def test_a_stopped_pod_has_no_network_and_a_missing_pod_cgroup_falls_back_to_the_sum() -> None:
