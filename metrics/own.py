@@ -7,12 +7,13 @@ scrape time. All of it is exposed by the one collector (collector.py): no global
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from runtime.container.record import Container, State
-from runtime.process.monitor import read_dropped
+from runtime.process.monitor import DROPPED_FILE, read_dropped
 from runtime.process.supervisor import HELPER_KINDS, HelperState
 from runtime.sandbox.record import Sandbox
 from runtime.spans import Span
@@ -253,7 +254,10 @@ def _log_drops(containers: Sequence[Container]) -> Metric:
     m = _metric("pycrid_container_log_dropped_lines", "Log lines of a container lost because its log file "
                "could not be written (a full disk); the container ran on.", "counter")
     for c in containers:
-        lines = read_dropped(c.spec.state_dir)[0] if c.spec.state_dir else 0
+        # Nearly every container has no such file: a bare access() check costs a tenth of the
+        # failed open and the exception read_dropped would go through (per container, per scrape).
+        lost = c.spec.state_dir and os.access(os.path.join(c.spec.state_dir, DROPPED_FILE), os.F_OK)
+        lines = read_dropped(c.spec.state_dir)[0] if lost else 0
         if lines:
             m.add_sample("pycrid_container_log_dropped_lines_total", {"container_id": c.id, "container": c.config.name},
                          lines)
