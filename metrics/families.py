@@ -85,12 +85,14 @@ def _failures(s: Sample) -> Values:
             yield (kind, scope), value
 
 
+# () rather than an empty generator where there is nothing: the printer skips () at once, and
+# most samples have no block io, and no network but the pods'.
 def _io(field: str) -> Callable[[Sample], Values]:
-    return lambda s: (((d.device,), getattr(d.io, field)) for d in s.io)
+    return lambda s: (((d.device,), getattr(d.io, field)) for d in s.io) if s.io else ()
 
 
 def _net(field: str) -> Callable[[Sample], Values]:
-    return lambda s: (((i.name,), getattr(i, field)) for i in s.network or ())
+    return lambda s: (((i.name,), getattr(i, field)) for i in s.network) if s.network else ()
 
 
 def _layer(field: str) -> Callable[[Sample], Values]:
@@ -105,8 +107,10 @@ def _processes(field: str) -> Value:
 
 
 def _pressure(resource: str, line: str) -> Value:
+    field = f"{resource}_pressure"
+
     def value(s: Sample) -> float | None:
-        p: Pressure | None = getattr(s.cgroup, f"{resource}_pressure")
+        p: Pressure | None = getattr(s.cgroup, field)
         psi = None if p is None else (p.full if line == "full" else p.some)
         return None if psi is None else psi.total_us / _US
     return value
