@@ -21,10 +21,11 @@ class CutOff(OSError):
 
 
 class GrowingFile(io.RawIOBase):
-    """A raw reader of the ingest file at ``ingest`` (opened now), whose end ``ended`` tells."""
+    """A raw reader of the ingest file at ``ingest`` (opened now), or of the one open as the fd
+    ``ingest`` (which it then owns), whose end ``ended`` tells."""
 
-    def __init__(self, ingest: str, ended: Callable[[float], bool]) -> None:
-        self._fd = os.open(ingest, os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, ingest: str | int, ended: Callable[[float], bool]) -> None:
+        self._fd = ingest if isinstance(ingest, int) else os.open(ingest, os.O_RDONLY | os.O_CLOEXEC)
         self._ended = ended
         self._whole = False
 

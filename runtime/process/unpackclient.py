@@ -56,9 +56,15 @@ class ForkedUnpacker:
         return blob_bytes >= FOLLOW_BYTES
 
     def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
-        pid, report = self._forkserver.launch("unpack_layer", {
-            "id": layer, "ingest": ingest, "media_type": media_type, "dest": dest,
-            "layer": layer, "diff_id": diff_id})
+        # The child gets the file open, not its path: a download done before the child runs has
+        # renamed the ingest file already (into the content store, or away if it failed).
+        fd = os.open(ingest, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pid, report = self._forkserver.launch("unpack_layer", {
+                "id": layer, "ingest": ingest, "media_type": media_type, "dest": dest,
+                "layer": layer, "diff_id": diff_id}, fds=(fd,))
+        finally:
+            os.close(fd)
         return _Followed(pid, report, f"unpack_layer {layer}")
 
     def _in_agent(self) -> Unpacker:

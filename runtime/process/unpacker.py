@@ -18,9 +18,10 @@ _BUFFER = 1 << 20  # what a followed blob is read in: a download adds ~1 MiB at 
 
 def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target: unpacks one layer and reports {"ok": {}} or the error and its class.
-    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py):
-    the agent says {"downloaded": true} on the report socket once it is whole; its shutting the
-    socket instead means the download failed, or the agent went."""
+    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py)
+    and comes open, as the fd after the report socket's: the agent says {"downloaded": true} on the
+    report socket once it is whole; its shutting the socket instead means the download failed, or
+    the agent went."""
     with socket.socket(fileno=fds[0]) as report:
 
         def ended(seconds: float) -> bool:
@@ -32,7 +33,7 @@ def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
             return True
 
         try:
-            source = (io.BufferedReader(GrowingFile(raw["ingest"], ended), _BUFFER)
+            source = (io.BufferedReader(GrowingFile(fds[1], ended), _BUFFER)
                       if "ingest" in raw else open(raw["blob"], "rb"))
             with source as blob:
                 apply_layer(blob, raw["media_type"], raw["dest"], layer=raw["layer"], diff_id=raw["diff_id"],

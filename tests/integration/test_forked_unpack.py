@@ -126,3 +126,21 @@ def test_a_followed_layer_whose_download_fails_stops(server: ForkServer, tmp_pat
     size = written.stat().st_size
     time.sleep(0.2)
     assert size < (1 << 20) and written.stat().st_size == size
+
+
+
+def test_a_followed_layer_lands_when_its_download_ends_before_the_child_starts(
+        server: ForkServer, tmp_path: Path) -> None:
+    # The content store renames the ingest file as soon as the blob is verified, which may be
+    # before the child runs: a child that opened it by its path would find nothing there.
+    random = os.urandom(64 << 10)
+    path, digest, diff_id = blob(tmp_path, [ti.file("random", random)])
+    for attempt in range(20):
+        ingest = tmp_path / f"ingest{attempt}"
+        ingest.write_bytes(Path(path).read_bytes())
+        dest = tmp_path / f"fs{attempt}"
+        dest.mkdir()
+        followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
+        ingest.unlink()
+        followed.finish()
+        assert (dest / "random").read_bytes() == random
