@@ -39,8 +39,11 @@ def open_root(path: str) -> int:
 
 
 def open_dir(root_fd: int, parts: Sequence[str], create: bool, what: str) -> int:
-    """An fd of the directory ``parts`` below the root; missing directories are made (0755) when ``create``."""
-    fd = os.dup(root_fd)
+    """An fd of the directory ``parts`` below the root (a new one, the root's too); missing
+    directories are made (0755) when ``create``."""
+    if not parts:
+        return os.dup(root_fd)
+    fd = root_fd  # never closed here: the caller's
     try:
         for part in parts:
             try:
@@ -56,9 +59,11 @@ def open_dir(root_fd: int, parts: Sequence[str], create: bool, what: str) -> int
                     raise InvalidArgument(f"{what}: parent {part!r} is a symlink or not a directory; "
                                           "refusing to write through it") from e
                 raise
-            os.close(fd)
+            if fd != root_fd:
+                os.close(fd)
             fd = child
         return fd
     except BaseException:
-        os.close(fd)
+        if fd != root_fd:
+            os.close(fd)
         raise

@@ -209,7 +209,9 @@ def _hardlink(root_fd: int, fd: int, parts: tuple[str, ...], linkname: str, entr
         raise InvalidArgument(f"{entry}: hard link to the layer root")
     if target == parts:
         return
-    target_fd = open_dir(root_fd, target[:-1], create=False, what=f"{entry}: hard link target")
+    # Most links point into their own directory (busybox's applets): that one is open already.
+    same_dir = target[:-1] == parts[:-1]
+    target_fd = fd if same_dir else open_dir(root_fd, target[:-1], create=False, what=f"{entry}: hard link target")
     try:
         _remove(fd, parts[-1])
         os.link(target[-1], parts[-1], src_dir_fd=target_fd, dst_dir_fd=fd, follow_symlinks=False)
@@ -218,7 +220,8 @@ def _hardlink(root_fd: int, fd: int, parts: tuple[str, ...], linkname: str, entr
     except PermissionError as e:  # a directory, or a file we may not link
         raise InvalidArgument(f"{entry}: cannot hard link to {linkname!r}: {e}") from e
     finally:
-        os.close(target_fd)
+        if not same_dir:
+            os.close(target_fd)
 
 
 def _xattrs(fd: int, base: str, m: tarfile.TarInfo, fileops: FileOps) -> None:
