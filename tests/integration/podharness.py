@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,15 @@ class PodHarness:
         self.forkserver.shutdown()
         unpin([*self.pins.pins.values(), self.pins.shm], LinuxSyscalls())
         return zombies
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
 
 
 def wait_exit(spec: InitSpec, timeout: float = 10 * TIMEOUT_SCALE) -> dict[str, Any]:

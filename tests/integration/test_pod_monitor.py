@@ -19,20 +19,9 @@ from runtime.process.initspec import POD, Namespaces
 from runtime.process.monitor import read_dropped
 from runtime.process.monitorclient import MonitorFactory
 from runtime.sandbox.namespaces import PinSpec
-from tests.integration.podharness import PodHarness, log_lines, wait_exit
+from tests.integration.podharness import PodHarness, log_lines, wait_exit, wait_until
 
 TICKER = ("sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
-
-
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def descendants(pid: int) -> list[str]:

@@ -13,16 +13,7 @@ import pytest
 
 from runtime.errors import AlreadyExists, InvalidArgument
 from runtime.linux import proc
-from tests.integration.podharness import PodHarness, log_lines, wait_exit
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+from tests.integration.podharness import PodHarness, log_lines, wait_exit, wait_until
 
 
 def live(pid: int) -> list[str]:
