@@ -49,9 +49,12 @@ def run_starter(raw: dict[str, Any], pid_namespace: str | int, stdio: tuple[int,
         if report.recv(64) != protocol.GO:
             raise Internal("the prepared start was discarded")
         marks.append(("starter.go", time.monotonic()))
+
     try:
         spec = InitSpec.from_dict(raw)
         marks.append(("starter.spec", time.monotonic()))
+        if spec.restore is not None and hold:
+            raise InvalidArgument(f"container {spec.id}: a restore from a checkpoint is not prepared, only started")
         if spec.restore is not None:  # a checkpointed container: CRIU makes its PID namespace itself
             # Loaded here, not in the fork server every monitor shares: CRIU's driver brings
             # subprocess and shutil, which no other child uses. The restored process keeps the

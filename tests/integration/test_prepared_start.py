@@ -13,6 +13,7 @@ import pytest
 
 from runtime.errors import AlreadyExists, InvalidArgument
 from runtime.linux import proc
+from runtime.process.initspec import Restore
 from tests.integration.podharness import PodHarness, log_lines, wait_exit, wait_until
 
 
@@ -96,3 +97,11 @@ def test_shutdown_and_reexec_drop_prepared_inits(pod: PodHarness) -> None:
     assert wait_exit(first)["exit_code"] == 0 and log_lines(first) == [("stdout", "F", "after-upgrade")]
     pod.monitor.prepare(pod.spec("second", ("true",)), 30)
     # the harness's close() shuts the monitor down and asserts it exits, leaving no zombie
+
+
+def test_a_restore_from_a_checkpoint_is_never_held(pod: PodHarness, tmp_path: Path) -> None:
+    """CRIU restores a process that already ran: there is no set-up to hold, only a start."""
+    spec = pod.spec("restored", ("true",), restore=Restore("/usr/sbin/criu", str(tmp_path / "images")))
+    with pytest.raises(InvalidArgument, match="restored.*not prepared"):
+        pod.monitor.prepare(spec, 30)
+    assert wait_until(lambda: live(pod.monitor_pid) == []), live(pod.monitor_pid)
