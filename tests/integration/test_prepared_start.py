@@ -105,3 +105,13 @@ def test_a_restore_from_a_checkpoint_is_never_held(pod: PodHarness, tmp_path: Pa
     with pytest.raises(InvalidArgument, match="restored.*not prepared"):
         pod.monitor.prepare(spec, 30)
     assert wait_until(lambda: live(pod.monitor_pid) == []), live(pod.monitor_pid)
+
+
+def test_a_killed_monitor_strands_no_prepared_init(pod: PodHarness) -> None:
+    """The monitor's death (SIGKILL) ends what it held: the starter sees its report socket close,
+    kills init and exits; the fork server, their subreaper now, reaps both."""
+    pid = pod.monitor.prepare(pod.spec("orphaned", ("true",)), 30)
+    starter = next(p.pid for p in proc.descendants(pod.monitor_pid) if p.comm == "pycrid-start")
+    os.kill(pod.monitor_pid, signal.SIGKILL)
+    assert wait_until(lambda: all(proc.read_stat(p) is None for p in (pid, starter)), timeout=10), \
+        [proc.read_stat(p) for p in (pid, starter)]
