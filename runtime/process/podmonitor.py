@@ -19,7 +19,6 @@ the agent and the fork server may die or restart without touching any of them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -206,15 +205,14 @@ class PodMonitor(PodRequests):
             self.children.kill_group(p.pid)  # whatever it forked and left behind (a stuck init)
             self._answer(p, message)
             return
+        if p.kind != "pause":
+            message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
+                                ("monitor.report", time.monotonic())]
         if p.kind == "prepare":
             for fd in fds:
                 os.close(fd)
-            self.pending.remove(p)
             self.prepared[p.container] = p
-            with contextlib.suppress(OSError):
-                protocol.send(p.reply, {"pid": int(message["pid"]), "marks": [
-                    ("monitor.request", p.asked_at), *message.get("marks", ()), ("monitor.report", time.monotonic())]})
-            p.reply.close()
+            self._answer(p, message, done=False)
             return
         if p.kind == "pause":
             self.pause_pid, self.pid_namespace = int(message["pid"]), fds[0]
@@ -229,17 +227,19 @@ class PodMonitor(PodRequests):
             status = self.children.exited_early(watched.pid)
             if status is not None:
                 self.watcher.exited(watched.pid, status)
-            message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
-                                ("monitor.report", time.monotonic())]
         self._answer(p, message)
 
-    def _answer(self, p: Pending, message: dict[str, Any]) -> None:
+    def _answer(self, p: Pending, message: dict[str, Any], done: bool = True) -> None:
+        """``done`` False: a prepared start, whose starter and pipes stay held for its start (_go)."""
         self.pending.remove(p)
         try:
             protocol.send(p.reply, message)
         except OSError:
             pass  # the agent gave up waiting; what was started stays recorded here
-        p.close()
+        if done:
+            p.close()
+        else:
+            p.reply.close()
 
     def _stop_everything(self) -> None:
         self.stopping = True
