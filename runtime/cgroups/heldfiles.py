@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from runtime.cgroups.cgroupfs import open_optional, read_open
-from runtime.linux.seqfile import BUFFER, SHORT
 
 IDLE_S = 120.0
 
@@ -53,24 +52,7 @@ class HeldFiles:
         with self._lock:
             if self._clock() >= self._next_sweep:
                 self._sweep()
-            fds, read = self._fds, self._read_since_sweep
-            texts: list[str | None] = []
-            for path in paths:
-                # The usual case inline (a scrape does it ~30 times per container): a file held
-                # open whose one read gives it whole. Anything else goes the long way.
-                fd = fds.get(path)
-                if fd is not None:
-                    try:
-                        data = os.pread(fd, BUFFER, 0)
-                    except OSError:
-                        pass
-                    else:
-                        if len(data) < SHORT:
-                            read.add(path)
-                            texts.append(data.decode())
-                            continue
-                texts.append(self._read(path))
-            return texts
+            return [self._read(path) for path in paths]
 
     def _read(self, path: str) -> str | None:
         fd = self._fds.get(path)

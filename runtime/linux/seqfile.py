@@ -15,9 +15,9 @@ import os
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MAX_RECORD = 1024
-BUFFER = 65536
+_BUFFER = 65536
 # A read that returned fewer bytes than this was the file's end.
-SHORT = PAGE - MAX_RECORD
+_SHORT = PAGE - MAX_RECORD
 
 
 def read_whole(fd: int) -> bytes:
@@ -26,8 +26,8 @@ def read_whole(fd: int) -> bytes:
     chunks: list[bytes] = []
     offset = 0
     while True:
-        chunk = os.pread(fd, BUFFER, offset)
+        chunk = os.pread(fd, _BUFFER, offset)
         chunks.append(chunk)
-        if len(chunk) < SHORT:
+        if len(chunk) < _SHORT:
             return b"".join(chunks)  # one chunk: joined without a copy
         offset += len(chunk)
