@@ -198,6 +198,12 @@ def report(paths: list[Path]) -> None:
         deletes = statistics.median(r["delete_all"] for r in run["rounds"])
         cells = [f"{percentile(latencies, p):.2f} s" for p in (50, 90, 99)] + [f"{max(latencies):.2f} s"]
         print(f"| {run['runtime']} | {len(run['rounds'])} | {' | '.join(cells)} | {deletes:.2f} s |")
+    p99 = {run["runtime"]: percentile([x for r in run["rounds"] for x in r["latencies"]], 99) for run in runs}
+    anchors = [name for name in p99 if name != "pycrid"]
+    if "pycrid" in p99 and anchors:
+        print()
+        print("pycrid's p99 over each anchor's: "
+              + ", ".join(f"{name} {p99['pycrid'] / p99[name]:.2f}" for name in anchors))
     splits = {run["runtime"]: [v for r in run["rounds"] for v in r.get("split", {}).values()] for run in runs}
     if all(splits.values()):
         print()

@@ -1,4 +1,4 @@
-"""hack/cluster's entry point: `python -m tests.cluster up [--runtime pycrid|containerd]
+"""hack/cluster's entry point: `python -m tests.cluster up [--runtime pycrid|containerd|containerd2]
 [--kubelet-feature-gates NAME=BOOL,...]` and
 `python -m tests.cluster down [--purge]`, on the state dir $PYCRID_CLUSTER_DIR (default
 $PYCRID_CACHE/cluster)."""

@@ -1,5 +1,6 @@
-"""The node's container runtime: pycrid (the cluster this is for), or containerd 1.6 + runc (Debian's,
-through hack/bench/containerd.sh) for the side-by-side benchmark under the same kubelet and cluster."""
+"""The node's container runtime: pycrid (the cluster this is for), or one of the benchmarks' anchors for
+the side-by-side benchmark under the same kubelet and cluster: containerd 1.6 + runc (Debian's, through
+hack/bench/containerd.sh) or containerd 2.x + runc (built from the Go module proxy, hack/bench/containerd2.sh)."""
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ from tests.cluster import daemons, node
 from tests.cluster.layout import PORTS, Layout
 from tests.e2e.daemon import REPO
 
-RUNTIMES = ("pycrid", "containerd")
-CONTAINERD_SH = REPO / "hack" / "bench" / "containerd.sh"
+RUNTIMES = ("pycrid", "containerd", "containerd2")
+# Each anchor's start|stop script; its state, socket and logs go in the layout's dir of its name.
+ANCHOR_SCRIPTS = {name: REPO / "hack" / "bench" / f"{name}.sh" for name in ("containerd", "containerd2")}
 
 
 @dataclass(frozen=True)
@@ -24,15 +26,15 @@ class Runtime:
 
     @property
     def endpoint(self) -> str:
-        if self.name == "containerd":
-            return f"unix://{self.layout.path('containerd', 'containerd.sock')}"
+        if self.name in ANCHOR_SCRIPTS:
+            return f"unix://{self.layout.path(self.name, 'containerd.sock')}"
         return f"unix://{self.layout.pycrid_socket}"
 
     def start(self, say: Callable[[str], None]) -> None:
-        if self.name == "containerd":
+        if self.name in ANCHOR_SCRIPTS:
             if not _containerd_answers(self):
-                say("starting containerd")
-                subprocess.run([str(CONTAINERD_SH), "start", str(self.layout.path("containerd")),
+                say(f"starting {self.name}")
+                subprocess.run([str(ANCHOR_SCRIPTS[self.name]), "start", str(self.layout.path(self.name)),
                                 str(PORTS["registry"])], check=True)
             return
         node.start_pycrid(self.layout, say)
@@ -44,9 +46,9 @@ class Runtime:
 
     def stop(self, say: Callable[[str], None]) -> None:
         """Removes every pod it runs, then stops it and whatever helpers it has."""
-        if self.name == "containerd":
-            say("stopping containerd and its pods")
-            subprocess.run([str(CONTAINERD_SH), "stop", str(self.layout.path("containerd"))], check=True)
+        if self.name in ANCHOR_SCRIPTS:
+            say(f"stopping {self.name} and its pods")
+            subprocess.run([str(ANCHOR_SCRIPTS[self.name]), "stop", str(self.layout.path(self.name))], check=True)
             return
         forkserver = forkserver_pid(self.layout)
         if forkserver is not None and daemons.pid_of(self.layout, "pycrid") is None:
