@@ -161,7 +161,9 @@ def round_of(pods: int, number: int, endpoint: str | None = None) -> dict[str, A
         delete_all = max(watch.deleted[n] for n in names) - start
     finally:
         watch.stop()
-    return {"latencies": latencies, "delete_all": delete_all, "split": split}
+    # CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (startup-profile.sh)
+    window = (min(watch.added[n] for n in names), max(watch.ready[n] for n in names))
+    return {"latencies": latencies, "delete_all": delete_all, "split": split, "window": window}
 
 
 def measure(runtime: str, out: Path, pods: int, number: int, endpoint: str | None) -> None:
