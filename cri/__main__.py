@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cri import app, logformat
+from cri import logformat
 from cri.config import ConfigError, load
 from cri.socket import SocketInUse
 from runtime.errors import PycridError
@@ -31,12 +31,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pycrid: {e}", file=sys.stderr)
         return 2
     logformat.configure(config.log_level)
+    forked = None
+    if args.command == "serve":
+        # Before the agent's own imports (grpc, protobuf, the services): see forkedstart.
+        from runtime.process.forkedstart import fork_server
+        forked = fork_server(config.forkserver_socket, config.forkserver_log)
+    from cri import app
     try:
         if args.command == "images":
             for image in app.import_images(config, args.file):
                 print(f"imported {image.id} {' '.join(image.repo_tags)}")
         else:
-            app.serve(config)
+            app.serve(config, forked)
     except (SocketInUse, PycridError) as e:
         print(f"pycrid: {e}", file=sys.stderr)
         return 1

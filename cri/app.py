@@ -35,7 +35,7 @@ from runtime.linux.mountapi import has_mount_setattr
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.locks import KeyedLocks
 from runtime.network.factory import new_network_plugin
-from runtime.process.client import connect_or_start
+from runtime.process.client import ForkServer, connect_or_start
 from runtime.process.idmapprobe import probe_idmap
 from runtime.process.imagecheck import ForkedImageMountCheck
 from runtime.process.monitorclient import MonitorFactory
@@ -74,12 +74,13 @@ class Node:
     events: EventHub
 
 
-def build(config: Config) -> Node:
-    """Every component, wired; recovers sandboxes then containers from disk and live processes."""
+def build(config: Config, forked: ForkServer | None = None) -> Node:
+    """Every component, wired; recovers sandboxes then containers from disk and live processes.
+    ``forked``: the fork server the agent forked as it started (runtime/process/forkedstart.py)."""
     started = time.monotonic()
     root, state = Path(config.root), Path(config.state)
-    forkserver_log = str(state / "forkserver.log")
-    forkserver = connect_or_start(str(state / "forkserver.sock"), forkserver_log)
+    forkserver_log = config.forkserver_log
+    forkserver = forked or connect_or_start(config.forkserver_socket, forkserver_log)
     idmap = probe_idmap(forkserver, [str(root), str(state)])  # where layers, volumes and pod files live
     syscalls = LinuxSyscalls()
     rro = has_mount_setattr(syscalls)
@@ -161,7 +162,7 @@ def import_images(config: Config, tarball: str) -> list[Image]:
     return ImageManager(str(Path(config.root) / "images"), registry_hosts(config)).import_archive(tarball)
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, forked: ForkServer | None = None) -> None:
     """Runs until SIGTERM or SIGINT, then drains in-flight RPCs (bounded) and removes the socket."""
     os.makedirs(config.root, mode=0o711, exist_ok=True)
     os.makedirs(config.state, mode=0o700, exist_ok=True)
@@ -175,7 +176,7 @@ def serve(config: Config) -> None:
         signal.signal(sig, lambda signum, frame: stop.set())
     cri_socket.prepare(path)
 
-    node = build(config)
+    node = build(config, forked)
     runtime, metrics = node.runtime, node.metrics
     server = grpc_server.build(runtime, node.images, workers=config.max_rpc_workers)
     if server.add_insecure_port(f"unix://{path}") == 0:

@@ -67,6 +67,14 @@ class Config:
     def socket_path(self) -> str:
         return self.listen.removeprefix("unix://")
 
+    @property
+    def forkserver_socket(self) -> str:
+        return str(Path(self.state) / "forkserver.sock")
+
+    @property
+    def forkserver_log(self) -> str:
+        return str(Path(self.state) / "forkserver.log")
+
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from runtime.errors import DeadlineExceeded, Internal, Unavailable
 from runtime.linux.poll import wait_readable
@@ -46,8 +46,16 @@ def helper_argv(module: str, *args: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", module, *args], env
 
 
+class Child(Protocol):
+    """The fork server as a child of this agent (a subprocess.Popen, or forkedstart's): to reap it."""
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class ForkServer:
-    def __init__(self, path: str, process: subprocess.Popen[bytes] | None = None,
+    def __init__(self, path: str, process: Child | None = None,
                  extra_args: tuple[str, ...] = ()) -> None:
         self.path = path
         self.process = process  # set when this agent started it, so its exit can be reaped

@@ -184,21 +184,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", default=[], metavar="NAME=module:function")
     parser.add_argument("--resume", type=int, help="a previous build's state (an upgrade)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
-    set_comm(COMM)
+    configure_logging()
     targets = load_targets(args.target)
     build_id()  # the code as imported now, before anyone can change the files under us
-    LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
     if args.resume is not None:
         state = handover.read_state(args.resume)
         listener = socket.socket(fileno=int(state["listener"]))
         handover.restore_cloexec([listener.fileno()])
-        server = Server(args.socket, targets, listener, linger=bool(state.get("linger")))
+        run(Server(args.socket, targets, listener, linger=bool(state.get("linger"))))
     else:
-        server = Server(args.socket, targets, sockpath.listen(args.socket))
-    server.serve()
+        run(Server(args.socket, targets, sockpath.listen(args.socket)))
     return 0
+
+
+def configure_logging() -> None:
+    """To stderr (the fork server's log file), replacing any handler a forking agent left."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="time=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r")
+
+
+def run(server: Server) -> None:
+    """Serves as the fork server: named for ps, the subreaper of everything it forks."""
+    set_comm(COMM)
+    LinuxSyscalls().prctl(k.PR_SET_CHILD_SUBREAPER, 1)
+    server.serve()
 
 
 if __name__ == "__main__":
