@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from cri import logformat
+from cri import socket as cri_socket
 from cri.config import ConfigError, load
 from cri.socket import SocketInUse
 from runtime.errors import PycridError
@@ -31,18 +33,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pycrid: {e}", file=sys.stderr)
         return 2
     logformat.configure(config.log_level)
-    forked = None
-    if args.command == "serve":
-        # Before the agent's own imports (grpc, protobuf, the services): see forkedstart.
-        from runtime.process.forkedstart import fork_server
-        forked = fork_server(config.forkserver_socket, config.forkserver_log)
-    from cri import app
     try:
+        forked = None
+        if args.command == "serve":
+            # Not beside a live pycrid (its fork server is the one at this path), then before the
+            # agent's own imports (grpc, protobuf, the services): see forkedstart.
+            cri_socket.prepare(config.socket_path)
+            from runtime.process.forkedstart import fork_server
+            forked = fork_server(config.forkserver_socket, config.forkserver_log)
+        from cri import app
         if args.command == "images":
             for image in app.import_images(config, args.file):
                 print(f"imported {image.id} {' '.join(image.repo_tags)}")
         else:
-            app.serve(config, forked)
+            try:
+                app.serve(config, forked)
+            except BaseException:
+                if forked is not None:  # ours alone so far: it goes once idle, as after a stop
+                    with contextlib.suppress(PycridError):
+                        forked.linger()
+                raise
     except (SocketInUse, PycridError) as e:
         print(f"pycrid: {e}", file=sys.stderr)
         return 1
