@@ -42,12 +42,11 @@ class ForkedChild:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
+        while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"fork server {self.pid}", timeout or 0.0)
             time.sleep(0.01)
-        assert self.returncode is not None
-        return self.returncode
+        return code
 
 
 def fork_server(path: str, log_path: str) -> ForkServer | None:
