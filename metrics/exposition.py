@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -58,6 +59,14 @@ def series_prefix(family: Family, labels: tuple[str, ...], extra: tuple[str, ...
     return family.name + "{" + ",".join(f'{n}="{_escape(v)}"' for n, v in pairs) + "} "
 
 
+@dataclass(frozen=True)
+class _SeriesText:
+    """One sample's 'name{labels} ' texts, per family (by index in the printer's families)."""
+
+    single: list[str | None]  # of the family's one series, for families with ``value``
+    extra: list[dict[tuple[str, ...], str]]  # by extra label values, for the other families
+
+
 class ContainerPrinter:
     """Writes the container families for a list of samples.
 
@@ -70,29 +79,34 @@ class ContainerPrinter:
     def __init__(self, families: Sequence[Family] = FAMILIES) -> None:
         self._families = tuple(families)
         self._heads = [_head(f) for f in self._families]
-        self._kept: dict[Labels, list[dict[tuple[str, ...], str]]] = {}
+        self._kept: dict[Labels, _SeriesText] = {}
+
+    def _texts(self, samples: Sequence[Sample]) -> list[_SeriesText]:
+        kept, n = self._kept, len(self._families)
+        now: dict[Labels, _SeriesText] = {}
+        texts = []
+        for s in samples:
+            t = now.get(s.labels) or kept.get(s.labels) or _SeriesText([None] * n, [{} for _ in range(n)])
+            now[s.labels] = t
+            texts.append(t)
+        self._kept = now
+        return texts
 
     def text(self, samples: Sequence[Sample]) -> str:
-        kept = self._kept
-        now: dict[Labels, list[dict[tuple[str, ...], str]]] = {}
-        prefixes = []
-        for s in samples:
-            p = now.get(s.labels) or kept.get(s.labels) or [{} for _ in self._families]
-            now[s.labels] = p
-            prefixes.append(p)
-        self._kept = now
+        texts = self._texts(samples)
+        singles = [t.single for t in texts]  # the hot loop indexes these lists directly
         out: list[str] = []
         for i, family in enumerate(self._families):
             lines: list[str] = []
             add = lines.append
             if (single := family.value) is not None:  # one series or none, no extra labels
-                for s, p in zip(samples, prefixes):
+                for s, kept in zip(samples, singles):
                     v = single(s)
                     if v is None:
                         continue
-                    prefix = p[i].get(())
+                    prefix = kept[i]
                     if prefix is None:
-                        prefix = p[i][()] = series_prefix(family, base_values(s), ())
+                        prefix = kept[i] = series_prefix(family, base_values(s), ())
                     if type(v) is int and 0 <= v < _PLAIN_INT_BELOW:  # go_float, inlined
                         add(f"{prefix}{v}.0\n")
                     else:
@@ -102,11 +116,11 @@ class ContainerPrinter:
                     out.extend(lines)
                 continue
             values = family.values
-            for s, p in zip(samples, prefixes):
+            for s, t in zip(samples, texts):
                 found = values(s)
                 if found == ():  # most families are one series or none: skip the loop for none
                     continue
-                known = p[i]
+                known = t.extra[i]
                 for extra, value in found:
                     prefix = known.get(extra)
                     if prefix is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from runtime.cgroups.stats import Pressure
 from runtime.stats.sample import Sample
@@ -68,7 +69,8 @@ def _cpu(field: str, scale: float = 1.0, throttling: bool = False) -> Value:
 
 
 def _memory(field: str) -> Value:
-    return lambda s: getattr(s.cgroup.memory, field)
+    # attrgetter: the printer calls a value function for every sample of every family
+    return attrgetter(f"cgroup.memory.{field}")
 
 
 def _cpu_total(s: Sample) -> Values:
@@ -117,9 +119,12 @@ def _pressure(resource: str, line: str) -> Value:
 
 
 def _spec(field: str, only_if_set: bool = False) -> Value:
+    if not only_if_set:
+        return attrgetter(f"spec.{field}")
+
     def value(s: Sample) -> float | None:
         v: int = getattr(s.spec, field)
-        return None if only_if_set and not v else v
+        return v or None
     return value
 
 
