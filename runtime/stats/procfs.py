@@ -36,20 +36,27 @@ def _read_stat(base: str) -> str | None:
 
 def _open_files(base: str) -> tuple[int, int]:
     """(fds, sockets) of the process at ``base``; (0, 0) when it is gone."""
-    fd_dir = f"{base}/fd"
     try:
-        names = os.listdir(fd_dir)
+        # Each link is read relative to the open fd directory: the kernel then resolves only its
+        # name, not /proc/<pid>/fd again (a scrape reads every descriptor of every process).
+        fd_dir = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except _GONE:
         return 0, 0
-    fds = sockets = 0
-    for name in names:
-        try:
-            target = os.readlink(f"{fd_dir}/{name}")
-        except OSError:  # closed meanwhile
-            continue
-        fds += 1
-        sockets += target.startswith("socket:")
-    return fds, sockets
+    try:
+        names = os.listdir(fd_dir)
+        fds = sockets = 0
+        for name in names:
+            try:
+                target = os.readlink(name, dir_fd=fd_dir)
+            except OSError:  # closed meanwhile
+                continue
+            fds += 1
+            sockets += target.startswith("socket:")
+        return fds, sockets
+    except _GONE:
+        return 0, 0
+    finally:
+        os.close(fd_dir)
 
 
 def process_counts(pids: Iterable[int], proc_root: str = PROC) -> Processes:
