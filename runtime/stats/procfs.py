@@ -43,7 +43,10 @@ def _open_files(base: str) -> tuple[int, int]:
     except _GONE:
         return 0, 0
     try:
-        names = os.listdir(fd_dir)
+        try:
+            names = os.listdir(fd_dir)
+        except _GONE:
+            return 0, 0
         fds = sockets = 0
         for name in names:
             try:
@@ -53,8 +56,6 @@ def _open_files(base: str) -> tuple[int, int]:
             fds += 1
             sockets += target.startswith("socket:")
         return fds, sockets
-    except _GONE:
-        return 0, 0
     finally:
         os.close(fd_dir)
 
