@@ -11,7 +11,7 @@ import io
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from runtime.errors import Internal, InvalidArgument, NotFound, ResourceExhausted
 from runtime.image.digest import hex_part, validate_digest
@@ -51,13 +51,10 @@ class ContentStore:
             raise ResourceExhausted(f"content blob {digest}: larger than {limit} bytes")
         return data
 
-    def write(self, digest: str, size: int, chunks: Iterable[bytes],
-              on_ingest: Callable[[str], None] | None = None) -> None:
-        """Stores ``chunks`` as ``digest``; InvalidArgument, and nothing stored, unless both match.
-        ``on_ingest`` gets the path of the ingest file once it exists, before the first chunk: it
-        grows there and is renamed to ``path(digest)`` once verified, or removed."""
+    def write(self, digest: str, size: int, chunks: Iterable[bytes]) -> None:
+        """Stores ``chunks`` as ``digest``; InvalidArgument, and nothing stored, unless both match."""
         validate_digest(digest, "content blob")
-        self._ingest_chunks(chunks, expect=(digest, size), on_ingest=on_ingest)
+        self._ingest_chunks(chunks, expect=(digest, size))
 
     def add(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Stores content whose digest is not known beforehand (archive import); returns (digest, size)."""
@@ -81,16 +78,13 @@ class ContentStore:
             inodes += 1
         return used, inodes
 
-    def _ingest_chunks(self, chunks: Iterable[bytes], expect: tuple[str, int] | None,
-                       on_ingest: Callable[[str], None] | None = None) -> tuple[str, int]:
+    def _ingest_chunks(self, chunks: Iterable[bytes], expect: tuple[str, int] | None) -> tuple[str, int]:
         what = f"content blob {expect[0]}" if expect else "content blob"
         tmp = os.path.join(self._ingest, uuid.uuid4().hex)
         h = hashlib.sha256()
         written = 0
         try:
             with open(tmp, "xb") as f:
-                if on_ingest is not None:
-                    on_ingest(tmp)
                 for chunk in chunks:
                     written += len(chunk)
                     if expect and written > expect[1]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from runtime.errors import InvalidArgument
 
@@ -33,3 +33,21 @@ def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
 
 def hex_part(digest: str) -> str:
     return digest.split(":", 1)[1]
+
+
+def verified(chunks: Iterable[bytes], digest: str, size: int, what: str) -> Iterator[bytes]:
+    """``chunks``, passed on as they come; InvalidArgument as soon as there are more than ``size``
+    bytes, and at their end unless there were exactly ``size`` bytes with this ``digest``. Whoever
+    consumes them must treat nothing as whole until the iteration ended without an error."""
+    h = hashlib.sha256()
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > size:
+            raise InvalidArgument(f"{what}: more than the {size} bytes its descriptor says")
+        h.update(chunk)
+        yield chunk
+    if seen != size:
+        raise InvalidArgument(f"{what}: got {seen} bytes, descriptor says {size}")
+    if (got := "sha256:" + h.hexdigest()) != digest:
+        raise InvalidArgument(f"{what}: content has digest {got}")

@@ -1,10 +1,11 @@
-"""Reading a blob while the content store writes it: its ingest file, followed to the end.
+"""Reading a blob while it downloads: from the pipe the download is written into (or a file it
+is appended to), followed to the end.
 
-The writer appends to the ingest file; the reader reads what is there and, at the end of the data,
-asks ``ended(seconds)``, which waits for word from the download: True once the download is whole
-(the blob verified: whatever is in the file now is all of it), False when there was none yet, or
-CutOff when the download failed or its requester went. The word comes explicitly, not from the
-paths: the same blob downloaded by two pulls at once lands at the same blob path from either.
+The reader reads what is there and, at the end of the data (the pipe's writer closed it), asks
+``ended(seconds)``, which waits for word from the download: True once the download is whole (the
+blob verified: what was read is all of it), False when there was none yet, or CutOff when the
+download failed or its requester went. The end of the data alone says nothing: a download cut off
+or a blob that failed its digest ends it too.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class CutOff(OSError):
 
 
 class GrowingFile(io.RawIOBase):
-    """A raw reader of the ingest file at ``ingest`` (opened now), or of the one open as the fd
+    """A raw reader of the file at ``ingest`` (opened now), or of the pipe or file open as the fd
     ``ingest`` (which it then owns), whose end ``ended`` tells."""
 
     def __init__(self, ingest: str | int, ended: Callable[[float], bool]) -> None:

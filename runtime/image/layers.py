@@ -5,10 +5,12 @@ ID names the snapshot so an image sharing a lower stack with another reuses its 
 Downloads (waiting on the network) and unpacks (busy on a CPU) run in pools of their own, so no
 download waits behind an unpack and there are never more unpacks than CPUs. The layers' downloads
 start with the image config's: the diff IDs it holds are needed only to name and check snapshots.
-A layer the unpacker can follow (a large one, unpacked in a child process) is unpacked while it
-downloads: the child reads the blob's ingest file as the download thread writes it (see
-Unpacker.follow), so decompressing and writing files overlap the download instead of following it.
-That download waits for the config first, to name the layer's snapshot.
+A layer the unpacker can follow (one unpacked in a child process) is streamed: its download goes
+through a pipe into the unpacker (Unpacker.follow) and is not stored, as CRI-O stores none, so each
+of its bytes is written to disk once (as a file of the snapshot) and decompressing and writing
+files overlap the download. The snapshot stands only once the download was verified (size and
+digest) and the unpack is whole. Such a download waits for the config first, to name the snapshot.
+A layer whose blob the content store has (an imported archive's) is unpacked from it.
 """
 from __future__ import annotations
 
@@ -17,18 +19,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
+from runtime.errors import Internal
 from runtime.image.content import ContentStore
 from runtime.image.digest import chain_ids
 from runtime.image.manifest import Descriptor
+from runtime.image.pipefeed import ReaderGone, layer_pipe
 from runtime.image.progress import PullProgress
 from runtime.image.snapshots import SnapshotStore
 
 if TYPE_CHECKING:  # the agent loads the unpacking code (tarfile, decompressors) only when it unpacks
-    from runtime.image.unpack import FollowedLayer, Unpacker
+    from runtime.image.unpack import Unpacker
 
-OnIngest = Callable[[str], None]  # told the path of a blob's ingest file, before it grows
-# Puts one blob into the content store (ContentStore.write's on_ingest is the third argument).
-Fetch = Callable[[Descriptor, PullProgress, OnIngest | None], None]
+# Downloads one layer blob: into the content store when the third argument is None, else into
+# that pipe (its write end, which the caller closes), verified at its end (pull.layer_fetcher).
+Fetch = Callable[[Descriptor, PullProgress, int | None], None]
 
 
 def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequence[str]], *,
@@ -53,26 +57,33 @@ def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequen
             return
         if unpack.follows(layer.size):
             ids, chains = named.result()
-            if snapshots.get(chains[i]) is None:
-                snapshots.create(chains[i], chains[i - 1] if i else None,
-                                 lambda fs: fetch_following(layer, fs, ids[i]))
-        # Built meanwhile by another pull, from its own download: the blob is still to store.
-        if not content.has(layer.digest):
+            snapshots.create(chains[i], chains[i - 1] if i else None,
+                             lambda fs: stream(layer, fs, ids[i]))
+        else:
             fetch(layer, progress, None)
 
-    def fetch_following(layer: Descriptor, fs: str, diff_id: str) -> None:
-        unpacking: list[FollowedLayer] = []
-
-        def follow(ingest: str) -> None:
-            unpacking.append(unpack.follow(ingest, layer.media_type, fs, layer=layer.digest, diff_id=diff_id))
-
+    def stream(layer: Descriptor, fs: str, diff_id: str) -> None:
+        read_end, write_end = layer_pipe()
         try:
-            fetch(layer, progress, follow)
+            unpacking = unpack.follow(read_end, layer.media_type, fs, layer=layer.digest, diff_id=diff_id)
         except BaseException:
-            if unpacking:
-                unpacking[0].abort()  # before the snapshot's directory goes: it may still write
+            os.close(write_end)
             raise
-        unpacking[0].finish()  # the blob is verified: the snapshot stands only if the unpack is too
+        finally:
+            os.close(read_end)  # the unpacker has its own
+        try:
+            try:
+                fetch(layer, progress, write_end)
+            finally:
+                os.close(write_end)  # the unpacker's end of the stream
+        except ReaderGone:
+            # The unpacker stopped reading before the end: it failed, and its report says why.
+            unpacking.finish()
+            raise Internal(f"layer {layer.digest}: its unpacker stopped reading") from None
+        except BaseException:
+            unpacking.abort()  # before the snapshot's directory goes: it may still write
+            raise
+        unpacking.finish()  # the blob is verified: the snapshot stands only if the unpack is too
 
     def unpack_one(i: int, downloaded: Future[None]) -> None:
         ids, chains = named.result()

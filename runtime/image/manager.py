@@ -25,7 +25,7 @@ from runtime.image.content import ContentStore
 from runtime.image.fileops import FileOps, HostFileOps
 from runtime.image.gc_guard import GcGuard
 from runtime.image.hosts import RegistryHost, endpoints
-from runtime.image.layers import Fetch, OnIngest, ensure_snapshots
+from runtime.image.layers import Fetch, ensure_snapshots
 from runtime.image.manifest import MAX_DOCUMENT, Descriptor, Manifest, Platform, host_platform
 from runtime.image.progress import PullProgress
 from runtime.image.pull import fetch_config, fetch_manifests, layer_fetcher
@@ -266,7 +266,7 @@ def _union(groups: Iterable[Iterable[str]]) -> set[str]:
 
 
 def _already_stored(path: str) -> Fetch:
-    def fetch(layer: Descriptor, _progress: PullProgress, _on_ingest: OnIngest | None) -> None:
+    def fetch(layer: Descriptor, _progress: PullProgress, _pipe: int | None) -> None:
         raise NotFound(f'image archive "{path}": layer {layer.digest} is not in the archive')
     return fetch
 

@@ -38,12 +38,16 @@ class PullProgress:
         self._moved(0, n)
 
     def _moved(self, fetched: int, unpacked: int) -> None:
-        if self._cancelled.is_set():
-            raise DeadlineExceeded(f"{self._what}: pull cancelled")
+        self.stop_if_cancelled()
         with self._lock:
             self._bytes += fetched
             self._unpacked += unpacked
             self._last_progress = self._clock()
+
+    def stop_if_cancelled(self) -> None:
+        """Raises once the pull was cancelled, as downloaded() does, without counting progress."""
+        if self._cancelled.is_set():
+            raise DeadlineExceeded(f"{self._what}: pull cancelled")
 
     def layer_done(self) -> None:
         with self._lock:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from runtime.errors import InvalidArgument, ResourceExhausted
 from runtime.image.content import ContentStore
-from runtime.image.layers import Fetch, OnIngest
+from runtime.image.digest import verified
+from runtime.image.layers import Fetch
 from runtime.image.manifest import (
     MAX_DOCUMENT,
     Descriptor,
@@ -16,6 +17,7 @@ from runtime.image.manifest import (
     parse_document,
     select_platform,
 )
+from runtime.image.pipefeed import feed
 from runtime.image.progress import PullProgress
 from runtime.image.reference import Reference
 from runtime.image.registry import RegistryClient
@@ -56,9 +58,13 @@ def fetch_config(client: RegistryClient, config: Descriptor, content: ContentSto
 
 
 def layer_fetcher(client: RegistryClient, content: ContentStore) -> Fetch:
-    def fetch(layer: Descriptor, progress: PullProgress, on_ingest: OnIngest | None) -> None:
+    def fetch(layer: Descriptor, progress: PullProgress, pipe: int | None) -> None:
         with contextlib.closing(client.blob(layer)) as chunks:
-            content.write(layer.digest, layer.size, _counted(chunks, progress), on_ingest)
+            if pipe is None:
+                content.write(layer.digest, layer.size, _counted(chunks, progress))
+            else:
+                feed(verified(_counted(chunks, progress), layer.digest, layer.size,
+                              f"content blob {layer.digest}"), pipe, progress.stop_if_cancelled)
     return fetch
 
 

@@ -188,8 +188,8 @@ class RecordingFileOps:
 
 class FollowingUnpacker(InProcessUnpacker):
     """Follows every layer as ForkedUnpacker does, in a thread instead of a child: the layer is read
-    from its growing ingest file (GrowingFile). ``followed``, ``aborted`` and ``from_file`` list the
-    layers each way went."""
+    from the pipe its download is written into (GrowingFile). ``followed``, ``aborted`` and
+    ``from_file`` list the layers each way went."""
 
     def __init__(self, fileops: FileOps) -> None:
         super().__init__(fileops)
@@ -205,25 +205,25 @@ class FollowingUnpacker(InProcessUnpacker):
     def follows(self, blob_bytes: int) -> bool:
         return True
 
-    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
-        return _ThreadFollowed(self, ingest, media_type, dest, layer, diff_id)
+    def follow(self, source: int, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        return _ThreadFollowed(self, os.dup(source), media_type, dest, layer, diff_id)
 
 
 class _ThreadFollowed:
     """The child's side and the agent's in one: finish() and abort() say how the download ended."""
 
-    def __init__(self, unpacker: FollowingUnpacker, ingest: str, media_type: str, dest: str,
+    def __init__(self, unpacker: FollowingUnpacker, source: int, media_type: str, dest: str,
                  layer: str, diff_id: str) -> None:
         self._unpacker = unpacker
         self._layer = layer
         self._error: BaseException | None = None
         self._said = threading.Event()
         self._whole = False
-        source = GrowingFile(ingest, self._ended)
+        reader = GrowingFile(source, self._ended)  # owns the fd, as the child its copy
 
         def run() -> None:
             try:
-                with io.BufferedReader(source) as blob:
+                with io.BufferedReader(reader) as blob:
                     apply_layer(blob, media_type, dest, layer=layer, diff_id=diff_id,
                                 fileops=unpacker.fileops, progress=lambda n: None)
             except BaseException as e:  # noqa: BLE001 - handed to finish()

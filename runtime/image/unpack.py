@@ -275,7 +275,7 @@ def _finish_dirs(root_fd: int, dirs: dict[tuple[str, ...], tuple[int, int]], wha
 
 
 class FollowedLayer(Protocol):
-    """A layer being unpacked from its blob's ingest file while that is written (Unpacker.follow)."""
+    """A layer being unpacked from its download as that comes (Unpacker.follow)."""
 
     def finish(self) -> None:
         """Says the download is whole (the blob verified) and waits for the unpack; raises its
@@ -294,9 +294,10 @@ class Unpacker(Protocol):
     def follows(self, blob_bytes: int) -> bool:
         """Whether a blob of this size is better unpacked while it downloads (follow())."""
 
-    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
-        """Starts unpacking into ``dest`` the blob being written to ``ingest``: whole at finish(),
-        cut off at abort()."""
+    def follow(self, source: int, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        """Starts unpacking into ``dest`` the blob being written to the fd ``source`` (a pipe's read
+        end, or a file that grows; the caller keeps and closes its own fd): whole at finish() once
+        its end was read, cut off at abort()."""
 
 
 class InProcessUnpacker:
@@ -312,5 +313,5 @@ class InProcessUnpacker:
     def follows(self, blob_bytes: int) -> bool:
         return False  # in the agent's threads the unpack would share the download's interpreter lock
 
-    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+    def follow(self, source: int, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
         raise NotImplementedError("in-process unpacking reads the stored blob")

@@ -6,7 +6,8 @@ per layer unpacks on its own CPU (runtime/process/unpacker.py). A tiny layer (a 
 marker) is unpacked in the agent: the hand-off to a child costs more than its unpacking. The code
 and its checks are the same (apply_layer); the agent loads it (tarfile, the decompressors) with
 the first tiny layer, not at start. A layer being downloaded is followed: its child reads the
-ingest file as the agent writes it (runtime/image/growing.py), on a CPU the download leaves idle.
+download from a pipe as the agent writes it (runtime/image/growing.py), on a CPU the download
+leaves idle.
 """
 from __future__ import annotations
 
@@ -26,10 +27,6 @@ LAYER_TIMEOUT = 1800.0  # seconds for one layer: generous, a stuck child must no
 # Compressed layers up to this size unpack in the agent's thread in a few ms at most; the fork
 # server's round trip and a child's start cost several.
 IN_AGENT_BYTES = 128 << 10
-# A layer from this size on is followed while it downloads. Its download then waits for the image
-# config (to name the snapshot) instead of running beside it: one round trip to the registry, which
-# a smaller layer would not win back (a few MB download in a few ms from a mirror nearby).
-FOLLOW_BYTES = 4 << 20
 
 
 def in_agent(blob_bytes: int) -> bool:
@@ -53,18 +50,14 @@ class ForkedUnpacker:
                                timeout=LAYER_TIMEOUT)
 
     def follows(self, blob_bytes: int) -> bool:
-        return blob_bytes >= FOLLOW_BYTES
+        # Every layer a child unpacks: streamed, it is not written to disk first (its download
+        # waits for the image config to name the snapshot, one round trip, but a small one).
+        return not in_agent(blob_bytes)
 
-    def follow(self, ingest: str, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
-        # The child gets the file open, not its path: a download done before the child runs has
-        # renamed the ingest file already (into the content store, or away if it failed).
-        fd = os.open(ingest, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            pid, report = self._forkserver.launch("unpack_layer", {
-                "id": layer, "ingest": ingest, "media_type": media_type, "dest": dest,
-                "layer": layer, "diff_id": diff_id}, fds=(fd,))
-        finally:
-            os.close(fd)
+    def follow(self, source: int, media_type: str, dest: str, *, layer: str, diff_id: str) -> FollowedLayer:
+        pid, report = self._forkserver.launch("unpack_layer", {
+            "id": layer, "streamed": True, "media_type": media_type, "dest": dest,
+            "layer": layer, "diff_id": diff_id}, fds=(source,))
         return _Followed(pid, report, f"unpack_layer {layer}")
 
     def _in_agent(self) -> Unpacker:

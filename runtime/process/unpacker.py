@@ -13,15 +13,15 @@ from runtime.image.unpack import apply_layer
 from runtime.linux.poll import wait_readable
 from runtime.process import protocol
 
-_BUFFER = 1 << 20  # what a followed blob is read in: a download adds ~1 MiB at a time
+_BUFFER = 1 << 20  # what a followed blob is read in: its pipe holds up to 1 MiB (image/pipefeed.py)
 
 
 def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
     """Fork-server target: unpacks one layer and reports {"ok": {}} or the error and its class.
-    With "ingest" in the spec, the blob is still being downloaded there (runtime/image/growing.py)
-    and comes open, as the fd after the report socket's: the agent says {"downloaded": true} on the
-    report socket once it is whole; its shutting the socket instead means the download failed, or
-    the agent went."""
+    With "streamed" in the spec, the blob is still being downloaded into the fd after the report
+    socket's (a pipe; runtime/image/growing.py): the agent says {"downloaded": true} on the report
+    socket once it is whole; its shutting the socket instead means the download failed, or the
+    agent went."""
     with socket.socket(fileno=fds[0]) as report:
 
         def ended(seconds: float) -> bool:
@@ -34,7 +34,7 @@ def unpack_layer(raw: dict[str, Any], fds: list[int]) -> int:
 
         try:
             source = (io.BufferedReader(GrowingFile(fds[1], ended), _BUFFER)
-                      if "ingest" in raw else open(raw["blob"], "rb"))
+                      if raw.get("streamed") else open(raw["blob"], "rb"))
             with source as blob:
                 apply_layer(blob, raw["media_type"], raw["dest"], layer=raw["layer"], diff_id=raw["diff_id"],
                             fileops=HostFileOps(), progress=lambda n: None)

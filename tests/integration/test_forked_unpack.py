@@ -14,6 +14,8 @@ import pytest
 
 from runtime.errors import InvalidArgument
 from runtime.image import testimages as ti
+from runtime.image.pipefeed import ReaderGone, feed, layer_pipe
+from runtime.image.unpack import FollowedLayer
 from runtime.process import unpackclient as forked
 from runtime.process.client import ForkServer, connect_or_start
 from runtime.process.unpackclient import ForkedUnpacker
@@ -84,28 +86,34 @@ def test_a_layer_past_the_limit_goes_to_a_child(server: ForkServer, tmp_path: Pa
     assert spawned == ["unpack_layer"] and (dest / "random").read_bytes() == random
 
 
-def write_slowly(data: bytes, ingest: Path) -> threading.Thread:
-    """A download standing in: ``data`` appended to ``ingest`` piece by piece."""
-    f = ingest.open("wb")
+def write_slowly(data: bytes, pipe: int) -> threading.Thread:
+    """A download standing in: ``data`` written into the pipe piece by piece, the pipe then closed."""
 
     def write() -> None:
-        with f:
-            for i in range(0, len(data), 256 << 10):
-                time.sleep(0.01)
-                f.write(data[i:i + (256 << 10)])
-                f.flush()
+        try:
+            feed((data[i:i + (256 << 10)] for i in range(0, len(data), 256 << 10)), pipe, lambda: time.sleep(0.01))
+        finally:
+            os.close(pipe)
 
     return threading.Thread(target=write)
+
+
+def follow(server: ForkServer, dest: Path, digest: str, diff_id: str) -> tuple[FollowedLayer, int]:
+    """A followed layer and the write end of its pipe."""
+    read_end, write_end = layer_pipe()
+    try:
+        return ForkedUnpacker(server).follow(read_end, GZIP, str(dest), layer=digest, diff_id=diff_id), write_end
+    finally:
+        os.close(read_end)
 
 
 def test_a_followed_layer_lands(server: ForkServer, tmp_path: Path) -> None:
     random = os.urandom(2 << 20)
     path, digest, diff_id = blob(tmp_path, [ti.directory("d"), ti.file("d/random", random)])
-    ingest = tmp_path / "ingest"
-    writer = write_slowly(Path(path).read_bytes(), ingest)
     dest = tmp_path / "fs"
     dest.mkdir()
-    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
+    followed, pipe = follow(server, dest, digest, diff_id)
+    writer = write_slowly(Path(path).read_bytes(), pipe)
     writer.start()
     writer.join()
     followed.finish()
@@ -114,11 +122,10 @@ def test_a_followed_layer_lands(server: ForkServer, tmp_path: Path) -> None:
 
 def test_a_followed_layer_whose_download_fails_stops(server: ForkServer, tmp_path: Path) -> None:
     path, digest, diff_id = blob(tmp_path, [ti.file("random", os.urandom(1 << 20))])
-    ingest = tmp_path / "ingest"
-    writer = write_slowly(Path(path).read_bytes()[:1 << 19], ingest)
     dest = tmp_path / "fs"
     dest.mkdir()
-    followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
+    followed, pipe = follow(server, dest, digest, diff_id)
+    writer = write_slowly(Path(path).read_bytes()[:1 << 19], pipe)
     writer.start()
     writer.join()
     followed.abort()  # returns once the child found the stream cut off
@@ -128,19 +135,38 @@ def test_a_followed_layer_whose_download_fails_stops(server: ForkServer, tmp_pat
     assert size < (1 << 20) and written.stat().st_size == size
 
 
-
 def test_a_followed_layer_lands_when_its_download_ends_before_the_child_starts(
         server: ForkServer, tmp_path: Path) -> None:
-    # The content store renames the ingest file as soon as the blob is verified, which may be
-    # before the child runs: a child that opened it by its path would find nothing there.
+    # A small blob may be in the pipe whole, and the pipe closed, before the child reads a byte.
     random = os.urandom(64 << 10)
     path, digest, diff_id = blob(tmp_path, [ti.file("random", random)])
-    for attempt in range(20):
-        ingest = tmp_path / f"ingest{attempt}"
-        ingest.write_bytes(Path(path).read_bytes())
-        dest = tmp_path / f"fs{attempt}"
-        dest.mkdir()
-        followed = ForkedUnpacker(server).follow(str(ingest), GZIP, str(dest), layer=digest, diff_id=diff_id)
-        ingest.unlink()
+    read_end, write_end = layer_pipe()
+    feed([Path(path).read_bytes()], write_end, lambda: pytest.fail("the pipe is full"))
+    os.close(write_end)
+    dest = tmp_path / "fs"
+    dest.mkdir()
+    try:
+        followed = ForkedUnpacker(server).follow(read_end, GZIP, str(dest), layer=digest, diff_id=diff_id)
+    finally:
+        os.close(read_end)
+    followed.finish()
+    assert (dest / "random").read_bytes() == random
+
+
+def test_a_followed_layer_refused_early_stops_its_download(server: ForkServer, tmp_path: Path) -> None:
+    # More than the pipe holds comes after the refused entry: the writer learns that the child
+    # stopped reading (no other process holds the pipe's read end), and the child says why.
+    path, digest, diff_id = blob(tmp_path, [ti.file("../../escape", b"x"), ti.file("big", os.urandom(4 << 20))])
+    dest = tmp_path / "fs"
+    dest.mkdir()
+    followed, pipe = follow(server, dest, digest, diff_id)
+    data = Path(path).read_bytes()
+    try:
+        with pytest.raises(ReaderGone):
+            feed([data[i:i + (64 << 10)] for i in range(0, len(data), 64 << 10)], pipe,
+                 lambda: pytest.fail("the child neither reads nor closes its end"))
+    finally:
+        os.close(pipe)
+    with pytest.raises(InvalidArgument, match="escapes the layer root"):
         followed.finish()
-        assert (dest / "random").read_bytes() == random
+    assert os.listdir(dest) == []

@@ -309,3 +309,43 @@ def test_a_followed_layer_whose_blob_is_corrupt_leaves_nothing(make_manager, reg
     # What the other layer left is complete; nothing half-built or half-written stays.
     assert [d for d in leftovers(manager.fs_info().mountpoint) if not d.removeprefix("snapshots/").isdigit()] == []
     assert manager.list() == []
+
+
+def test_a_followed_layer_leaves_no_blob_and_is_not_fetched_again(make_manager, registry, fileops) -> None:
+    unpacker = FollowingUnpacker(fileops)
+    manager = make_manager(unpacker=unpacker)
+    first, second = image("one"), image("two")  # the same bottom layer
+    registry.push(HUB, "library/one", first, "latest")
+    registry.push(HUB, "library/two", second, "latest")
+    manager.pull("one")
+    blobs = os.listdir(f"{manager.fs_info().mountpoint}/content/blobs/sha256")
+    assert not {layer.digest[7:] for layer in first.layers} & set(blobs)
+    assert first.config.digest[7:] in blobs and first.manifest.digest[7:] in blobs
+    manager.pull("two")  # its bottom snapshot is there already: only the top layer is streamed
+    assert sorted(unpacker.followed) == sorted([*(layer.digest for layer in first.layers), second.layers[1].digest])
+
+
+@pytest.mark.parametrize("cut", [1, 4096])
+def test_a_followed_layer_cut_short_leaves_nothing(make_manager, registry, fileops, leftovers, cut) -> None:
+    unpacker = FollowingUnpacker(fileops)
+    manager = make_manager(unpacker=unpacker)
+    built = ti.build_image([ti.layer_tar([ti.file("big", os.urandom(3 << 20))])])
+    registry.push(HUB, "library/short", built, "latest")
+    registry.put_blob(HUB, "library/short", built.layers[0].data[:-cut], digest=built.layers[0].digest)
+    with pytest.raises(InvalidArgument, match="descriptor says"):
+        manager.pull("short")
+    assert unpacker.aborted == [built.layers[0].digest]
+    assert leftovers(manager.fs_info().mountpoint) == [] and manager.list() == []
+
+
+def test_a_followed_layer_refused_early_stops_its_download_and_leaves_nothing(make_manager, registry, fileops,
+                                                                               leftovers) -> None:
+    # The first entry is refused while most of the blob (more than the pipe holds) is still to come:
+    # the download stops when the unpacker stops reading, and the pull fails with its reason.
+    unpacker = FollowingUnpacker(fileops)
+    manager = make_manager(unpacker=unpacker)
+    built = ti.build_image([ti.layer_tar([ti.file("../../escape", b"x"), ti.file("big", os.urandom(4 << 20))])])
+    registry.push(HUB, "library/early", built, "latest")
+    with pytest.raises(InvalidArgument, match="escapes the layer root"):
+        manager.pull("early")
+    assert leftovers(manager.fs_info().mountpoint) == [] and manager.list() == []
