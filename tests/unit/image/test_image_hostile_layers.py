@@ -11,8 +11,18 @@ import pytest
 from runtime.errors import InvalidArgument, ResourceExhausted
 from runtime.image import testimages as ti
 from runtime.image.manifest import OCI_MANIFEST
+from runtime.image.testing import FollowingUnpacker
 
 HUB = "registry-1.docker.io"
+
+
+@pytest.fixture(params=["stored", "streamed"])
+def manager(request, make_manager, fileops):
+    """Each layer either stored, then unpacked from its blob, or streamed into its unpacker as it
+    downloads (as the agent's unpack children get every layer but a tiny one)."""
+    if request.param == "stored":
+        return make_manager()
+    return make_manager(unpacker=FollowingUnpacker(fileops))
 
 
 @pytest.fixture
