@@ -8,7 +8,6 @@ the snapshot. OCI whiteouts become overlay whiteouts: ``.wh.<name>`` is a 0/0 ch
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import io
 import logging
@@ -16,11 +15,11 @@ import os
 import shutil
 import stat
 import tarfile
-import zlib
 from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, cast
 
 import zstandard
+from isal import igzip, isal_zlib
 
 from runtime.errors import Internal, InvalidArgument, ResourceExhausted
 from runtime.image.fileops import FileOps
@@ -42,6 +41,8 @@ _XATTR = "SCHILY.xattr."
 _DEVICE_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
 
 Progress = Callable[[int], None]
+# A corrupt deflate stream. The class isal raises: its stub declares an instance.
+_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 
 
 class _Readable(Protocol):
@@ -90,7 +91,8 @@ def _decompressed(blob: io.BufferedReader[Any]) -> _Readable:
     # The magic decides, as in containerd: some registries label plain tars as gzip.
     magic = blob.peek(4)[:4]
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=blob, mode="rb")
+        # ISA-L's inflate, about twice zlib's speed here (a busybox layer's 3 MB: 4 ms, not 10).
+        return igzip.IGzipFile(fileobj=blob, mode="rb")  # type: ignore[no-untyped-call]  # unannotated
     if magic == b"\x28\xb5\x2f\xfd":
         return zstandard.ZstdDecompressor().stream_reader(blob, read_across_frames=True)
     return blob
@@ -108,7 +110,7 @@ class _HashingReader:
     def read(self, n: int = -1) -> bytes:
         try:
             data = self._raw.read(n)
-        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
+        except (OSError, EOFError, _INFLATE_ERROR, zstandard.ZstdError) as e:
             raise InvalidArgument(f"{self._what}: corrupt compressed stream: {e}") from e
         self._hash.update(data)
         self._progress(len(data))

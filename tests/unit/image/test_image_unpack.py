@@ -126,6 +126,15 @@ def test_corrupt_compressed_stream_is_refused(tmp_path, fileops) -> None:
                     fileops=fileops, progress=lambda n: None)
 
 
+def test_an_invalid_deflate_block_is_a_corrupt_stream(tmp_path, fileops) -> None:
+    os.makedirs(tmp_path / "fs")
+    data = bytearray(ti.compress(ti.layer_tar([ti.file("a", b"x" * 5000)]), "gzip"))
+    data[10] = 0xFF  # the first block's header, after gzip's 10 bytes: block type 3, which is reserved
+    with pytest.raises(InvalidArgument, match=f"layer {LAYER}: corrupt compressed stream"):
+        apply_layer(io.BufferedReader(io.BytesIO(bytes(data))), OCI_TAR, str(tmp_path / "fs"), layer=LAYER,
+                    diff_id="sha256:" + "0" * 64, fileops=fileops, progress=lambda n: None)
+
+
 def test_unknown_layer_media_type_is_refused(tmp_path, fileops) -> None:
     os.makedirs(tmp_path / "fs")
     with pytest.raises(InvalidArgument, match="unsupported media type"):
