@@ -22,9 +22,7 @@ PERF_PID=
 
 cleanup() {
 	[[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
-	"$BENCH/pycrid.sh" stop "$WORK/pycrid" >&2 || true
-	"$HACK/registry.sh" stop "$WORK/registry" >&2 || true
-	rm -rf "$WORK/registry/data" "$WORK/logs"
+	stop_pycrid_with_images "$WORK"
 }
 
 trap cleanup EXIT
@@ -32,13 +30,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK"
 cleanup
 rm -f "$WORK/pycrid/pycrid.log" "$WORK/perf.data" "$WORK/burst.json"
-PORT=$(free_port)
-"$HACK/registry.sh" start "$WORK/registry" "$PORT" >&2
-"$HACK/images.sh" push "127.0.0.1:$PORT" "$PAUSE_REF" "$BUSYBOX_REF" >&2
-PYCRID_TRACE=1 "$BENCH/pycrid.sh" start "$WORK/pycrid" "$PORT" >&2
-for ref in "registry.k8s.io/$PAUSE_REF" "registry.k8s.io/$BUSYBOX_REF"; do
-	crictl --config "$WORK/pycrid/crictl.yaml" pull "$ref" >/dev/null
-done
+PYCRID_TRACE=1 pycrid_with_images "$WORK"
 # Timestamps on CLOCK_MONOTONIC, the clock burst.py gives its window in.
 perf record -a -g -k CLOCK_MONOTONIC -o "$WORK/perf.data" >/dev/null 2>&1 &
 PERF_PID=$!

@@ -57,6 +57,26 @@ $(tail -n 20 "$log")"
 $(tail -n 20 "$log")"
 }
 
+# pycrid_with_images WORK: under WORK, a registry holding the pause and busybox images and pycrid
+# (started with the caller's environment, e.g. PYCRID_TRACE=1) mirroring the public hosts to it,
+# both images pulled: the profiling benches' pycrid alone. stop_pycrid_with_images WORK undoes it.
+pycrid_with_images() {
+	local work=$1 port ref
+	port=$(free_port)
+	"$HACK/registry.sh" start "$work/registry" "$port" >&2
+	"$HACK/images.sh" push "127.0.0.1:$port" "$PAUSE_REF" "$BUSYBOX_REF" >&2
+	"$BENCH/pycrid.sh" start "$work/pycrid" "$port" >&2
+	for ref in "registry.k8s.io/$PAUSE_REF" "registry.k8s.io/$BUSYBOX_REF"; do
+		crictl --config "$work/pycrid/crictl.yaml" pull "$ref" >/dev/null
+	done
+}
+
+stop_pycrid_with_images() {
+	"$BENCH/pycrid.sh" stop "$1/pycrid" >&2 || true
+	"$HACK/registry.sh" stop "$1/registry" >&2 || true
+	rm -rf "$1/registry/data" "$1/logs"
+}
+
 # remove_pods DIR: stop and remove every pod of the runtime DIR/crictl.yaml names, if it answers.
 remove_pods() {
 	local dir=$1
