@@ -134,7 +134,13 @@ def allow_large(sock: socket.socket) -> None:
 
 def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """One message and its fds; (None, []) when the peer closed."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    except ConnectionResetError:
+        # The peer closed with a message of ours unread (a child that failed and reported while
+        # we told it something). The kernel says so once, ahead of what the peer sent before
+        # closing, which is still queued: read on.
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
     if not data:
         for fd in fds:
             os.close(fd)
