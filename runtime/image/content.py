@@ -13,8 +13,8 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 
-from runtime.errors import Internal, InvalidArgument, NotFound, ResourceExhausted
-from runtime.image.digest import hex_part, validate_digest
+from runtime.errors import Internal, NotFound, ResourceExhausted
+from runtime.image.digest import hex_part, validate_digest, verified
 from runtime.store.checkpoint import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,12 @@ class ContentStore:
     def write(self, digest: str, size: int, chunks: Iterable[bytes]) -> None:
         """Stores ``chunks`` as ``digest``; InvalidArgument, and nothing stored, unless both match."""
         validate_digest(digest, "content blob")
-        self._ingest_chunks(chunks, expect=(digest, size))
+        what = f"content blob {digest}"
+        self._ingest_chunks(verified(chunks, digest, size, what), what, digest)
 
     def add(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Stores content whose digest is not known beforehand (archive import); returns (digest, size)."""
-        return self._ingest_chunks(chunks, expect=None)
+        return self._ingest_chunks(chunks, "content blob")
 
     def delete(self, digest: str) -> None:
         try:
@@ -78,26 +79,23 @@ class ContentStore:
             inodes += 1
         return used, inodes
 
-    def _ingest_chunks(self, chunks: Iterable[bytes], expect: tuple[str, int] | None) -> tuple[str, int]:
-        what = f"content blob {expect[0]}" if expect else "content blob"
+    def _ingest_chunks(self, chunks: Iterable[bytes], what: str, digest: str = "") -> tuple[str, int]:
+        """Stores ``chunks``: as ``digest`` when given (``chunks`` verify themselves, digest.verified),
+        else as the digest they have."""
         tmp = os.path.join(self._ingest, uuid.uuid4().hex)
-        h = hashlib.sha256()
+        h = None if digest else hashlib.sha256()
         written = 0
         try:
             with open(tmp, "xb") as f:
                 for chunk in chunks:
                     written += len(chunk)
-                    if expect and written > expect[1]:
-                        raise InvalidArgument(f"{what}: more than the {expect[1]} bytes its descriptor says")
-                    h.update(chunk)
+                    if h is not None:
+                        h.update(chunk)
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            digest = "sha256:" + h.hexdigest()
-            if expect and written != expect[1]:
-                raise InvalidArgument(f"{what}: got {written} bytes, descriptor says {expect[1]}")
-            if expect and digest != expect[0]:
-                raise InvalidArgument(f"{what}: content has digest {digest}")
+            if h is not None:
+                digest = "sha256:" + h.hexdigest()
             os.rename(tmp, self.path(digest))
         except OSError as e:
             _unlink_quietly(tmp)
