@@ -18,10 +18,9 @@ COUNT=${1:-30}
 command -v perf >/dev/null || die "needs perf (apt-get install linux-perf)"
 WORK=$BENCH_WORK/burst-profile
 PYTHON=$PYCRID_CACHE/venv/bin/python
-PERF_PID=
 
 cleanup() {
-	[[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
+	stop_perf
 	stop_pycrid_with_images "$WORK"
 }
 
@@ -31,17 +30,12 @@ mkdir -p "$WORK"
 cleanup
 rm -f "$WORK/pycrid/pycrid.log" "$WORK/perf.data" "$WORK/burst.json"
 PYCRID_TRACE=1 pycrid_with_images "$WORK"
-# Timestamps on CLOCK_MONOTONIC, the clock burst.py gives its window in.
-perf record -a -g -k CLOCK_MONOTONIC -o "$WORK/perf.data" >/dev/null 2>&1 &
-PERF_PID=$!
-sleep 1
+start_perf -g -o "$WORK/perf.data"
 echo "burst-profile.sh: $COUNT pods at once on pycrid, under perf" >&2
 (cd "$TOP" && "$PYTHON" "$BENCH/burst.py" run "unix://$WORK/pycrid/run/pycrid.sock" "$WORK/burst.json" \
 	--count "$COUNT" --image "registry.k8s.io/$BUSYBOX_REF" --logs "$WORK/logs" \
 	--cgroup-parent "${CGROUP_PARENT[pycrid]}")
-kill -INT "$PERF_PID"
-wait "$PERF_PID" || true
-PERF_PID=
+stop_perf
 read -r began ended < <(python3 -c 'import json, sys; print(*json.load(open(sys.argv[1]))["monotonic"])' "$WORK/burst.json")
 (cd "$TOP" && "$PYTHON" "$BENCH/burst.py" report "pycrid=$WORK/burst.json")
 echo

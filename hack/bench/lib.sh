@@ -57,6 +57,23 @@ $(tail -n 20 "$log")"
 $(tail -n 20 "$log")"
 }
 
+# start_perf ARGS...: a system-wide `perf record -a -k CLOCK_MONOTONIC ARGS` in the background
+# (samples stamped on the clock the benches give their windows in), a second to settle;
+# stop_perf ends it and waits until its data is written. Safe to call when none runs (traps).
+PERF_PID=
+start_perf() {
+	perf record -a -k CLOCK_MONOTONIC "$@" >/dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 1
+}
+
+stop_perf() {
+	[[ -n $PERF_PID ]] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+}
+
 # pycrid_with_images WORK: under WORK, a registry holding the pause and busybox images and pycrid
 # (started with the caller's environment, e.g. PYCRID_TRACE=1) mirroring the public hosts to it,
 # both images pulled: the profiling benches' pycrid alone. stop_pycrid_with_images WORK undoes it.

@@ -18,10 +18,9 @@ COUNT=${1:-10}
 command -v perf >/dev/null || die "needs perf (apt-get install linux-perf)"
 WORK=$BENCH_WORK/pagefaults
 PYTHON=$PYCRID_CACHE/venv/bin/python
-PERF_PID=
 
 cleanup() {
-	[[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
+	stop_perf
 	stop_pycrid_with_images "$WORK"
 }
 
@@ -31,16 +30,12 @@ mkdir -p "$WORK"
 cleanup
 rm -f "$WORK/pycrid/pycrid.log" "$WORK/faults.data" "$WORK/burst.json"
 pycrid_with_images "$WORK"
-perf record -e page-faults -c 1 -a -k CLOCK_MONOTONIC -o "$WORK/faults.data" >/dev/null 2>&1 &
-PERF_PID=$!
-sleep 1
+start_perf -e page-faults -c 1 -o "$WORK/faults.data"
 echo "pagefaults.sh: $COUNT pods at once on pycrid, every page fault recorded" >&2
 (cd "$TOP" && "$PYTHON" "$BENCH/burst.py" run "unix://$WORK/pycrid/run/pycrid.sock" "$WORK/burst.json" \
 	--count "$COUNT" --image "registry.k8s.io/$BUSYBOX_REF" --logs "$WORK/logs" \
 	--cgroup-parent "${CGROUP_PARENT[pycrid]}") >&2
-kill -INT "$PERF_PID"
-wait "$PERF_PID" || true
-PERF_PID=
+stop_perf
 read -r began ended < <(python3 -c 'import json, sys; print(*json.load(open(sys.argv[1]))["monotonic"])' "$WORK/burst.json")
 echo "### Page faults per pod on pycrid ($COUNT pods started at once, then stopped and removed one by one)"
 echo

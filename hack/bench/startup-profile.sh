@@ -20,10 +20,9 @@ PODS=${2:-30}
 command -v perf >/dev/null || die "needs perf (apt-get install linux-perf)"
 WORK=$BENCH_WORK/startup-profile
 export PYCRID_CLUSTER_DIR=$WORK/$RT
-PERF_PID=
 
 cleanup() {
-	[[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
+	stop_perf
 	[[ -d $PYCRID_CLUSTER_DIR ]] && "$HACK/cluster/down" --purge >&2 || true
 }
 
@@ -33,14 +32,10 @@ cleanup
 mkdir -p "$WORK"
 rm -f "$WORK/perf.data" "$WORK/round.json"
 "$HACK/cluster/up" --runtime "$RT" --kubelet-feature-gates "${STARTUP_KUBELET_GATES:-}" >&2
-perf record -a -g -k CLOCK_MONOTONIC -o "$WORK/perf.data" >/dev/null 2>&1 &
-PERF_PID=$!
-sleep 1
+start_perf -g -o "$WORK/perf.data"
 echo "startup-profile.sh: $PODS pods at once on $RT, under perf" >&2
 python3 "$BENCH/startup.py" measure "$RT" "$WORK/round.json" --pods "$PODS"
-kill -INT "$PERF_PID"
-wait "$PERF_PID" || true
-PERF_PID=
+stop_perf
 read -r began ended < <(python3 -c 'import json, sys; print(*json.load(open(sys.argv[1]))["rounds"][-1]["window"])' \
 	"$WORK/round.json")
 python3 "$BENCH/startup.py" report "$WORK/round.json"
