@@ -96,9 +96,9 @@ def _descendants(table: dict[int, tuple[int, str, str]], roots: set[int]) -> set
 def pycrid_processes(run_dir: Path) -> dict[int, str]:
     """pid -> name of pycrid's own processes: `pycrid serve` (the agent), its fork server, every pod
     monitor, the pods' pause processes (the sandbox image's binary, or pycrid's built-in one) and
-    any short-lived helper running at the time (a starter, an exec child, a layer unpacker), as
-    containerd's count has containerd, its shims and their pause containers. The containers' own
-    processes are not the runtime's.
+    any short-lived helper running at the time (a container init being set up, an exec child, a
+    layer unpacker), as containerd's count has containerd, its shims and their pause containers.
+    The containers' own processes are not the runtime's.
 
     The fork server and the monitors (forks of it, sharing its command line) are found by that
     command line, which names the state dir, so a monitor whose fork server died still counts; the

@@ -1,10 +1,10 @@
 """Where each call's time went, from the log of a pycrid run with PYCRID_TRACE=1 (one line per
-call: its duration and the duration of each phase it marked, agent, monitor, starter and init).
+call: its duration and the duration of each phase it marked, agent, monitor and init).
 
     tracephases.py PYCRID.LOG [METHOD...]     default methods: RunPodSandbox StartContainer
 
 Prints a markdown table per method: each phase's median and maximum over the calls, in ms, in the
-order the phases first appear. Phases nest (monitor holds starter.* and init.*); they do not add up.
+order the phases first appear. Phases nest (monitor.* holds init.*); they do not add up.
 Run with any python3 (no repo imports).
 """
 from __future__ import annotations

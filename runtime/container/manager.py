@@ -306,8 +306,8 @@ class ContainerManager:
                 self._names.release(container_record_name(c.config, sandbox), c.id)
 
     def _discard(self, c: Container) -> None:
-        """Its monitor lets go of a prepared init (killed with the cgroup anyway, but its starter
-        is not in that cgroup)."""
+        """Its monitor lets go of a prepared init (killed with the cgroup anyway, but the monitor
+        holds its sync socket and reaps it)."""
         self._prepared.discard(c.id)
         sandbox = self._sandboxes.find(c.sandbox_id)
         if sandbox is not None:

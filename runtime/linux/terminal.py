@@ -19,8 +19,9 @@ def open_terminal() -> tuple[int, int]:
 
 def take_terminal(slave: int) -> None:
     """Makes ``slave`` this process's stdin, stdout, stderr and controlling terminal, in a new
-    session (so that ^C reaches the foreground job, as in a login)."""
-    os.setsid()
+    session (so that ^C reaches the foreground job, as in a login): its own, if it leads one already."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for target in (0, 1, 2):
         os.dup2(slave, target)

@@ -1,9 +1,10 @@
 """A helper's children: forking with nothing of the parent's left open but what the child needs,
 and reaping everything (as a subreaper, orphans of the pod arrive here too).
 
-Short-lived helpers (a starter, the pause's helper, an exec child) are reaped and forgotten. Any
-other exit is handed back to the caller; one it does not know yet (a container init whose
-starter's report is still unread) is remembered for a while, so that the report finds it.
+Short-lived helpers (the pause's helper, an exec child) are reaped and forgotten, and so is a
+container init that failed or was ended before it exec'd. Any other exit is handed back to the
+caller; one it does not know yet (an orphan whose report is still unread) is remembered for a
+while, so that the report finds it.
 """
 from __future__ import annotations
 
@@ -74,9 +75,9 @@ class Children:
         self._helpers: set[int] = set()
         self._early: dict[int, tuple[int, float]] = {}  # pid → (wait status, when reaped)
 
-    def fork(self, name: bytes, run: Callable[[], int], keep: Iterable[int]) -> int:
+    def fork(self, name: bytes, run: Callable[[], int], keep: Iterable[int], helper: bool = True) -> int:
         """Runs ``run()`` in a child named ``name`` (its comm) that holds only stdio and ``keep``;
-        its exit is not reported."""
+        a helper's exit is not reported (another child's is, by reap, unless it is ``end``ed)."""
         keep = tuple(keep)
         pid = bare_fork()
         if pid == 0:
@@ -92,7 +93,8 @@ class Children:
                 log.exception("helper child failed")
             finally:
                 os._exit(code)
-        self._helpers.add(pid)
+        if helper:
+            self._helpers.add(pid)
         return pid
 
     def reap(self) -> list[tuple[int, int]]:
@@ -123,6 +125,20 @@ class Children:
         """The wait status of ``pid`` if it was reaped before anyone claimed it."""
         entry = self._early.pop(pid, None)
         return None if entry is None else entry[0]
+
+    def end(self, pid: int) -> None:
+        """Kills a child that leads a process group (a container init from its first step; before
+        that, itself alone) with that group, and forgets its exit: nothing ran to record. One
+        reaped already is left alone: its pid may be another process's now."""
+        if self._early.pop(pid, None) is not None:
+            return
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        self.kill_group(pid)
+        self.kill(pid)
+        self._helpers.add(pid)
 
     @staticmethod
     def kill(pid: int) -> None:

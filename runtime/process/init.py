@@ -1,12 +1,12 @@
-"""Container init: the forked child that sets up the container around itself and execs.
+"""Container init: the pod monitor's child that sets up the container around itself and execs.
 
-Order (DESIGN §3): join the container's cgroup (v1: by ourselves, runtime/cgroups/selfjoin.py) →
-join/unshare namespaces → overlay rootfs → standard and CRI mounts → pivot_root → read-only paths,
-hostname → oom_score_adj → the pod's user namespace, if it has one → user → wait until the starter
-says we are in the cgroup (v2: it moves us meanwhile; with a cgroup namespace, v2's default, that wait
-comes right after the namespaces, see run()) → capabilities and no_new_privs → seccomp last → close
-stray fds → execve. Nothing of the image runs before we are in the cgroup. Each step reports its name
-on failure so the CRI error says where set-up broke.
+Order (DESIGN §3): our own session → join the container's cgroup (v1: by ourselves,
+runtime/cgroups/selfjoin.py) → join/unshare namespaces → overlay rootfs → standard and CRI mounts →
+pivot_root → read-only paths, hostname → oom_score_adj → the pod's user namespace, if it has one →
+user → wait until the monitor says we are in the cgroup (v2: it moves us meanwhile; with a cgroup
+namespace, v2's default, that wait comes right after the namespaces, see run()) → capabilities and
+no_new_privs → seccomp last → close stray fds → execve. Nothing of the image runs before we are in
+the cgroup. Each step reports its name on failure so the CRI error says where set-up broke.
 
 The user namespace comes after every mount: its root has no say over our mount namespace, which
 the host's user namespace owns (runtime/linux/mounts.py says what is given to the pod's root). The
@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from runtime.cgroups.selfjoin import join_self
 from runtime.container.users import Identity, parse_group, parse_passwd, resolve
@@ -34,7 +34,7 @@ from runtime.linux.newuserns import enter_user_namespace
 from runtime.linux.proc import containing_mount, mount_points
 from runtime.linux.rootfs import closing_fd
 from runtime.linux.seccomp_profile import ProfileKind
-from runtime.linux.syscalls import Syscalls
+from runtime.linux.syscalls import LinuxSyscalls, Syscalls
 from runtime.linux.terminal import open_terminal, take_terminal
 from runtime.process import protocol
 from runtime.process.initspec import HOST, InitSpec
@@ -50,12 +50,28 @@ class SetupError(Exception):
         self.phase = phase
 
 
+def start(raw: dict[str, Any], sync: socket.socket, stdio: tuple[int, int, int], tasks: Sequence[int],
+          hold: bool) -> NoReturn:
+    """In the pod monitor's fresh child, already in the container's PID namespace: ``raw`` is the
+    InitSpec as a dict, built here (not in the long-lived monitor). First our own session, inside
+    that namespace (CRIU cannot checkpoint a tree whose session leader is outside it, as runc's
+    init): a start the monitor ends (deadline, discard) is one killpg of it, and whatever we fork
+    meanwhile goes with us. A TTY container's terminal then becomes this session's."""
+    os.setsid()
+    try:
+        spec = InitSpec.from_dict(raw)
+    except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
+        _fail(sync, failure_report("spec", e))
+    run(spec, sync, stdio, LinuxSyscalls(), tasks, hold, [("init.spec", time.monotonic())])
+
+
 def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscalls: Syscalls,
-        tasks: Sequence[int] = (), hold: bool = False) -> NoReturn:
-    """``tasks``: the cgroup's v1 tasks files, opened by the starter; [] when it moves us (v2).
-    ``hold``: a prepared start (CreateContainer): once set up, say "created" and wait for "go"."""
+        tasks: Sequence[int] = (), hold: bool = False, marks: list[tuple[str, float]] | None = None) -> NoReturn:
+    """``tasks``: the cgroup's v1 tasks files, opened by the monitor; [] when it moves us (v2).
+    ``hold``: a prepared start (CreateContainer): once set up, say "created" and wait for "go".
+    ``marks``: when each step ended (the start's phases, for the agent), to go on from."""
     phase = "start"
-    marks: list[tuple[str, float]] = []  # when each step ended: the start's phases, for the agent
+    marks = [] if marks is None else marks
     try:
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
@@ -104,7 +120,7 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
             phase = "terminal"
             hand_over_terminal(sync)
         marks.append(("init.user", time.monotonic()))
-        # On v2 the starter moves us into the cgroup while we set up (selfjoin.py); we only go on
+        # On v2 the monitor moves us into the cgroup while we set up (selfjoin.py); we only go on
         # to drop privileges and exec once it has.
         phase = "cgroup"
         if not joined:
@@ -124,11 +140,6 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
         phase = "exec"
         path = find_executable(spec.args[0], env)
         close_stray_fds(sync.fileno(), syscalls)
-        if not spec.tty:  # a TTY container's init leads its terminal's session already
-            # Its own session, inside its PID namespace, as runc's init: CRIU cannot checkpoint a
-            # tree whose session leader (the starter) is outside it. Set last, so that a start
-            # killed by its deadline (one killpg of the starter's group) still takes init with it.
-            os.setsid()
         sync.send(protocol.ready(identity.uid, identity.gid, identity.additional_gids, marks))
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env))
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
@@ -137,18 +148,18 @@ def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscal
 
 def wait_joined(sync: socket.socket) -> None:
     if sync.recv(64) != protocol.JOINED:
-        raise SetupError("cgroup", "the starter went away before joining the cgroup")
+        raise SetupError("cgroup", "the pod monitor went away before joining the cgroup")
 
 
 def wait_go(sync: socket.socket) -> None:
     if sync.recv(64) != protocol.GO:
-        raise SetupError("hold", "the starter went away before the container was started")
+        raise SetupError("hold", "the pod monitor went away before the container was started")
 
 
 def hand_over_terminal(sync: socket.socket) -> None:
     """A TTY container: a terminal made in its own /dev/pts becomes its stdio and controlling
-    terminal; the master goes to the starter (and on to the pod monitor, which logs its output and
-    feeds it what attach clients type)."""
+    terminal; the master goes to the pod monitor, which logs its output and feeds it what attach
+    clients type."""
     master, slave = open_terminal()
     take_terminal(slave)
     socket.send_fds(sync, [protocol.TERMINAL], [master])
@@ -156,7 +167,7 @@ def hand_over_terminal(sync: socket.socket) -> None:
 
 
 def failure_report(phase: str, error: Exception) -> dict[str, str]:
-    """What init tells the starter when set-up fails at ``phase``. A domain error names its class, so
+    """What init tells the pod monitor when set-up fails at ``phase``. A domain error names its class, so
     that the agent raises the same one (a hostile image is InvalidArgument, not Internal)."""
     if isinstance(error, SetupError):
         return {"error": str(error), "phase": error.phase}

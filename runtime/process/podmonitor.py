@@ -37,6 +37,7 @@ from runtime.process import handover, protocol, sockpath
 from runtime.process.attach import Stdin
 from runtime.process.build import build_id
 from runtime.process.children import Children, bare_fork, has_children, set_comm
+from runtime.process.initwatch import CREATED, EXECED, InitWatch
 from runtime.process.monitor import Watcher
 from runtime.process.podrequests import START_TIMEOUT, Pending, PodRequests
 from runtime.sandbox.namespaces import PinSpec, make
@@ -118,7 +119,7 @@ class PodMonitor(PodRequests):
     def _expire_pending(self) -> None:
         now = time.monotonic()
         for p in [p for p in self.pending if p.deadline <= now]:
-            self.children.kill_group(p.pid)
+            self._end(p)
             what = p.container or "pause"
             self._answer(p, protocol.error_message(DeadlineExceeded(
                 f"{p.kind} of {what}: not done by its deadline; killed")))
@@ -193,6 +194,9 @@ class PodMonitor(PodRequests):
         raise InvalidArgument(f"unknown request {op!r}")
 
     def _reported(self, p: Pending) -> None:
+        if p.watch is not None:
+            self._init_said(p, p.watch)
+            return
         try:
             message, fds = protocol.receive(p.report)
         except (OSError, ValueError) as e:
@@ -202,9 +206,41 @@ class PodMonitor(PodRequests):
         if "error" in message:
             for fd in fds:
                 os.close(fd)
-            self.children.kill_group(p.pid)  # whatever it forked and left behind (a stuck init)
+            self.children.kill_group(p.pid)  # whatever it forked and left behind
             self._answer(p, message)
             return
+        self._started(p, message, fds)
+
+    def _init_said(self, p: Pending, watch: InitWatch) -> None:
+        """What init sent so far (as much as is queued), step by step: on with its set-up, held
+        (a prepare is answered), exec'd (the start is answered and init watched as the
+        container), or failed (init is ended and the failure answered)."""
+        try:
+            while True:
+                try:
+                    data, fds, _, _ = socket.recv_fds(p.report, protocol.MAX_MESSAGE, protocol.MAX_FDS)
+                except BlockingIOError:
+                    return
+                except ConnectionResetError:
+                    # init closed with a message of ours unread; what it sent before is still queued
+                    continue
+                step = watch.take(data, fds)
+                if step == CREATED:
+                    self._started(p, {"pid": p.pid, "created": True, "marks": watch.marks}, [])
+                    watch.marks = []
+                    return
+                if step == EXECED:
+                    terminal = watch.take_terminal()
+                    self._started(p, {"pid": p.pid, "started_at": time.time_ns(), "user": watch.user,
+                                      "marks": watch.marks}, [terminal] if terminal >= 0 else [])
+                    return
+        except Exception as e:  # noqa: BLE001 - init's failure, or ours, is the start's answer
+            self._end(p)
+            self._answer(p, protocol.error_message(e))
+
+    def _started(self, p: Pending, message: dict[str, Any], fds: list[int]) -> None:
+        """A start's or pause's child is done: the agent is answered ``message``, and the pause
+        or container recorded (``fds``: the pause's PID namespace, a container's terminal)."""
         if p.kind != "pause":
             message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
                                 ("monitor.report", time.monotonic())]
@@ -230,7 +266,7 @@ class PodMonitor(PodRequests):
         self._answer(p, message)
 
     def _answer(self, p: Pending, message: dict[str, Any], done: bool = True) -> None:
-        """``done`` False: a prepared start, whose starter and pipes stay held for its start (_go)."""
+        """``done`` False: a prepared start, whose init and pipes stay held for its start (_go)."""
         self.pending.remove(p)
         try:
             protocol.send(p.reply, message)
@@ -245,7 +281,7 @@ class PodMonitor(PodRequests):
         self.stopping = True
         self._drop_prepared()
         for p in self.pending:
-            self.children.kill_group(p.pid)
+            self._end(p)
         for pid in [*self.watcher.running().values(), *((self.pause_pid,) if self.pause_alive else ())]:
             self.children.kill(pid)
 

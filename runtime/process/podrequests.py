@@ -1,11 +1,16 @@
 """The requests of a pod monitor that start and reach the pod's processes: its pause, its
-containers (through a short-lived starter each), execs, attach clients; what PodMonitor (its loop
-and its replies) dispatches to. A start is not answered at once: it is Pending until its child
-reports, so one slow container set-up never holds up the monitor.
+containers, execs, attach clients; what PodMonitor (its loop and its replies) dispatches to. A
+start is not answered at once: it is Pending until its child reports, so one slow container
+set-up never holds up the monitor.
+
+The monitor forks a container's init itself, into the container's PID namespace (pidnsfork.py),
+and follows its set-up message by message as its loop reads them (initwatch.py); init builds its
+InitSpec from the dict itself, so this long-lived process never holds a parsed spec. A restore
+from a checkpoint runs CRIU in a short-lived starter child instead (starter.py).
 
 A container may be prepared (CreateContainer) before it is started: its init sets up and waits
 before it drops privileges, so StartContainer only lets it go on. The prepared start is kept
-here; a start that finds none (discarded, its starter dead, a monitor re-exec'd since) does the
+here; a start that finds none (discarded, its init dead, a monitor re-exec'd since) does the
 whole set-up, so preparing never changes what a start does, only when the work is done.
 """
 from __future__ import annotations
@@ -16,18 +21,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.cgroups.manager import detect, new_manager
+from runtime.cgroups.selfjoin import close_all, open_tasks_files
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from runtime.process import protocol
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.process import init, protocol
 from runtime.process.attach import Attacher, Stdin
 from runtime.process.children import Children
 from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX
+from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
-from runtime.process.starter import NEW, run_starter
+from runtime.process.pidnsfork import NEW, fork_in
+from runtime.process.starter import run_starter
 from runtime.process.stdio import container_stdio
 from runtime.sandbox.pause import run_pause
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
+# Made on import, in the fork server: every monitor shares this one.
+_SYSCALLS = LinuxSyscalls()
 
 
 @dataclass
@@ -35,8 +47,8 @@ class Pending:
     """A start or pause under way: its child's report is awaited, then the agent is answered."""
 
     kind: str  # "start" | "prepare" | "pause"
-    pid: int  # the starter or pause helper (it leads a process group with what it forks)
-    report: socket.socket
+    pid: int  # init, or the restore's starter or pause helper (each leads a process group with what it forks)
+    report: socket.socket  # init's sync socket (``watch``), or the helper's report
     reply: socket.socket  # the agent's connection, answered when the report comes
     deadline: float
     container: str = ""  # a start's container id, exit file and terminal flags
@@ -47,10 +59,18 @@ class Pending:
     pipes: dict[int, bytes] = field(default_factory=dict)  # read ends of init's stdout, stderr
     stdin: Stdin = field(default_factory=Stdin)  # its stdin pipe's write end (a terminal comes later)
     asked_at: float = 0.0  # when the agent's request was read (CLOCK_MONOTONIC): a start's first mark
+    watch: InitWatch | None = None  # init's set-up so far (None: a helper's one report is awaited)
+    ended: bool = False  # killed already (its end is read next): not to be killed twice
 
     def close(self) -> None:
-        self.report.close()
         self.reply.close()
+        self.release()
+
+    def release(self) -> None:
+        """Closes all but the agent's connection."""
+        if self.watch is not None:
+            self.watch.close()
+        self.report.close()
         for fd in self.pipes:
             os.close(fd)
         self.stdin.close()
@@ -65,7 +85,7 @@ class PodRequests:
     watcher: Watcher
     children: Children
     pending: list[Pending]
-    prepared: dict[str, Pending]  # container → its starter, holding a set-up init (kind "prepare")
+    prepared: dict[str, Pending]  # container → its set-up init, held (kind "prepare")
     pause_pid: int
     pause_alive: bool
     pid_namespace: int
@@ -79,9 +99,9 @@ class PodRequests:
         self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
 
     def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float, prepare: bool = False) -> None:
-        """``spec`` is an InitSpec as a dict: the starter child builds the InitSpec itself, so this
-        long-lived process reads only the few fields it needs (~0.2 MiB less for it to keep).
-        ``prepare``: hold the set-up init until a start comes (_go)."""
+        """``spec`` is an InitSpec as a dict: init (or a restore's starter) builds the InitSpec
+        itself, so this long-lived process reads only the few fields it needs (~0.2 MiB less for
+        it to keep). ``prepare``: hold the set-up init until a start comes (_go)."""
         asked_at = time.monotonic()
         container, log_path, state_dir = str(spec["id"]), str(spec.get("log_path", "")), str(spec.get("state_dir", ""))
         tty, stdin, stdin_once = bool(spec.get("tty")), bool(spec.get("stdin")), bool(spec.get("stdin_once"))
@@ -90,6 +110,9 @@ class PodRequests:
         if (container in self.watcher.running() or container in self.prepared
                 or any(p.container == container for p in self.pending)):
             raise AlreadyExists(f"container {container} is already {'prepared' if prepare else 'started'}")
+        restore = bool(spec.get("restore"))
+        if restore and prepare:
+            raise InvalidArgument(f"container {container}: a restore from a checkpoint is not prepared, only started")
         namespace, owned = self._pid_namespace(container, str(spec.get("namespaces", {}).get("pid", "")))
         try:
             log_file = LogFile(log_path, open_log(log_path), os.path.join(state_dir, DROPPED_FILE) if state_dir else "")
@@ -99,21 +122,56 @@ class PodRequests:
             raise FailedPrecondition(f"container {container}: opening its log {log_path}: {e}") from e
         stdio, ours_ends = container_stdio(tty, stdin, stdin_once)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        keep = (theirs.fileno(), *stdio, *((namespace,) if isinstance(namespace, int) else ()))
+        p = Pending("prepare" if prepare else "start", 0, ours, conn, time.monotonic() + timeout, container,
+                    str(spec.get("exit_file", "")), tty, stdin_once, log_file, ours_ends.outputs, ours_ends.stdin,
+                    asked_at, None if restore else InitWatch(hold=prepare))
         try:
-            pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, namespace, stdio, theirs, prepare),
-                                     keep=keep)
+            if p.watch is None:
+                p.pid = self.children.fork(b"pycrid-start", lambda: run_starter(spec, stdio, theirs),
+                                           keep=(theirs.fileno(), *stdio))
+            else:
+                self._fork_init(p, p.watch, spec, namespace, stdio, theirs)
+        except BaseException:
+            p.release()  # the caller answers conn
+            raise
         finally:
             for fd in {*stdio, *((owned,) if owned >= 0 else ())}:
                 os.close(fd)
             theirs.close()
-        self.pending.append(Pending("prepare" if prepare else "start", pid, ours, conn, time.monotonic() + timeout,
-                                    container,
-                                    str(spec.get("exit_file", "")), tty, stdin_once, log_file, ours_ends.outputs,
-                                    ours_ends.stdin, asked_at))
+        self.pending.append(p)
+
+    def _fork_init(self, p: Pending, watch: InitWatch, spec: dict[str, Any], namespace: str | int,
+                   stdio: tuple[int, int, int], theirs: socket.socket) -> None:
+        """Forks the container's init in its PID namespace and puts it in its cgroup: on v1 init
+        moves itself, a hundred times faster than we could (selfjoin.py), through the tasks files
+        opened here (this process sees the host's cgroupfs; a missing cgroup is NotFound, as it
+        is for the agent); on v2 we move it, then tell it so. Its set-up is followed by ``watch``."""
+        cgroup = str(spec.get("cgroup") or "")
+        v1 = bool(cgroup) and detect() == "v1"
+        tasks = open_tasks_files(new_manager(), cgroup) if v1 else []
+        try:
+            p.pid = fork_in(namespace, lambda: self.children.fork(
+                b"pycrid-init", lambda: init.start(spec, theirs, stdio, tasks, watch.hold),
+                keep=(theirs.fileno(), *stdio, *tasks), helper=False), _SYSCALLS)
+        finally:
+            close_all(tasks)
+        watch.marks.append(("monitor.fork", time.monotonic()))
+        if cgroup and not v1:
+            try:
+                new_manager().add_process(cgroup, p.pid)
+            except Exception as e:  # noqa: BLE001 - told when init's end closes, unless init says better
+                watch.failed = e
+                self._end(p)
+                return
+            watch.marks.append(("monitor.cgroup", time.monotonic()))
+        try:
+            p.report.send(protocol.JOINED)
+        except OSError:
+            pass  # init already failed and closed its end: its report is waiting to be read
+        p.report.setblocking(False)  # read as it comes, by the loop: never waited on
 
     def _go(self, conn: socket.socket, container: str, timeout: float, asked_at: float) -> bool:
-        """Lets a prepared init go on; False if there is none, or its starter is gone."""
+        """Lets a prepared init go on; False if there is none, or it is gone."""
         p = self.prepared.pop(container, None)
         if p is None:
             return False
@@ -123,6 +181,8 @@ class PodRequests:
             self._drop(p)
             return False
         p.kind, p.reply, p.deadline, p.asked_at = "start", conn, time.monotonic() + timeout, asked_at
+        if p.watch is not None:
+            p.watch.marks.append(("monitor.go", time.monotonic()))
         self.pending.append(p)
         return True
 
@@ -132,10 +192,20 @@ class PodRequests:
             self._drop(p)
 
     def _drop(self, p: Pending) -> None:
-        """Ends a prepared start: its starter's group (and init, which a terminal's session keeps
-        out of it, when it sees its starter's end)."""
-        self.children.kill_group(p.pid)
+        """Ends a prepared start: its init's session (all it forked)."""
+        self._end(p)
         p.close()
+
+    def _end(self, p: Pending) -> None:
+        """Kills what a start or pause forked: init's session (its exit is no container's to
+        record), or the helper's process group."""
+        if p.ended:
+            return
+        p.ended = True
+        if p.watch is not None:
+            self.children.end(p.pid)
+        else:
+            self.children.kill_group(p.pid)
 
     def _running(self, container_id: str) -> Watched:
         watched = self.watcher.find(container_id)
@@ -174,7 +244,7 @@ class PodRequests:
         return fd, fd
 
     def _exec(self, spec: dict[str, Any], fds: list[int]) -> dict[str, Any]:
-        """``spec`` is an ExecSpec as a dict, decoded by the exec child (as a start's by its starter)."""
+        """``spec`` is an ExecSpec as a dict, decoded by the exec child (as a start's by its init)."""
         container = str(spec["id"])
         if len(fds) != 4:
             raise InvalidArgument(f"exec in container {container}: needs 4 descriptors, got {len(fds)}")

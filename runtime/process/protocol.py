@@ -6,7 +6,7 @@ Process tree (DESIGN §3; the fault domains of issue 11):
     └ fork server (own session, subreaper)   forks pod monitors and layer unpackers; holds no state
         ├ pod monitor <sandbox> (own session, subreaper)   one per pod; pins its namespaces, starts
         │   ├ pause (PID 1 of the pod's PID namespace)      its pause, containers and execs, copies
-        │   ├ container inits (via a short-lived starter)   their output to the CRI logs and records
+        │   ├ container inits (a restore: via a starter)    their output to the CRI logs and records
         │   └ exec children                                 their exits; the death of one costs its pod
         └ unpack_layer children (one per layer of a pull)
 
@@ -54,21 +54,22 @@ code of a helper it cannot otherwise talk to. A re-exec keeps the pid, so the he
 parent (and subreaper) of everything it started; a monitor hands its pipes, log files and exits
 over through an inherited memfd (runtime/process/handover.py).
 
-Starter ↔ container init, over a socketpair (init's end is close-on-exec):
+Pod monitor ↔ container init, over a socketpair (init's end is close-on-exec; the monitor reads
+its end as messages come, runtime/process/initwatch.py):
 
   phase      direction         meaning
-  terminal   init → starter    (TTY containers) the master of the terminal init made in the container's
+  terminal   init → monitor    (TTY containers) the master of the terminal init made in the container's
                                /dev/pts, attached; its slave is init's stdio
-  joined     starter → init    init's pid is in the container's cgroups (init set up its namespaces,
+  joined     monitor → init    init's pid is in the container's cgroups (init set up its namespaces,
                                rootfs and mounts meanwhile); go on with privileges and exec
-  created    init → starter    (a prepared start) {"created": {}, "marks": [...]}: set up, user resolved;
+  created    init → monitor    (a prepared start) {"created": {}, "marks": [...]}: set up, user resolved;
                                init waits for "go" before it drops privileges (CRI-O's create/start split)
-  go         starter → init    the agent's StartContainer came: go on
-  ready      init → starter    {"ready": {"uid", "gid", "groups"}, "marks": [[step, t], ...]}: user (as it
+  go         monitor → init    the agent's StartContainer came: go on
+  ready      init → monitor    {"ready": {"uid", "gid", "groups"}, "marks": [[step, t], ...]}: user (as it
                                became: ContainerStatus.user), capabilities, seccomp done; exec next; when
                                each set-up step ended (CLOCK_MONOTONIC, seconds), for the agent's spans
-  (EOF)      init → starter    execve succeeded: the close-on-exec end closed
-  error      init → starter    {"error": message, "phase": step, "error_class"?}; init exits 1
+  (EOF)      init → monitor    execve succeeded: the close-on-exec end closed
+  error      init → monitor    {"error": message, "phase": step, "error_class"?}; init exits 1
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the fork server can run, by name: each a function(spec, fds) -> exit code of the child.
 
 Imported by the fork server before gc.freeze(), so every child shares this code's pages; the pod
-monitor imports what it forks itself (starter, init, exec, pause), so that is shared too.
+monitor imports what it forks itself (init, a restore's starter, exec, pause), so that is shared too.
 """
 
 TARGETS: dict[str, str] = {

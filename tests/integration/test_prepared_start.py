@@ -1,6 +1,6 @@
 """A start prepared at CreateContainer, for real: the pod monitor holds a set-up init that has run
-nothing of the image, lets it go on at the start, and drops it (init and starter) when the container
-is discarded, the pod shuts down or the monitor re-execs; a start that finds no live prepared init
+nothing of the image, lets it go on at the start, and drops it (init, the monitor's own child) when
+the container is discarded, the pod shuts down or the monitor re-execs; a start that finds no live prepared init
 does the whole set-up itself."""
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def test_preparing_twice_is_refused(pod: PodHarness) -> None:
 def test_a_discarded_start_leaves_nothing_and_a_later_start_sets_up_anew(pod: PodHarness) -> None:
     spec = pod.spec("dropped", ("sh", "-c", "echo second"))
     pid = pod.monitor.prepare(spec, 30)
-    assert "pycrid-start" in live(pod.monitor_pid)
+    assert live(pod.monitor_pid) == ["pycrid-init"]
+    stat = proc.read_stat(pid)
+    assert stat is not None and stat.comm == "pycrid-init" and stat.ppid == pod.monitor_pid
     pod.monitor.discard("dropped")
     assert wait_until(lambda: live(pod.monitor_pid) == []), live(pod.monitor_pid)
     pod.monitor.discard("dropped")  # nothing held: nothing to do
@@ -70,12 +72,10 @@ def test_a_discarded_start_leaves_nothing_and_a_later_start_sets_up_anew(pod: Po
     assert wait_exit(spec)["exit_code"] == 0 and log_lines(spec) == [("stdout", "F", "second")]
 
 
-def test_a_start_whose_prepared_starter_died_sets_up_anew(pod: PodHarness) -> None:
+def test_a_start_whose_prepared_init_died_sets_up_anew(pod: PodHarness) -> None:
     spec = pod.spec("orphan", ("sh", "-c", "echo fresh"))
     pid = pod.monitor.prepare(spec, 30)
-    starter = next(p.pid for p in proc.descendants(pod.monitor_pid) if p.comm == "pycrid-start")
-    os.kill(starter, signal.SIGKILL)
-    # init sees its starter's end and exits (a prepared init never outlives the one holding it)
+    os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: live(pod.monitor_pid) == []), live(pod.monitor_pid)
     assert pod.monitor.start(spec, 30).pid != pid
     assert wait_exit(spec)["exit_code"] == 0 and log_lines(spec) == [("stdout", "F", "fresh")]
@@ -108,10 +108,8 @@ def test_a_restore_from_a_checkpoint_is_never_held(pod: PodHarness, tmp_path: Pa
 
 
 def test_a_killed_monitor_strands_no_prepared_init(pod: PodHarness) -> None:
-    """The monitor's death (SIGKILL) ends what it held: the starter sees its report socket close,
-    kills init and exits; the fork server, their subreaper now, reaps both."""
+    """The monitor's death (SIGKILL) ends what it held: init sees its sync socket close and exits;
+    the fork server, its subreaper now, reaps it."""
     pid = pod.monitor.prepare(pod.spec("orphaned", ("true",)), 30)
-    starter = next(p.pid for p in proc.descendants(pod.monitor_pid) if p.comm == "pycrid-start")
     os.kill(pod.monitor_pid, signal.SIGKILL)
-    assert wait_until(lambda: all(proc.read_stat(p) is None for p in (pid, starter)), timeout=10), \
-        [proc.read_stat(p) for p in (pid, starter)]
+    assert wait_until(lambda: proc.read_stat(pid) is None, timeout=10), proc.read_stat(pid)

@@ -43,10 +43,10 @@ def _alive(pid: int) -> bool:
 
 
 def _held_init(pid: int) -> bool:
-    """A prepared init: pycrid's starter's fork (its name), which has not exec'd (its binary)."""
+    """A prepared init: the pod monitor's fork (its name), which has not exec'd (its binary)."""
     stat = proc.read_stat(pid)
     try:
-        return stat is not None and stat.comm == "pycrid-start" and os.readlink(f"/proc/{pid}/exe") == _PYTHON
+        return stat is not None and stat.comm == "pycrid-init" and os.readlink(f"/proc/{pid}/exe") == _PYTHON
     except OSError:
         return False
 
