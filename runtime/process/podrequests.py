@@ -156,6 +156,7 @@ class PodRequests:
         finally:
             close_all(tasks)
         watch.marks.append(("monitor.fork", time.monotonic()))
+        p.report.setblocking(False)  # read as it comes, by the loop: never waited on
         if cgroup and not v1:
             try:
                 new_manager().add_process(cgroup, p.pid)
@@ -168,7 +169,6 @@ class PodRequests:
             p.report.send(protocol.JOINED)
         except OSError:
             pass  # init already failed and closed its end: its report is waiting to be read
-        p.report.setblocking(False)  # read as it comes, by the loop: never waited on
 
     def _go(self, conn: socket.socket, container: str, timeout: float, asked_at: float) -> bool:
         """Lets a prepared init go on; False if there is none, or it is gone."""
