@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.cgroups.manager import detect, new_manager
+from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import close_all, open_tasks_files
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.linux.syscalls import LinuxSyscalls
@@ -38,8 +38,10 @@ from runtime.process.stdio import container_stdio
 from runtime.sandbox.pause import run_pause
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
-# Made on import, in the fork server: every monitor shares this one.
+# Made on import, in the fork server: every monitor shares these (the cgroup driver reads the
+# host's hierarchies once, ~0.2 ms a start otherwise).
 _SYSCALLS = LinuxSyscalls()
+_CGROUPS = new_manager()
 
 
 @dataclass
@@ -145,10 +147,10 @@ class PodRequests:
         """Forks the container's init in its PID namespace and puts it in its cgroup: on v1 init
         moves itself, a hundred times faster than we could (selfjoin.py), through the tasks files
         opened here (this process sees the host's cgroupfs; a missing cgroup is NotFound, as it
-        is for the agent); on v2 we move it, then tell it so. Its set-up is followed by ``watch``."""
+        is for the agent); on v2 (no such files) we move it, then tell it so. Its set-up is
+        followed by ``watch``."""
         cgroup = str(spec.get("cgroup") or "")
-        v1 = bool(cgroup) and detect() == "v1"
-        tasks = open_tasks_files(new_manager(), cgroup) if v1 else []
+        tasks = open_tasks_files(_CGROUPS, cgroup) if cgroup else []
         try:
             p.pid = fork_in(namespace, lambda: self.children.fork(
                 b"pycrid-init", lambda: init.start(spec, theirs, stdio, tasks, watch.hold),
@@ -157,9 +159,9 @@ class PodRequests:
             close_all(tasks)
         watch.marks.append(("monitor.fork", time.monotonic()))
         p.report.setblocking(False)  # read as it comes, by the loop: never waited on
-        if cgroup and not v1:
+        if cgroup and not tasks:
             try:
-                new_manager().add_process(cgroup, p.pid)
+                _CGROUPS.add_process(cgroup, p.pid)
             except Exception as e:  # noqa: BLE001 - told when init's end closes, unless init says better
                 watch.failed = e
                 self._end(p)

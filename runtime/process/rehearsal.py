@@ -6,7 +6,7 @@ the interpreter's attribute caches on first use: done once here, in the process 
 forked from, those writes are shared instead of repeated in each monitor (hack/bench/pods.sh:
 about 0.17 MiB less per pod with a container). The rehearsal drives a throw-away PodMonitor
 through the turns of its loop that every pod takes: an agent's request on its socket, a
-container's start report, its output into a log and its exit into an exit file. It touches only
+container init's messages until it exec'd, its output into a log and its exit into an exit file. It touches only
 a directory of its own, which it removes, and one child it forks and reaps.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from runtime.errors import Internal
 from runtime.process import protocol, sockpath
 from runtime.process.children import bare_fork
+from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import LogFile, open_log
 from runtime.process.podmonitor import PodMonitor
 from runtime.process.podrequests import Pending
@@ -64,19 +65,22 @@ def _ping(monitor: PodMonitor) -> None:
 
 
 def _container(monitor: PodMonitor, directory: str) -> None:
-    """A container as its starter hands it over: its report, then output, exit and exit file."""
+    """A container as its init sets it up: "ready", EOF as at execve, then output, exit and exit
+    file. (The init here is played on its socket; the child only exits.)"""
     stdio, ours = container_stdio(tty=False, stdin=False, stdin_once=False)
     log = LogFile("", open_log(""), os.path.join(directory, "log-dropped"))
     pid = bare_fork()
     if pid == 0:
         os._exit(0)
-    report, starter = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    sync, init = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    sync.setblocking(False)
     reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    with starter, agent:
-        monitor.pending.append(Pending("start", pid, report, reply, time.monotonic() + 60, "rehearsal",
+    with agent:
+        monitor.pending.append(Pending("start", pid, sync, reply, time.monotonic() + 60, "rehearsal",
                                        os.path.join(directory, "exit"), log=log, pipes=ours.outputs,
-                                       stdin=ours.stdin, asked_at=time.monotonic()))
-        protocol.send(starter, {"pid": pid, "started_at": time.time_ns(), "marks": []})
+                                       stdin=ours.stdin, asked_at=time.monotonic(), watch=InitWatch()))
+        init.send(protocol.ready(0, 0, (), [("init.security", time.monotonic())]))
+        init.close()
         _turn_until(monitor, lambda: not monitor.pending)
         protocol.receive(agent)
     os.write(stdio[1], b"a line\nand another\n")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal
+from runtime.cgroups.manager import new_manager
+from runtime.cgroups.resources import Resources
+from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFound
 from runtime.linux import proc
 from runtime.process.client import start
 from runtime.process.execspec import ExecSpec
@@ -159,3 +161,28 @@ def test_the_fork_server_dying_costs_the_pod_nothing(pod: PodHarness) -> None:
     assert wait_exit(spec)["signal"] == 9
     # A new fork server for the harness to shut down; the monitor is PID 1's child now.
     pod.forkserver = start(pod.forkserver.path, str(pod.base / "fork.log"))
+
+
+def test_init_runs_in_its_cgroup_from_before_its_set_up(pod: PodHarness) -> None:
+    """The monitor hands init the cgroup (v1: tasks files it opened; v2: it moves init itself):
+    the command sees itself there, and so does every step of the set-up before it."""
+    cgroups = new_manager()
+    path = f"/pycrid-test-{os.getpid()}/join"
+    cgroups.create(path, Resources())
+    try:
+        spec = pod.spec("joined", ("cat", "/proc/self/cgroup"), cgroup=path)
+        pod.start(spec)
+        assert wait_exit(spec)["exit_code"] == 0
+        lines = [text for _, _, text in log_lines(spec)]
+        # v1: every controller's hierarchy (v2's one line, and a hybrid's unified one, name none)
+        assert any(line.endswith(path) for line in lines), lines
+        assert all(line.endswith(path) for line in lines if line.split(":")[1]), lines
+    finally:
+        cgroups.remove(path)
+        cgroups.remove(os.path.dirname(path))
+
+
+def test_a_container_whose_cgroup_is_gone_is_not_found(pod: PodHarness) -> None:
+    with pytest.raises(NotFound, match="does not exist"):
+        pod.start(pod.spec("homeless", ("true",), cgroup=f"/pycrid-test-{os.getpid()}/gone"))
+    assert wait_until(lambda: descendants(pod.monitor_pid) == []), descendants(pod.monitor_pid)

@@ -191,11 +191,13 @@ def test_a_cgroup_we_cannot_move_init_to_fails_the_start(monitor: PodMonitor, tm
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """v2: the monitor moves init; when that fails, init is ended and the move's error answered."""
     class Refusing:
+        def tasks_files(self, path: str) -> list[str]:
+            return []  # as on v2
+
         def add_process(self, path: str, pid: int) -> None:
             raise NotFound(f"cgroup {path}: does not exist")
 
-    monkeypatch.setattr(podrequests, "detect", lambda: "v2")
-    monkeypatch.setattr(podrequests, "new_manager", Refusing)
+    monkeypatch.setattr(podrequests, "_CGROUPS", Refusing())
     answer = ask(monitor, spec(tmp_path, "waits_for_the_cgroup", cgroup="/gone"))
     assert answer == {"error": "cgroup /gone: does not exist", "error_class": "NotFound"}
 
@@ -203,11 +205,13 @@ def test_a_cgroup_we_cannot_move_init_to_fails_the_start(monitor: PodMonitor, tm
 def test_init_s_own_failure_says_better_than_the_cgroup_s(monitor: PodMonitor, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     class Refusing:
+        def tasks_files(self, path: str) -> list[str]:
+            return []
+
         def add_process(self, path: str, pid: int) -> None:
             time.sleep(0.2)  # init reports and exits meanwhile
             raise NotFound(f"cgroup {path}: does not exist")
 
-    monkeypatch.setattr(podrequests, "detect", lambda: "v2")
-    monkeypatch.setattr(podrequests, "new_manager", Refusing)
+    monkeypatch.setattr(podrequests, "_CGROUPS", Refusing())
     answer = ask(monitor, spec(tmp_path, "fails_at_rootfs", cgroup="/gone"))
     assert answer["error"] == "container init failed at rootfs: no such layer"
