@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,20 @@ class InitWatch:
     user: dict[str, Any] | None = None  # the user init became, from its "ready"
     marks: list[tuple[str, float]] = field(default_factory=list)
     failed: Exception | None = None  # our side's failure (joining the cgroup), told unless init says why
+
+    def read(self, sync: socket.socket) -> str:
+        """Takes what init sent so far on ``sync`` (non-blocking), up to the first step that
+        is news: CREATED, EXECED, or WAITING once nothing more is queued; raises the failure."""
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(sync, protocol.MAX_MESSAGE, protocol.MAX_FDS)
+            except BlockingIOError:
+                return WAITING
+            except ConnectionResetError:
+                continue  # init closed with a message of ours unread; what it sent before is still queued
+            step = self.take(data, fds)
+            if step != WAITING:
+                return step
 
     def take(self, data: bytes, fds: list[int]) -> str:
         """One message from init (b"": its end closed) and the descriptors it carried: WAITING,

@@ -212,31 +212,22 @@ class PodMonitor(PodRequests):
         self._started(p, message, fds)
 
     def _init_said(self, p: Pending, watch: InitWatch) -> None:
-        """What init sent so far (as much as is queued), step by step: on with its set-up, held
-        (a prepare is answered), exec'd (the start is answered and init watched as the
-        container), or failed (init is ended and the failure answered)."""
+        """What init sent so far: on with its set-up, held (a prepare is answered), exec'd (the
+        start is answered and init watched as the container), or failed (init is ended and the
+        failure answered)."""
         try:
-            while True:
-                try:
-                    data, fds, _, _ = socket.recv_fds(p.report, protocol.MAX_MESSAGE, protocol.MAX_FDS)
-                except BlockingIOError:
-                    return
-                except ConnectionResetError:
-                    # init closed with a message of ours unread; what it sent before is still queued
-                    continue
-                step = watch.take(data, fds)
-                if step == CREATED:
-                    self._started(p, {"pid": p.pid, "created": True, "marks": watch.marks}, [])
-                    watch.marks = []
-                    return
-                if step == EXECED:
-                    terminal = watch.take_terminal()
-                    self._started(p, {"pid": p.pid, "started_at": time.time_ns(), "user": watch.user,
-                                      "marks": watch.marks}, [terminal] if terminal >= 0 else [])
-                    return
+            step = watch.read(p.report)
         except Exception as e:  # noqa: BLE001 - init's failure, or ours, is the start's answer
             self._end(p)
             self._answer(p, protocol.error_message(e))
+            return
+        if step == CREATED:
+            marks, watch.marks = watch.marks, []
+            self._started(p, {"pid": p.pid, "created": True, "marks": marks}, [])
+        elif step == EXECED:
+            terminal = watch.take_terminal()
+            self._started(p, {"pid": p.pid, "started_at": time.time_ns(), "user": watch.user, "marks": watch.marks},
+                          [terminal] if terminal >= 0 else [])
 
     def _started(self, p: Pending, message: dict[str, Any], fds: list[int]) -> None:
         """A start's or pause's child is done: the agent is answered ``message``, and the pause

@@ -162,3 +162,31 @@ def test_init_s_own_report_says_better_than_our_failure(pair) -> None:
     init.close()
     with pytest.raises(FailedPrecondition, match="failed at seccomp: bad profile"):
         feed(watch, monitor)
+
+
+def test_read_takes_what_is_queued_up_to_the_news(pair) -> None:
+    monitor, init = pair
+    monitor.setblocking(False)
+    watch = InitWatch(hold=True)
+    assert watch.read(monitor) == WAITING  # nothing sent yet
+    r, w = os.pipe()
+    socket.send_fds(init, [protocol.TERMINAL], [r])
+    os.close(r)
+    init.send(protocol.created([]))
+    init.send(protocol.ready(0, 0, ()))
+    assert watch.read(monitor) == CREATED and watch.terminal >= 0
+    init.close()
+    assert watch.read(monitor) == EXECED and watch.user == {"uid": 0, "gid": 0, "groups": []}
+    watch.close()
+    os.close(w)
+
+
+def test_read_gets_a_report_sent_before_init_closed_on_a_message_of_ours(pair) -> None:
+    """The kernel's once-only ECONNRESET (init closed with our "joined" unread) comes ahead of it."""
+    monitor, init = pair
+    monitor.setblocking(False)
+    monitor.send(protocol.JOINED)
+    protocol.send(init, {"error": "boom", "phase": "seccomp"})
+    init.close()
+    with pytest.raises(Internal, match="failed at seccomp: boom"):
+        InitWatch().read(monitor)
