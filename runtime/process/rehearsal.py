@@ -5,9 +5,10 @@ Every pod monitor is a fork of the fork server and keeps privately each page it 
 the interpreter's attribute caches on first use: done once here, in the process every monitor is
 forked from, those writes are shared instead of repeated in each monitor (hack/bench/pods.sh:
 about 0.17 MiB less per pod with a container). The rehearsal drives a throw-away PodMonitor
-through the turns of its loop that every pod takes: an agent's request on its socket, a
-container init's messages until it exec'd, its output into a log and its exit into an exit file. It touches only
-a directory of its own, which it removes, and one child it forks and reaps.
+through the turns of its loop that every pod takes: an agent's request on its socket, a start (the
+fork of init, here one that fails at once, and its report), a container init's messages until it
+exec'd, its output into a log and its exit into an exit file. It touches only
+a directory of its own, which it removes, and the children it forks and reaps.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from collections.abc import Callable
 
 from runtime.errors import Internal
 from runtime.process import protocol, sockpath
-from runtime.process.children import bare_fork
+from runtime.process.children import bare_fork, has_children
+from runtime.process.initspec import HOST
 from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import LogFile, open_log
 from runtime.process.podmonitor import PodMonitor
@@ -28,6 +30,7 @@ from runtime.process.podrequests import Pending
 from runtime.process.stdio import container_stdio
 
 ROUNDS = 24  # enough for CPython 3.11 to specialise what runs (it waits for 8 calls or loops)
+FORKS = 8  # of them with a fork of init (a few ms each): enough for its code to be quickened
 TURNS = 50  # a bound on one round's turns of the loop (it takes about 4)
 LONGEST_WAIT = 2.0  # seconds; every wait here ends at once unless something is broken
 
@@ -40,8 +43,10 @@ def rehearse(directory: str) -> None:
     monitor = PodMonitor("rehearsal", os.path.join(directory, "monitor.sock"), listener)
     try:
         sockpath.listen_on(listener, monitor.path)
-        for _ in range(ROUNDS):
+        for turn in range(ROUNDS):
             _ping(monitor)
+            if turn < FORKS:
+                _failed_start(monitor)
             _container(monitor, directory)
     finally:
         for pending in monitor.pending:
@@ -62,6 +67,20 @@ def _ping(monitor: PodMonitor) -> None:
         protocol.send(agent, {"op": "ping"})
         _turn_until(monitor, lambda: _readable(agent))
         protocol.receive(agent)
+
+
+def _failed_start(monitor: PodMonitor) -> None:
+    """A start as the agent asks for one, of an init that fails at once (its spec has no command),
+    in a new PID namespace as most are (the host's where we may not make one)."""
+    reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    with agent:
+        spec = {"id": "rehearsal", "namespaces": {"pid": "" if os.geteuid() == 0 else HOST}}
+        monitor._start(reply, spec, LONGEST_WAIT)
+        _turn_until(monitor, lambda: not monitor.pending)
+        protocol.receive(agent)
+    if has_children():  # init not reaped yet: no SIGCHLD wakes the loop here, so wait for its exit
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        monitor.step(0)
 
 
 def _container(monitor: PodMonitor, directory: str) -> None:
