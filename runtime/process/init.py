@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from runtime.cgroups.selfjoin import join_self
+from runtime.cgroups.manager import CgroupManager
+from runtime.cgroups.selfjoin import join_self, open_tasks_files
 from runtime.container.users import Identity, parse_group, parse_passwd, resolve
 from runtime.errors import PycridError
 from runtime.linux import constants as k
@@ -50,24 +51,30 @@ class SetupError(Exception):
         self.phase = phase
 
 
-def start(raw: dict[str, Any], sync: socket.socket, stdio: tuple[int, int, int], tasks: Sequence[int],
+def start(raw: dict[str, Any], sync: socket.socket, stdio: tuple[int, int, int], cgroups: CgroupManager,
           hold: bool) -> NoReturn:
     """In the pod monitor's fresh child, already in the container's PID namespace: ``raw`` is the
     InitSpec as a dict, built here (not in the long-lived monitor). First our own session, inside
     that namespace (CRIU cannot checkpoint a tree whose session leader is outside it, as runc's
     init): a start the monitor ends (deadline, discard) is one killpg of it, and whatever we fork
-    meanwhile goes with us. A TTY container's terminal then becomes this session's."""
+    meanwhile goes with us. A TTY container's terminal then becomes this session's.
+
+    On v1 we open the cgroup's tasks files here, where the host's cgroupfs is still in reach (the
+    monitor would keep the pages that code writes, ~0.1 MiB each); on v2 there are none and the
+    monitor moves us. A failure before set-up begins (the spec, a missing cgroup) is told as the
+    monitor would tell its own, with its class (NotFound for a cgroup that is gone)."""
     os.setsid()
     try:
         spec = InitSpec.from_dict(raw)
+        tasks = open_tasks_files(cgroups, spec.cgroup) if spec.cgroup else []
     except Exception as e:  # noqa: BLE001 - everything must reach the monitor as a report
-        _fail(sync, failure_report("spec", e))
+        _fail(sync, protocol.error_message(e))
     run(spec, sync, stdio, LinuxSyscalls(), tasks, hold, [("init.spec", time.monotonic())])
 
 
 def run(spec: InitSpec, sync: socket.socket, stdio: tuple[int, int, int], syscalls: Syscalls,
         tasks: Sequence[int] = (), hold: bool = False, marks: list[tuple[str, float]] | None = None) -> NoReturn:
-    """``tasks``: the cgroup's v1 tasks files, opened by the monitor; [] when it moves us (v2).
+    """``tasks``: the cgroup's v1 tasks files (start() opened them); [] when the monitor moves us (v2).
     ``hold``: a prepared start (CreateContainer): once set up, say "created" and wait for "go".
     ``marks``: when each step ended (the start's phases, for the agent), to go on from."""
     phase = "start"
@@ -176,7 +183,7 @@ def failure_report(phase: str, error: Exception) -> dict[str, str]:
     return {"error": f"{type(error).__name__}: {error}", "phase": phase}
 
 
-def _fail(sync: socket.socket, report: dict[str, str]) -> NoReturn:
+def _fail(sync: socket.socket, report: dict[str, Any]) -> NoReturn:
     try:
         protocol.send(sync, report)
     finally:

@@ -92,6 +92,8 @@ class InitWatch:
 
 def failure(data: bytes, message: Any) -> PycridError:
     """The error for what init sent instead of the protocol's next step (b"": it exited)."""
+    if isinstance(message, dict) and "error" in message and "phase" not in message:
+        return protocol.reported_error(message)  # before its set-up began: as if it were ours
     if isinstance(message, dict) and "error" in message:
         cls = INIT_ERRORS.get(str(message.get("error_class", "")), Internal)
         return cls(f"container init failed at {message.get('phase')}: {message['error']}")

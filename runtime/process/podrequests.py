@@ -21,8 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.cgroups.manager import new_manager
-from runtime.cgroups.selfjoin import close_all, open_tasks_files
+from runtime.cgroups.manager import detect, new_manager
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init, protocol
@@ -42,6 +41,7 @@ START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck 
 # host's hierarchies once, ~0.2 ms a start otherwise).
 _SYSCALLS = LinuxSyscalls()
 _CGROUPS = new_manager()
+_V2 = detect() == "v2"  # a process cannot move itself into a v2 cgroup cheaply: we move init
 
 
 @dataclass
@@ -145,21 +145,15 @@ class PodRequests:
     def _fork_init(self, p: Pending, watch: InitWatch, spec: dict[str, Any], namespace: str | int,
                    stdio: tuple[int, int, int], theirs: socket.socket) -> None:
         """Forks the container's init in its PID namespace and puts it in its cgroup: on v1 init
-        moves itself, a hundred times faster than we could (selfjoin.py), through the tasks files
-        opened here (this process sees the host's cgroupfs; a missing cgroup is NotFound, as it
-        is for the agent); on v2 (no such files) we move it, then tell it so. Its set-up is
-        followed by ``watch``."""
+        moves itself, a hundred times faster than we could (selfjoin.py, init.start); on v2 we
+        move it, then tell it so. Its set-up is followed by ``watch``."""
         cgroup = str(spec.get("cgroup") or "")
-        tasks = open_tasks_files(_CGROUPS, cgroup) if cgroup else []
-        try:
-            p.pid = fork_in(namespace, lambda: self.children.fork(
-                b"pycrid-init", lambda: init.start(spec, theirs, stdio, tasks, watch.hold),
-                keep=(theirs.fileno(), *stdio, *tasks), helper=False), _SYSCALLS)
-        finally:
-            close_all(tasks)
+        p.pid = fork_in(namespace, lambda: self.children.fork(
+            b"pycrid-init", lambda: init.start(spec, theirs, stdio, _CGROUPS, watch.hold),
+            keep=(theirs.fileno(), *stdio), helper=False), _SYSCALLS)
         watch.marks.append(("monitor.fork", time.monotonic()))
         p.report.setblocking(False)  # read as it comes, by the loop: never waited on
-        if cgroup and not tasks:
+        if cgroup and _V2:
             try:
                 _CGROUPS.add_process(cgroup, p.pid)
             except Exception as e:  # noqa: BLE001 - told when init's end closes, unless init says better

@@ -69,7 +69,9 @@ its end as messages come, runtime/process/initwatch.py):
                                became: ContainerStatus.user), capabilities, seccomp done; exec next; when
                                each set-up step ended (CLOCK_MONOTONIC, seconds), for the agent's spans
   (EOF)      init → monitor    execve succeeded: the close-on-exec end closed
-  error      init → monitor    {"error": message, "phase": step, "error_class"?}; init exits 1
+  error      init → monitor    {"error": message, "phase": step, "error_class"?}; init exits 1. Without
+                               a phase: init could not begin (its spec, its cgroup's files), told as
+                               the monitor's own failure would be (error_message)
 """
 from __future__ import annotations
 
@@ -166,5 +168,10 @@ def error_message(e: BaseException, prefix: str = "") -> dict[str, Any]:
 def raise_error(message: dict[str, Any], what: str) -> None:
     """Raises the domain error an error message names (Internal when it names none)."""
     if "error" in message:
-        cls = _REPORTED.get(str(message.get("error_class", "")), errors.Internal)
-        raise cls(f"{what}: {message['error']}")
+        raise reported_error(message, f"{what}: ")
+
+
+def reported_error(message: dict[str, Any], prefix: str = "") -> errors.PycridError:
+    """The domain error an error message (error_message's) names, Internal when it names none."""
+    cls = _REPORTED.get(str(message.get("error_class", "")), errors.Internal)
+    return cls(f"{prefix}{message['error']}")

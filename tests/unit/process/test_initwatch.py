@@ -190,3 +190,12 @@ def test_read_gets_a_report_sent_before_init_closed_on_a_message_of_ours(pair) -
     init.close()
     with pytest.raises(Internal, match="failed at seccomp: boom"):
         InitWatch().read(monitor)
+
+
+def test_an_error_without_a_phase_keeps_its_own_words_and_class(pair) -> None:
+    """init could not begin (its spec, its cgroup's files): no set-up step failed."""
+    monitor, init = pair
+    protocol.send(init, protocol.error_message(NotFound("cgroup /x: does not exist")))
+    with pytest.raises(NotFound) as raised:
+        feed(InitWatch(), monitor)
+    assert str(raised.value) == "cgroup /x: does not exist"

@@ -63,11 +63,16 @@ def waits_for_the_cgroup(sync: socket.socket, hold: bool) -> None:
     sync.recv(64)  # the monitor, failing to move us, kills us here
 
 
+def cannot_begin(sync: socket.socket, hold: bool) -> None:
+    """As init.start, whose cgroup (v1: its tasks files) is gone."""
+    protocol.send(sync, protocol.error_message(NotFound("cgroup /gone: does not exist")))
+
+
 BEHAVIOURS: dict[str, Behaviour] = {f.__name__: f for f in (
-    exec_at_once, fails_at_rootfs, dies_silently, hangs, sends_a_terminal, waits_for_the_cgroup)}
+    exec_at_once, fails_at_rootfs, dies_silently, hangs, sends_a_terminal, waits_for_the_cgroup, cannot_begin)}
 
 
-def fake_init(raw: dict[str, Any], sync: socket.socket, stdio: tuple[int, int, int], tasks: object,
+def fake_init(raw: dict[str, Any], sync: socket.socket, stdio: tuple[int, int, int], cgroups: object,
               hold: bool) -> NoReturn:
     """In the monitor's child, in init.start's place: its own session, its stdio, then the part
     ``raw["args"][0]`` names; returning stands for exec'ing a command that exits 3."""
@@ -191,12 +196,10 @@ def test_a_cgroup_we_cannot_move_init_to_fails_the_start(monitor: PodMonitor, tm
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """v2: the monitor moves init; when that fails, init is ended and the move's error answered."""
     class Refusing:
-        def tasks_files(self, path: str) -> list[str]:
-            return []  # as on v2
-
         def add_process(self, path: str, pid: int) -> None:
             raise NotFound(f"cgroup {path}: does not exist")
 
+    monkeypatch.setattr(podrequests, "_V2", True)
     monkeypatch.setattr(podrequests, "_CGROUPS", Refusing())
     answer = ask(monitor, spec(tmp_path, "waits_for_the_cgroup", cgroup="/gone"))
     assert answer == {"error": "cgroup /gone: does not exist", "error_class": "NotFound"}
@@ -205,13 +208,17 @@ def test_a_cgroup_we_cannot_move_init_to_fails_the_start(monitor: PodMonitor, tm
 def test_init_s_own_failure_says_better_than_the_cgroup_s(monitor: PodMonitor, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     class Refusing:
-        def tasks_files(self, path: str) -> list[str]:
-            return []
-
         def add_process(self, path: str, pid: int) -> None:
             time.sleep(0.2)  # init reports and exits meanwhile
             raise NotFound(f"cgroup {path}: does not exist")
 
+    monkeypatch.setattr(podrequests, "_V2", True)
     monkeypatch.setattr(podrequests, "_CGROUPS", Refusing())
     answer = ask(monitor, spec(tmp_path, "fails_at_rootfs", cgroup="/gone"))
     assert answer["error"] == "container init failed at rootfs: no such layer"
+
+
+def test_a_failure_before_init_s_set_up_is_told_as_it_is(monitor: PodMonitor, tmp_path: Path) -> None:
+    """Its spec or its cgroup's files: the error and class the monitor would give for its own."""
+    answer = ask(monitor, spec(tmp_path, "cannot_begin", cgroup="/gone"))
+    assert answer == {"error": "cgroup /gone: does not exist", "error_class": "NotFound"}
