@@ -1,7 +1,8 @@
-"""The requests of a pod monitor that start and reach the pod's processes: its pause, its
-containers (through a short-lived starter each), execs, attach clients; what PodMonitor (its loop
-and its replies) dispatches to. A start is not answered at once: it is Pending until its child
-reports, so one slow container set-up never holds up the monitor.
+"""The requests of a pod monitor that start and reach the pod's processes: its pause (forked here:
+runtime/process/pausestart.py), its containers (through a short-lived starter each), execs,
+attach clients; what PodMonitor (its loop and its replies) dispatches to. A start is not
+answered at once: it is Pending until its child reports, so one slow container set-up never holds
+up the monitor.
 
 A container may be prepared (CreateContainer) before it is started: its init sets up and waits
 before it drops privileges, so StartContainer only lets it go on. The prepared start is kept
@@ -17,15 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from runtime.linux.syscalls import Syscalls
 from runtime.process import protocol
 from runtime.process.attach import Attacher, Stdin
 from runtime.process.children import Children
 from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX
 from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
+from runtime.process.pausestart import PauseSetUp, start_pause
 from runtime.process.starter import NEW, run_starter
 from runtime.process.stdio import container_stdio
-from runtime.sandbox.pause import run_pause
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
 
@@ -35,8 +37,8 @@ class Pending:
     """A start or pause under way: its child's report is awaited, then the agent is answered."""
 
     kind: str  # "start" | "prepare" | "pause"
-    pid: int  # the starter or pause helper (it leads a process group with what it forks)
-    report: socket.socket
+    pid: int  # the starter (it leads a process group with what it forks), or the pause (PID 1)
+    report: socket.socket  # a starter's report, or the pause's sync socket
     reply: socket.socket  # the agent's connection, answered when the report comes
     deadline: float
     container: str = ""  # a start's container id, exit file and terminal flags
@@ -47,6 +49,7 @@ class Pending:
     pipes: dict[int, bytes] = field(default_factory=dict)  # read ends of init's stdout, stderr
     stdin: Stdin = field(default_factory=Stdin)  # its stdin pipe's write end (a terminal comes later)
     asked_at: float = 0.0  # when the agent's request was read (CLOCK_MONOTONIC): a start's first mark
+    pause: PauseSetUp | None = None  # the pause's (kind "pause")
 
     def close(self) -> None:
         self.report.close()
@@ -56,12 +59,15 @@ class Pending:
         self.stdin.close()
         if self.log is not None:
             self.log.close()
+        if self.pause is not None:
+            self.pause.close()
 
 
 class PodRequests:
     """Mixed into PodMonitor, which owns the state these use."""
 
     id: str
+    syscalls: Syscalls
     watcher: Watcher
     children: Children
     pending: list[Pending]
@@ -71,12 +77,11 @@ class PodRequests:
     pid_namespace: int
 
     def _pause(self, conn: socket.socket, spec: dict[str, Any]) -> None:
+        """Forks the pause itself; its set-up is awaited in the loop (PodMonitor._pause_synced)."""
         if self.pause_pid or any(p.kind == "pause" for p in self.pending):
             raise AlreadyExists(f"sandbox {self.id} has a pause process")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        pid = self.children.fork(b"pycrid-pause", lambda: run_pause(spec, theirs), keep=(theirs.fileno(),))
-        theirs.close()
-        self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
+        pid, sync, set_up = start_pause(spec, self.children, self.syscalls)
+        self.pending.append(Pending("pause", pid, sync, conn, time.monotonic() + START_TIMEOUT, pause=set_up))
 
     def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float, prepare: bool = False) -> None:
         """``spec`` is an InitSpec as a dict: the starter child builds the InitSpec itself, so this
