@@ -75,12 +75,17 @@ def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namesp
             os.execve(argv[0], list(argv), {"PATH": "/"})
         sync.send(protocol.READY)
         syscalls.close_range(0)
-    except BaseException as e:  # noqa: BLE001 - the parent reports it
-        try:
-            sync.send(f"{type(e).__name__}: {e}".encode()[:4096])
-        finally:
-            os._exit(1)
+    except BaseException as e:  # noqa: BLE001 - the monitor reports it
+        report_failure(sync, e)
     pause()
+
+
+def report_failure(sync: socket.socket, e: BaseException) -> NoReturn:
+    """Tells the monitor what failed (the text of the agent's error) and exits."""
+    try:
+        sync.send(f"{type(e).__name__}: {e}".encode()[:4096])
+    finally:
+        os._exit(1)
 
 
 def mount_root(root: str, lowerdirs: tuple[str, ...], syscalls: Syscalls) -> None:

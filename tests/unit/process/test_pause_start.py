@@ -237,14 +237,18 @@ def test_pause_forks_pid1_between_unshare_and_restore_and_reports_its_failure(
     assert monitor.pause_pid == 0
 
 
-def test_a_namespace_file_that_cannot_be_opened_fails_the_request_and_forks_nothing(
-        monitor: PodMonitor, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="net"):
-        monitor._pause(socket.socket(), {"id": "p1", "root": str(tmp_path),
-                                         "namespaces": {"net": str(tmp_path / "net")}})
-    assert not monitor.pending and not has_children()
-    syscalls = monitor.syscalls
-    assert isinstance(syscalls, FakeSyscalls) and syscalls.calls_to("unshare") == []
+def test_a_namespace_file_that_cannot_be_opened_fails_the_set_up(monitor: PodMonitor, tmp_path: Path) -> None:
+    """The pause opens the pod's namespace files itself, first thing; the monitor opens none."""
+    reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    with agent:
+        monitor._pause(reply, {"id": "p1", "root": str(tmp_path), "namespaces": {"net": str(tmp_path / "net")}})
+        [p] = monitor.pending
+        turn_until(monitor, lambda: not monitor.pending)
+        message = answer(agent)
+    assert message["error"].startswith("RuntimeError: pause set-up failed: FileNotFoundError:"), message
+    assert "net" in message["error"]
+    turn_until(monitor, lambda: gone(p.pid))
+    assert monitor.pause_pid == 0 and monitor.children.exited_early(p.pid) is None
 
 
 def test_a_failed_unshare_fails_the_request(monitor: PodMonitor, tmp_path: Path) -> None:
