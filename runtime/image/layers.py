@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import Internal
 from runtime.image.content import ContentStore
 from runtime.image.digest import chain_ids
 from runtime.image.manifest import Descriptor
@@ -77,9 +76,7 @@ def ensure_snapshots(layers: Sequence[Descriptor], diff_ids: Callable[[], Sequen
             finally:
                 os.close(write_end)  # the unpacker's end of the stream
         except ReaderGone:
-            # The unpacker stopped reading before the end: it failed, and its report says why.
-            unpacking.finish()
-            raise Internal(f"layer {layer.digest}: its unpacker stopped reading") from None
+            unpacking.stopped()  # it failed, and raises what its report says
         except BaseException:
             unpacking.abort()  # before the snapshot's directory goes: it may still write
             raise

@@ -9,7 +9,9 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
+from runtime.errors import Internal
 from runtime.image.fileops import FileOps
 from runtime.image.growing import CutOff, GrowingFile
 from runtime.image.testimages import Blob, BuiltImage
@@ -251,3 +253,7 @@ class _ThreadFollowed:
         self._said.set()
         self._thread.join()
         self._unpacker.aborted.append(self._layer)
+
+    def stopped(self) -> NoReturn:
+        self._thread.join()
+        raise self._error or Internal(f"layer {self._layer}: stopped reading, with no error")

@@ -16,7 +16,7 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable
-from typing import Any, BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, NoReturn, Protocol, cast
 
 import zstandard
 from isal import igzip, isal_zlib
@@ -285,6 +285,10 @@ class FollowedLayer(Protocol):
 
     def abort(self) -> None:
         """Says the download failed and waits until the unpack has stopped writing."""
+
+    def stopped(self) -> NoReturn:
+        """The unpack stopped reading before the download's end: waits for it and raises its
+        error, telling it nothing about the download."""
 
 
 class Unpacker(Protocol):

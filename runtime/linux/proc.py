@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 PROC = "/proc"
 _GONE = (FileNotFoundError, ProcessLookupError)
+_STAT_READ = 4096  # /proc/<pid>/stat: 52 numbers and a short comm
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,22 @@ def parse_status(text: str) -> dict[str, str]:
 
 
 def read_stat(pid: int, proc_root: str = PROC) -> ProcStat | None:
+    data = _stat_line(pid, proc_root)
+    return None if data is None else parse_stat(data.decode(errors="replace"))
+
+
+def _stat_line(pid: int, proc_root: str) -> bytes | None:
+    # os.read, not open(): no io objects in a pod monitor, which reads its pause's (start_time).
     try:
-        with open(os.path.join(proc_root, str(pid), "stat")) as f:
-            return parse_stat(f.read())
+        fd = os.open(os.path.join(proc_root, str(pid), "stat"), os.O_RDONLY | os.O_CLOEXEC)
     except _GONE:
         return None
+    try:
+        return os.read(fd, _STAT_READ)
+    except _GONE:  # ESRCH: reaped between the open and the read
+        return None
+    finally:
+        os.close(fd)
 
 
 def read_status(pid: int | str, proc_root: str = PROC) -> dict[str, str] | None:
@@ -60,8 +72,17 @@ def read_status(pid: int | str, proc_root: str = PROC) -> dict[str, str] | None:
 
 
 def start_time(pid: int, proc_root: str = PROC) -> int | None:
-    stat = read_stat(pid, proc_root)
-    return None if stat is None else stat.start_time
+    """Field 22 of its stat, parsed apart from parse_stat: a pod monitor calls this for its pause,
+    and building a ProcStat from the decoded line makes ~0.2 MiB of the pages it shares with the
+    fork server its own."""
+    data = _stat_line(pid, proc_root)
+    if data is None:
+        return None
+    try:
+        # After comm's last ')': field 3 (state) on, so field 22 is the 20th.
+        return int(data.rpartition(b")")[2].split(maxsplit=20)[19])
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"malformed /proc/<pid>/stat: {data[:80]!r}") from e
 
 
 def is_alive(pid: int, expected_start_time: int, proc_root: str = PROC) -> bool:

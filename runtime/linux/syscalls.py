@@ -104,8 +104,7 @@ def _load_libc() -> ctypes.CDLL:
     libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
     libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
     libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    # What a pod monitor calls itself to fork into a PID namespace (runtime/process/pidnsfork.py):
-    # resolved here, its first call there would build them in each monitor.
+    # A pod monitor calls these itself (its pause's PID namespace: runtime/process/pidnsfork.py).
     libc.unshare.argtypes = [ctypes.c_int]
     libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
     return libc

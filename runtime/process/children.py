@@ -1,10 +1,11 @@
 """A helper's children: forking with nothing of the parent's left open but what the child needs,
 and reaping everything (as a subreaper, orphans of the pod arrive here too).
 
-Short-lived helpers (the pause's helper, an exec child) are reaped and forgotten, and so is a
-container init that failed or was ended before it exec'd. Any other exit is handed back to the
-caller; one it does not know yet (an orphan whose report is still unread) is remembered for a
-while, so that the report finds it.
+Short-lived helpers (a restore's starter, an exec child) are reaped and forgotten, and so is a
+child the caller gave up on (forget: a pause whose set-up failed; end: a container init that
+failed or was ended before it exec'd). Any other exit is handed back to the caller; one it does
+not know yet (an orphan whose report is still unread) is remembered for a while, so that the
+report finds it.
 """
 from __future__ import annotations
 
@@ -75,9 +76,9 @@ class Children:
         self._helpers: set[int] = set()
         self._early: dict[int, tuple[int, float]] = {}  # pid → (wait status, when reaped)
 
-    def fork(self, name: bytes, run: Callable[[], int], keep: Iterable[int], helper: bool = True) -> int:
+    def fork(self, name: bytes, run: Callable[[], int], keep: Iterable[int], reported: bool = False) -> int:
         """Runs ``run()`` in a child named ``name`` (its comm) that holds only stdio and ``keep``;
-        a helper's exit is not reported (another child's is, by reap, unless it is ``end``ed)."""
+        its exit is reported (by reap) only if ``reported``."""
         keep = tuple(keep)
         pid = bare_fork()
         if pid == 0:
@@ -93,9 +94,14 @@ class Children:
                 log.exception("helper child failed")
             finally:
                 os._exit(code)
-        if helper:
+        if not reported:
             self._helpers.add(pid)
         return pid
+
+    def forget(self, pid: int) -> None:
+        """``pid``'s exit, reaped already or still to come, is not reported."""
+        if self._early.pop(pid, None) is None:
+            self._helpers.add(pid)
 
     def reap(self) -> list[tuple[int, int]]:
         """Every child that exited, but the helpers: (pid, wait status)."""

@@ -1,10 +1,17 @@
-"""A fork whose child is in a given PID namespace, by a long-lived process that stays in its own.
+"""Forking into a PID namespace from a process that goes on forking into its own: a pod's PID 1
+(fork_pid1) and a container's init (fork_in), both by the pod monitor itself.
 
-unshare(CLONE_NEWPID) and setns(fd, CLONE_NEWPID) move only the caller's pid_for_children: its
-next child is PID 1 of a new namespace, or a member of the joined one. The pod monitor forks a
-container's init that way, and then must point pid_for_children back at its own namespace, or its
-next children (other containers' inits, execs) would land in this one's. It does so in a
-``finally``, so that no failure leaves it pointing elsewhere.
+unshare(CLONE_NEWPID) and setns(fd, CLONE_NEWPID) move none of the caller: they change only where
+the caller's next children go (its pid_for_children), and the first child forked after an unshare
+is PID 1 of the new namespace, which exists from then on (/proc/self/ns/pid_for_children cannot
+be opened before). Right after that fork the caller points pid_for_children back at its own
+namespace (setns to /proc/self/ns/pid), whatever failed: every later child (another container's
+init, an exec) must be forked where the caller lives, and forking into the new namespace would
+even fail once its PID 1 is gone. unshare(CLONE_NEWPID) itself works only while pid_for_children
+is the caller's own namespace, which that restore keeps true.
+
+This spares a process per pod namespace and per container: without it, a child would enter the
+namespace and fork for the caller, at the cost of a fork and its copy-on-write faults.
 """
 from __future__ import annotations
 
@@ -16,6 +23,26 @@ from runtime.linux import constants as k
 from runtime.linux.syscalls import Syscalls
 
 NEW, HOST = "new", "host"  # a new PID namespace; ours (the host's, for the pod monitor)
+
+
+def fork_pid1(fork: Callable[[], int], syscalls: Syscalls, abandon: Callable[[int], None]) -> tuple[int, int]:
+    """Calls ``fork`` (forks one child and returns its pid) so that its child is PID 1 of a new
+    PID namespace: (that pid, a close-on-exec descriptor of the namespace). If the namespace
+    cannot be opened, the child is given to ``abandon`` (to kill it) and the error raised."""
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.unshare(k.CLONE_NEWPID)
+        try:
+            pid = fork()
+            try:
+                return pid, os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+            except BaseException:
+                abandon(pid)
+                raise
+        finally:
+            syscalls.setns(own, k.CLONE_NEWPID)
+    finally:
+        os.close(own)
 
 
 def fork_in(where: str | int, fork: Callable[[], int], syscalls: Syscalls) -> int:

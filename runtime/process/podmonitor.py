@@ -39,6 +39,7 @@ from runtime.process.build import build_id
 from runtime.process.children import Children, bare_fork, has_children, set_comm
 from runtime.process.initwatch import CREATED, EXECED, InitWatch
 from runtime.process.monitor import Watcher
+from runtime.process.pausestart import PauseSetUp, abandon, read_sync
 from runtime.process.podrequests import START_TIMEOUT, Pending, PodRequests
 from runtime.sandbox.namespaces import PinSpec, make
 
@@ -50,6 +51,7 @@ _SYSCALLS = LinuxSyscalls()
 class PodMonitor(PodRequests):
     def __init__(self, sandbox_id: str, path: str, listener: socket.socket) -> None:
         self.id = sandbox_id
+        self.syscalls = _SYSCALLS
         self.path = path
         self.listener = listener
         self.watcher = Watcher()
@@ -119,9 +121,8 @@ class PodMonitor(PodRequests):
     def _expire_pending(self) -> None:
         now = time.monotonic()
         for p in [p for p in self.pending if p.deadline <= now]:
-            self._end(p)
             what = p.container or "pause"
-            self._answer(p, protocol.error_message(DeadlineExceeded(
+            self._give_up(p, protocol.error_message(DeadlineExceeded(
                 f"{p.kind} of {what}: not done by its deadline; killed")))
 
     # --- requests ------------------------------------------------------------------------
@@ -194,6 +195,9 @@ class PodMonitor(PodRequests):
         raise InvalidArgument(f"unknown request {op!r}")
 
     def _reported(self, p: Pending) -> None:
+        if p.pause is not None:
+            self._pause_synced(p, p.pause)
+            return
         if p.watch is not None:
             self._init_said(p, p.watch)
             return
@@ -206,8 +210,7 @@ class PodMonitor(PodRequests):
         if "error" in message:
             for fd in fds:
                 os.close(fd)
-            self.children.kill_group(p.pid)  # whatever it forked and left behind
-            self._answer(p, message)
+            self._give_up(p, message)
             return
         self._started(p, message, fds)
 
@@ -218,8 +221,7 @@ class PodMonitor(PodRequests):
         try:
             step = watch.read(p.report)
         except Exception as e:  # noqa: BLE001 - init's failure, or ours, is the start's answer
-            self._end(p)
-            self._answer(p, protocol.error_message(e))
+            self._give_up(p, protocol.error_message(e))
             return
         if step == CREATED:
             marks, watch.marks = watch.marks, []
@@ -230,31 +232,43 @@ class PodMonitor(PodRequests):
                           [terminal] if terminal >= 0 else [])
 
     def _started(self, p: Pending, message: dict[str, Any], fds: list[int]) -> None:
-        """A start's or pause's child is done: the agent is answered ``message``, and the pause
-        or container recorded (``fds``: the pause's PID namespace, a container's terminal)."""
-        if p.kind != "pause":
-            message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
-                                ("monitor.report", time.monotonic())]
+        """A start is done (or a prepare set up): the agent is answered ``message``, and the
+        container recorded (``fds``: its terminal) or held."""
+        message["marks"] = [("monitor.request", p.asked_at), *message.get("marks", ()),
+                            ("monitor.report", time.monotonic())]
         if p.kind == "prepare":
             for fd in fds:
                 os.close(fd)
             self.prepared[p.container] = p
             self._answer(p, message, done=False)
             return
-        if p.kind == "pause":
-            self.pause_pid, self.pid_namespace = int(message["pid"]), fds[0]
-            self.pause_alive = self.children.exited_early(self.pause_pid) is None
-        else:
-            assert p.log is not None
-            if p.tty and fds:  # the terminal init made: its only output, and its input
-                p.pipes, p.stdin = {fds[0]: b"stdout"}, Stdin(fds[0], terminal=True, once=p.stdin_once)
-            watched = self.watcher.adopt(p.container, int(message["pid"]), p.exit_file, p.log, p.pipes,
-                                         stdin=p.stdin)
-            p.log, p.pipes, p.stdin = None, {}, Stdin()
-            status = self.children.exited_early(watched.pid)
-            if status is not None:
-                self.watcher.exited(watched.pid, status)
+        assert p.log is not None
+        if p.tty and fds:  # the terminal init made: its only output, and its input
+            p.pipes, p.stdin = {fds[0]: b"stdout"}, Stdin(fds[0], terminal=True, once=p.stdin_once)
+        watched = self.watcher.adopt(p.container, int(message["pid"]), p.exit_file, p.log, p.pipes,
+                                     stdin=p.stdin)
+        p.log, p.pipes, p.stdin = None, {}, Stdin()
+        status = self.children.exited_early(watched.pid)
+        if status is not None:
+            self.watcher.exited(watched.pid, status)
         self._answer(p, message)
+
+    def _pause_synced(self, p: Pending, set_up: PauseSetUp) -> None:
+        """The pause's sync socket is readable: its set-up goes on, failed, or is done."""
+        try:
+            if not read_sync(p.report, set_up):
+                return  # READY: the EOF of its exec is to come
+        except RuntimeError as e:
+            self._give_up(p, protocol.error_message(e))
+            return
+        started = start_time(p.pid)
+        if started is None:  # it died after its exec and was reaped already: no pause to record
+            self._give_up(p, protocol.error_message(RuntimeError("pause set-up failed: it exited at once")))
+            return
+        # Not reaped yet (start_time read it), so alive as far as this loop knows; a death now
+        # comes to _reap as pause_pid's.
+        self.pause_pid, self.pid_namespace, self.pause_alive = p.pid, set_up.take_namespace(), True
+        self._answer(p, {"pid": p.pid, "start_time": started})
 
     def _answer(self, p: Pending, message: dict[str, Any], done: bool = True) -> None:
         """``done`` False: a prepared start, whose init and pipes stay held for its start (_go)."""
@@ -268,11 +282,24 @@ class PodMonitor(PodRequests):
         else:
             p.reply.close()
 
+    def _give_up(self, p: Pending, message: dict[str, Any]) -> None:
+        """Answers a start or pause that failed, after killing what it left: init's session (its
+        exit reaped unreported), a restore's starter's process group, or the pause (PID 1: its
+        namespace goes with it), whose exit is then reaped unreported."""
+        if p.pause is not None:
+            abandon(self.children, p.pid)
+        else:
+            self._end(p)
+        self._answer(p, message)
+
     def _stop_everything(self) -> None:
         self.stopping = True
         self._drop_prepared()
-        for p in self.pending:
-            self._end(p)
+        for p in self.pending:  # each is answered when its report or sync socket sees the end
+            if p.pause is not None:
+                self.children.kill(p.pid)
+            else:
+                self._end(p)
         for pid in [*self.watcher.running().values(), *((self.pause_pid,) if self.pause_alive else ())]:
             self.children.kill(pid)
 

@@ -1,7 +1,7 @@
-"""The requests of a pod monitor that start and reach the pod's processes: its pause, its
-containers, execs, attach clients; what PodMonitor (its loop and its replies) dispatches to. A
-start is not answered at once: it is Pending until its child reports, so one slow container
-set-up never holds up the monitor.
+"""The requests of a pod monitor that start and reach the pod's processes: its pause (forked here:
+runtime/process/pausestart.py), its containers, execs, attach clients; what PodMonitor (its loop
+and its replies) dispatches to. A start is not answered at once: it is Pending until its child
+reports, so one slow container set-up never holds up the monitor.
 
 The monitor forks a container's init itself, into the container's PID namespace (pidnsfork.py),
 and follows its set-up message by message as its loop reads them (initwatch.py); init builds its
@@ -23,7 +23,7 @@ from typing import Any
 
 from runtime.cgroups.manager import detect, new_manager
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.syscalls import Syscalls
 from runtime.process import init, protocol
 from runtime.process.attach import Attacher, Stdin
 from runtime.process.children import Children
@@ -31,15 +31,14 @@ from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX
 from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
+from runtime.process.pausestart import PauseSetUp, start_pause
 from runtime.process.pidnsfork import NEW, fork_in
 from runtime.process.starter import run_starter
 from runtime.process.stdio import container_stdio
-from runtime.sandbox.pause import run_pause
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
-# Made on import, in the fork server: every monitor shares these (the cgroup driver reads the
-# host's hierarchies once, ~0.2 ms a start otherwise).
-_SYSCALLS = LinuxSyscalls()
+# Made on import, in the fork server: every monitor shares it (the cgroup driver reads the host's
+# hierarchies once, ~0.2 ms a start otherwise).
 _CGROUPS = new_manager()
 _V2 = detect() == "v2"  # a process cannot move itself into a v2 cgroup cheaply: we move init
 
@@ -49,8 +48,8 @@ class Pending:
     """A start or pause under way: its child's report is awaited, then the agent is answered."""
 
     kind: str  # "start" | "prepare" | "pause"
-    pid: int  # init, or the restore's starter or pause helper (each leads a process group with what it forks)
-    report: socket.socket  # init's sync socket (``watch``), or the helper's report
+    pid: int  # init or the pause (each leads its own session), or a restore's starter (its process group)
+    report: socket.socket  # init's or the pause's sync socket, or the starter's report
     reply: socket.socket  # the agent's connection, answered when the report comes
     deadline: float
     container: str = ""  # a start's container id, exit file and terminal flags
@@ -63,6 +62,7 @@ class Pending:
     asked_at: float = 0.0  # when the agent's request was read (CLOCK_MONOTONIC): a start's first mark
     watch: InitWatch | None = None  # init's set-up so far (None: a helper's one report is awaited)
     ended: bool = False  # killed already (its end is read next): not to be killed twice
+    pause: PauseSetUp | None = None  # the pause's (kind "pause")
 
     def close(self) -> None:
         self.reply.close()
@@ -78,12 +78,15 @@ class Pending:
         self.stdin.close()
         if self.log is not None:
             self.log.close()
+        if self.pause is not None:
+            self.pause.close()
 
 
 class PodRequests:
     """Mixed into PodMonitor, which owns the state these use."""
 
     id: str
+    syscalls: Syscalls
     watcher: Watcher
     children: Children
     pending: list[Pending]
@@ -93,12 +96,11 @@ class PodRequests:
     pid_namespace: int
 
     def _pause(self, conn: socket.socket, spec: dict[str, Any]) -> None:
+        """Forks the pause itself; its set-up is awaited in the loop (PodMonitor._pause_synced)."""
         if self.pause_pid or any(p.kind == "pause" for p in self.pending):
             raise AlreadyExists(f"sandbox {self.id} has a pause process")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        pid = self.children.fork(b"pycrid-pause", lambda: run_pause(spec, theirs), keep=(theirs.fileno(),))
-        theirs.close()
-        self.pending.append(Pending("pause", pid, ours, conn, time.monotonic() + START_TIMEOUT))
+        pid, sync, set_up = start_pause(spec, self.children, self.syscalls)
+        self.pending.append(Pending("pause", pid, sync, conn, time.monotonic() + START_TIMEOUT, pause=set_up))
 
     def _start(self, conn: socket.socket, spec: dict[str, Any], timeout: float, prepare: bool = False) -> None:
         """``spec`` is an InitSpec as a dict: init (or a restore's starter) builds the InitSpec
@@ -150,7 +152,7 @@ class PodRequests:
         cgroup = str(spec.get("cgroup") or "")
         p.pid = fork_in(namespace, lambda: self.children.fork(
             b"pycrid-init", lambda: init.start(spec, theirs, stdio, _CGROUPS, watch.hold),
-            keep=(theirs.fileno(), *stdio), helper=False), _SYSCALLS)
+            keep=(theirs.fileno(), *stdio), reported=True), self.syscalls)
         watch.marks.append(("monitor.fork", time.monotonic()))
         p.report.setblocking(False)  # read as it comes, by the loop: never waited on
         if cgroup and _V2:

@@ -7,7 +7,7 @@ forked from, those writes are shared instead of repeated in each monitor (hack/b
 about 0.17 MiB less per pod with a container). The rehearsal drives a throw-away PodMonitor
 through the turns of its loop that every pod takes: an agent's request on its socket, a start (the
 fork of init, here one that fails at once, and its report), a container init's messages until it
-exec'd, its output into a log and its exit into an exit file. It touches only
+exec'd, its output into a log and its exit into an exit file, and a pause's READY. It touches only
 a directory of its own, which it removes, and the children it forks and reaps.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from runtime.process.children import bare_fork, has_children
 from runtime.process.initspec import HOST
 from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import LogFile, open_log
+from runtime.process.pausestart import PauseSetUp
 from runtime.process.podmonitor import PodMonitor
 from runtime.process.podrequests import Pending
 from runtime.process.stdio import container_stdio
@@ -48,6 +49,7 @@ def rehearse(directory: str) -> None:
             if turn < FORKS:
                 _failed_start(monitor)
             _container(monitor, directory)
+            _pause(monitor)
     finally:
         for pending in monitor.pending:
             pending.close()
@@ -106,6 +108,31 @@ def _container(monitor: PodMonitor, directory: str) -> None:
     for fd in stdio:
         os.close(fd)
     _turn_until(monitor, monitor.watcher.empty)
+
+
+def _pause(monitor: PodMonitor) -> None:
+    """A pause's READY as its monitor hears it (the pause forked here, in this PID namespace, and
+    reaped here once the monitor has forgotten it again)."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = bare_fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)  # until the turn is over
+        os._exit(0)
+    os.close(r)
+    sync, pause = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    with pause, agent:
+        namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        monitor.pending.append(Pending("pause", pid, sync, reply, time.monotonic() + 60,
+                                       pause=PauseSetUp(namespace, execs=False)))
+        pause.send(protocol.READY)
+        _turn_until(monitor, lambda: not monitor.pending)
+        protocol.receive(agent)
+    os.close(monitor.pid_namespace)
+    monitor.pause_pid, monitor.pause_alive, monitor.pid_namespace = 0, False, -1
+    os.close(w)
+    os.waitpid(pid, 0)
 
 
 def _turn_until(monitor: PodMonitor, done: Callable[[], bool]) -> None:

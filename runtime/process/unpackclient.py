@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from runtime.errors import PycridError
+from runtime.errors import Internal, PycridError
 from runtime.process import protocol
 from runtime.process.client import wait_report
 
@@ -81,6 +81,10 @@ class _Followed:
         except OSError:
             pass  # the child is gone already: its exit, without a report, is the error
         self._wait()
+
+    def stopped(self) -> NoReturn:
+        self._wait()
+        raise Internal(f"{self._what}: stopped reading its layer, with no error")
 
     def abort(self) -> None:
         # The child finds the stream cut off, reports and stops: then it writes no more.

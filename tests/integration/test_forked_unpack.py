@@ -168,5 +168,5 @@ def test_a_followed_layer_refused_early_stops_its_download(server: ForkServer, t
     finally:
         os.close(pipe)
     with pytest.raises(InvalidArgument, match="escapes the layer root"):
-        followed.finish()
+        followed.stopped()
     assert os.listdir(dest) == []

@@ -17,7 +17,7 @@ from runtime.errors import DeadlineExceeded, FailedPrecondition, Internal, NotFo
 from runtime.linux import proc
 from runtime.process.client import start
 from runtime.process.execspec import ExecSpec
-from runtime.process.initspec import POD, Namespaces
+from runtime.process.initspec import HOST, POD, Namespaces
 from runtime.process.monitor import read_dropped
 from runtime.process.monitorclient import MonitorFactory
 from runtime.sandbox.namespaces import PinSpec
@@ -80,6 +80,33 @@ def test_containers_join_the_pause_pid_namespace_held_by_descriptor(pod: PodHarn
     assert wait_until(lambda: not pod.monitor.ping()["pause_alive"])
     with pytest.raises(FailedPrecondition, match="pause process .* is gone"):
         pod.start(pod.spec("c2", ("true",), namespaces=Namespaces(pid=POD)))
+
+
+def test_the_monitor_forks_the_pause_itself_and_then_forks_in_its_own_pid_namespace_again(
+        pod: PodHarness, tmp_path: Path) -> None:
+    root = tmp_path / "pause-root"
+    root.mkdir()
+    pause_pid, started = pod.monitor.start_pause({"id": "p1", "root": str(root), "namespaces": {}})
+    stat = proc.read_stat(pause_pid)
+    assert stat is not None and stat.ppid == pod.monitor_pid and stat.start_time == started  # no helper between
+    assert stat.comm == "pycrid-pause"
+    # A container in the node's PID namespace is there, not in the pod's: its shell's $$ is the
+    # pid the monitor reports.
+    spec = pod.spec("host", ("sh", "-c", "echo $$"), namespaces=Namespaces(pid=HOST))
+    pid = pod.start(spec)
+    assert wait_exit(spec)["exit_code"] == 0
+    assert log_lines(spec) == [("stdout", "F", str(pid))]
+
+
+def test_a_pause_that_fails_its_set_up_leaves_nothing_and_the_next_one_starts(pod: PodHarness, tmp_path: Path) -> None:
+    with pytest.raises(Internal, match="pause set-up failed: FileNotFoundError"):
+        pod.monitor.start_pause({"id": "p1", "root": str(tmp_path / "missing"), "namespaces": {}})
+    assert wait_until(lambda: descendants(pod.monitor_pid) == []), descendants(pod.monitor_pid)
+    assert pod.monitor.ping()["pause"] == 0
+    root = tmp_path / "pause-root"
+    root.mkdir()
+    pause_pid, _ = pod.monitor.start_pause({"id": "p1", "root": str(root), "namespaces": {}})
+    assert pod.monitor.ping()["pause"] == pause_pid and pod.monitor.ping()["pause_alive"]
 
 
 def test_exec_reaches_only_running_containers_of_its_own_pod(pod: PodHarness) -> None:

@@ -73,6 +73,26 @@ def test_read_stat_and_start_time(proc_tree):
     assert read_stat(99, proc_tree) is None and start_time(99, proc_tree) is None
 
 
+@pytest.mark.parametrize("comm", ["sh", "my prog", "a) b (c", ")", "(x)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"])
+def test_start_time_parses_past_a_hostile_comm_as_read_stat_does(tmp_path, comm):
+    """start_time has a parse of its own (cheaper for a pod monitor than a ProcStat)."""
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_text(stat_line(42, comm, "S", 7, 123456))
+    assert start_time(42, str(tmp_path)) == read_stat(42, str(tmp_path)).start_time == 123456
+
+
+def test_start_time_of_a_real_process_is_read_stat_s():
+    assert start_time(os.getpid()) == read_stat(os.getpid()).start_time > 0
+
+
+@pytest.mark.parametrize("text", ["", "12 (x) S 1", "garbage"])
+def test_start_time_rejects_a_malformed_line(tmp_path, text):
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_text(text)
+    with pytest.raises(ValueError, match="malformed"):
+        start_time(42, str(tmp_path))
+
+
 def test_is_alive_needs_matching_start_time_and_not_zombie(proc_tree):
     assert is_alive(12, 1012, proc_tree)
     assert not is_alive(12, 999, proc_tree)  # pid reused by another process

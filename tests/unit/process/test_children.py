@@ -1,10 +1,11 @@
-"""bare_fork: a fork without the interpreter's at-fork hooks (runtime/process/children.py)."""
+"""bare_fork: a fork without the interpreter's at-fork hooks, and which children's exits Children
+reports (runtime/process/children.py)."""
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 
-from runtime.process.children import bare_fork
+from runtime.process.children import Children, bare_fork
 
 _HOOK_RAN = [False]
 # For the life of the test process; it only sets a flag, in children.
@@ -34,3 +35,32 @@ def test_bare_fork_runs_no_at_fork_hook() -> None:
 def test_os_fork_runs_it() -> None:
     """The hook is live: what bare_fork skips, os.fork runs."""
     assert _child_reports(os.fork) == (7, True)
+
+
+def _wait_exited(pid: int) -> None:
+    """Until ``pid`` has exited, leaving it to be reaped."""
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+def test_only_a_reported_child_s_exit_is_handed_back() -> None:
+    children = Children()
+    helper = children.fork(b"t-helper", lambda: 3, keep=())
+    reported = children.fork(b"t-reported", lambda: 4, keep=(), reported=True)
+    _wait_exited(helper)
+    _wait_exited(reported)
+    assert [(pid, os.waitstatus_to_exitcode(status)) for pid, status in children.reap()] == [(reported, 4)]
+
+
+def test_a_forgotten_child_is_reaped_unreported_whether_it_ended_before_or_after() -> None:
+    children = Children()
+    before = children.fork(b"t-before", lambda: 5, keep=(), reported=True)
+    _wait_exited(before)
+    [(pid, status)] = children.reap()
+    children.remember(pid, status)  # an exit nobody claimed yet, as the pod monitor keeps it
+    children.forget(before)
+    assert children.exited_early(before) is None
+    after = children.fork(b"t-after", lambda: 6, keep=(), reported=True)
+    children.forget(after)
+    _wait_exited(after)
+    assert children.reap() == []
+    assert children.state()["helpers"] == []  # reaped, so nothing of it is kept
