@@ -19,11 +19,11 @@ from runtime.errors import AlreadyExists
 from runtime.linux import constants as k
 from runtime.linux.proc import start_time
 from runtime.linux.testing import FakeSyscalls
-from runtime.process import protocol, sockpath
-from runtime.process.children import has_children
+from runtime.process import podmonitor, protocol, sockpath
 from runtime.process.pausestart import PauseSetUp, read_sync
 from runtime.process.podmonitor import PodMonitor
 from runtime.process.podrequests import Pending
+from tests.unit.process.childpids import child_pids
 
 TURNS = 50
 
@@ -82,21 +82,22 @@ def test_a_second_ready_is_not_the_exec_s_eof(sync: tuple[socket.socket, socket.
 # --- the monitor's loop ------------------------------------------------------------------------
 
 @pytest.fixture
-def monitor(tmp_path: Path) -> Iterator[PodMonitor]:
+def monitor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[PodMonitor]:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     m = PodMonitor("p1", str(tmp_path / "monitor.sock"), listener)
     m.syscalls = FakeSyscalls()
     sockpath.listen_on(listener, m.path)
+    before = child_pids()
+    # Idle means no child of its own left; not another suite's daemon of this process (childpids.py).
+    monkeypatch.setattr(podmonitor, "has_children", lambda: bool(child_pids() - before))
     yield m
     for p in m.pending:
-        m.children.kill(p.pid)
         p.close()
-    if m.pause_pid:
-        m.children.kill(m.pause_pid)
     if m.pid_namespace >= 0:
         os.close(m.pid_namespace)
-    while has_children():
-        os.wait()
+    for pid in child_pids() - before:  # the test's pauses, each waiting to be killed
+        m.children.kill(pid)
+        os.waitpid(pid, 0)
     listener.close()
     os.close(m.wake_r)
     os.close(m.wake_w)
@@ -255,6 +256,7 @@ def test_a_failed_unshare_fails_the_request(monitor: PodMonitor, tmp_path: Path)
     syscalls = monitor.syscalls
     assert isinstance(syscalls, FakeSyscalls)
     syscalls.fail("unshare", errno.EPERM)
+    before = child_pids()
     with pytest.raises(OSError, match="unshare"):
         monitor._pause(socket.socket(), {"id": "p1", "root": str(tmp_path)})
-    assert not monitor.pending and not has_children()
+    assert not monitor.pending and child_pids() == before
