@@ -48,8 +48,8 @@ def read_stat(pid: int, proc_root: str = PROC) -> ProcStat | None:
     return None if data is None else parse_stat(data.decode(errors="replace"))
 
 
-def _stat_line(pid: int, proc_root: str) -> bytes | None:
-    # os.read, not open(): no io objects in a pod monitor, which reads its pause's (start_time).
+def _stat_line(pid: int | str, proc_root: str) -> bytes | None:
+    # os.read, not open(): no io objects in a forked child (start_time).
     try:
         fd = os.open(os.path.join(proc_root, str(pid), "stat"), os.O_RDONLY | os.O_CLOEXEC)
     except _GONE:
@@ -71,10 +71,10 @@ def read_status(pid: int | str, proc_root: str = PROC) -> dict[str, str] | None:
         return None
 
 
-def start_time(pid: int, proc_root: str = PROC) -> int | None:
-    """Field 22 of its stat, parsed apart from parse_stat: a pod monitor calls this for its pause,
-    and building a ProcStat from the decoded line makes ~0.2 MiB of the pages it shares with the
-    fork server its own."""
+def start_time(pid: int | str, proc_root: str = PROC) -> int | None:
+    """Field 22 of its stat (``pid`` may be "self"), parsed apart from parse_stat: the pause reads
+    its own (runtime/process/pausestart.py) in a process forked from the fork server, whose
+    pages building a ProcStat from the decoded line would copy (~0.2 MiB)."""
     data = _stat_line(pid, proc_root)
     if data is None:
         return None

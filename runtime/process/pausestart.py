@@ -2,8 +2,10 @@
 pause itself, as PID 1 of the pod's new PID namespace (pidnsfork.py), and holds that namespace by
 a descriptor from then on. The pause's set-up (joining the pod, pivoting, dropping privileges)
 runs in the pause; the monitor, whose loop must never block, hears of its end on the sync socket
-(handled as it becomes readable, read_sync): READY, and with the sandbox image's pause binary
-also EOF, when its exec closes its close-on-exec end. Anything else is a failed set-up.
+(handled as it becomes readable, read_sync): READY with the pause's start time (read by the pause
+itself: parsing /proc stat here would make pages the monitor shares its own), and with the sandbox
+image's pause binary also EOF, when its exec closes its close-on-exec end. Anything else is a
+failed set-up.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, NoReturn
 
 from runtime.cgroups.manager import new_manager
 from runtime.cgroups.selfjoin import open_tasks_files
+from runtime.linux.proc import start_time
 from runtime.linux.syscalls import Syscalls
 from runtime.process import protocol
 from runtime.process.children import Children
@@ -34,6 +37,7 @@ class PauseSetUp:
     namespace: int  # its PID namespace, held from its fork on (-1 once handed to the monitor)
     execs: bool  # it execs the pause binary: EOF must follow READY
     ready: bool = False
+    start_time: int = 0  # the pause's, from its READY
 
     def take_namespace(self) -> int:
         fd, self.namespace = self.namespace, -1
@@ -79,6 +83,9 @@ def _pid1(raw: dict[str, Any], sync: socket.socket, syscalls: Syscalls) -> NoRet
     monitor could; done there, that work would make ~0.2 MiB of the pages the monitor shares with
     the fork server its own, for the life of the pod."""
     try:
+        started = start_time("self")  # /proc is still the host's: the same as the agent reads
+        if started is None:
+            raise RuntimeError("no start time in /proc/self/stat")
         namespaces = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                       for kind, path in raw.get("namespaces", {}).items()}
         cgroup = str(raw.get("cgroup", ""))
@@ -86,19 +93,20 @@ def _pid1(raw: dict[str, Any], sync: socket.socket, syscalls: Syscalls) -> NoRet
     except BaseException as e:  # noqa: BLE001 - the monitor reports it
         report_failure(sync, e)
     confine(str(raw["root"]), tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())), namespaces, tasks, sync,
-            syscalls, int(raw.get("user", PAUSE_ID)))
+            protocol.pause_ready(started), syscalls, int(raw.get("user", PAUSE_ID)))
 
 
 def read_sync(sync: socket.socket, set_up: PauseSetUp) -> bool:
     """Reads the pause's next word: True when its set-up is done, False while its exec's EOF is
     still to come; RuntimeError "pause set-up failed: ..." for anything else (its error, or an
-    end before READY)."""
+    end before READY). READY's start time goes to ``set_up``."""
     try:
         answer = sync.recv(protocol.MAX_MESSAGE)
     except OSError as e:
         raise RuntimeError(f"pause set-up failed: reading its sync socket: {e}") from e
-    if not set_up.ready and answer == protocol.READY:
-        set_up.ready = True
+    word, _, started = answer.partition(b" ")
+    if not set_up.ready and word == protocol.READY and started.isdigit():
+        set_up.ready, set_up.start_time = True, int(started)
         return not set_up.execs
     if set_up.ready and answer == b"":  # the pause binary was exec'd
         return True

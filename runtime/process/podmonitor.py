@@ -261,14 +261,12 @@ class PodMonitor(PodRequests):
         except RuntimeError as e:
             self._give_up(p, protocol.error_message(e))
             return
-        started = start_time(p.pid)
-        if started is None:  # it died after its exec and was reaped already: no pause to record
-            self._give_up(p, protocol.error_message(RuntimeError("pause set-up failed: it exited at once")))
+        if self.children.exited_early(p.pid) is not None:  # it died after its exec, reaped already
+            self._answer(p, protocol.error_message(RuntimeError("pause set-up failed: it exited at once")))
             return
-        # Not reaped yet (start_time read it), so alive as far as this loop knows; a death now
-        # comes to _reap as pause_pid's.
+        # Not reaped yet, so alive as far as this loop knows; a death now comes to _reap as pause_pid's.
         self.pause_pid, self.pid_namespace, self.pause_alive = p.pid, set_up.take_namespace(), True
-        self._answer(p, {"pid": p.pid, "start_time": started})
+        self._answer(p, {"pid": p.pid, "start_time": set_up.start_time})
 
     def _answer(self, p: Pending, message: dict[str, Any], done: bool = True) -> None:
         """``done`` False: a prepared start, whose init and pipes stay held for its start (_go)."""

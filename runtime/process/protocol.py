@@ -92,7 +92,7 @@ MAX_FDS = 8
 SO_SNDBUFFORCE = 32  # not in Python's socket module
 JOINED = b"joined"
 GO = b"go"
-READY = b"ready"  # the pause's; a container init's carries its user (ready())
+READY = b"ready"  # the pause's, with its start time (pause_ready); a container init's carries its user (ready())
 TERMINAL = b"terminal"  # with a terminal's master attached
 
 # Error classes a child may name in its report; anything else arrives as Internal.
@@ -112,6 +112,12 @@ def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()
         socket.send_fds(sock, [data], list(fds))
     else:
         sock.sendall(data) if sock.type == socket.SOCK_STREAM else sock.send(data)
+
+
+def pause_ready(start_time: int) -> bytes:
+    """The pause's READY: its start time (field 22 of its /proc stat) is read by the pause itself,
+    so its monitor, which keeps each page it writes, never parses a stat line."""
+    return READY + b" %d" % start_time
 
 
 def ready(uid: int, gid: int, groups: Sequence[int], marks: Sequence[tuple[str, float]] = ()) -> bytes:

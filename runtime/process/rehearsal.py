@@ -126,7 +126,7 @@ def _pause(monitor: PodMonitor) -> None:
         namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         monitor.pending.append(Pending("pause", pid, sync, reply, time.monotonic() + 60,
                                        pause=PauseSetUp(namespace, execs=False)))
-        pause.send(protocol.READY)
+        pause.send(protocol.pause_ready(0))
         _turn_until(monitor, lambda: not monitor.pending)
         protocol.receive(agent)
     os.close(monitor.pid_namespace)

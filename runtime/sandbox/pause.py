@@ -11,8 +11,8 @@ not get through it (confine): it joins the pod's namespaces, pivots into a read-
 sandbox image's, or an empty tmpfs), closes every fd, drops all capabilities including the
 bounding set, sets no_new_privs and runs as 65535:65535 (the pause image's user; in a pod with a
 user namespace, which it enters once its root is in place, that user of the pod's:
-runtime/sandbox/userns.py pause_id). It tells the monitor on its sync socket: READY, or what
-failed. With the sandbox image it then execs the image's pause binary, which costs far less
+runtime/sandbox/userns.py pause_id). It tells the monitor on its sync socket: READY (with its start
+time), or what failed. With the sandbox image it then execs the image's pause binary, which costs far less
 memory than this forked interpreter (the socket is close-on-exec: its EOF says the exec
 happened); without, this process is the pause.
 """
@@ -27,14 +27,14 @@ from runtime.cgroups.selfjoin import join_self
 from runtime.linux import constants as k
 from runtime.linux.capabilities import apply_capabilities, capability_state
 from runtime.linux.syscalls import Syscalls
-from runtime.process import protocol
 from runtime.sandbox.userns import PAUSE_ID
 
 _JOIN = {"net": k.CLONE_NEWNET, "ipc": k.CLONE_NEWIPC, "uts": k.CLONE_NEWUTS}
 
 
 def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namespaces: dict[str, int],
-            tasks: list[int], sync: socket.socket, syscalls: Syscalls, user: int = PAUSE_ID) -> NoReturn:
+            tasks: list[int], sync: socket.socket, ready: bytes, syscalls: Syscalls, user: int = PAUSE_ID) -> NoReturn:
+    """``ready``: what tells the monitor that the set-up is done (protocol.pause_ready)."""
     try:
         join_self(tasks)
         # The user namespace after the mounts: its root could not mount in our mount namespace.
@@ -69,11 +69,11 @@ def confine(root: str, lowerdirs: tuple[str, ...], argv: tuple[str, ...], namesp
         if argv:
             # The sync socket is close-on-exec: the parent learns of success from READY, of a
             # failed exec from the message after it.
-            sync.send(protocol.READY)
+            sync.send(ready)
             syscalls.close_range(0, sync.fileno() - 1)
             syscalls.close_range(sync.fileno() + 1)
             os.execve(argv[0], list(argv), {"PATH": "/"})
-        sync.send(protocol.READY)
+        sync.send(ready)
         syscalls.close_range(0)
     except BaseException as e:  # noqa: BLE001 - the monitor reports it
         report_failure(sync, e)

@@ -85,6 +85,10 @@ def test_start_time_of_a_real_process_is_read_stat_s():
     assert start_time(os.getpid()) == read_stat(os.getpid()).start_time > 0
 
 
+def test_start_time_of_self_is_the_caller_s_own():
+    assert start_time("self") == start_time(os.getpid()) > 0
+
+
 @pytest.mark.parametrize("text", ["", "12 (x) S 1", "garbage"])
 def test_start_time_rejects_a_malformed_line(tmp_path, text):
     (tmp_path / "42").mkdir()

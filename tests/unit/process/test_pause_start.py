@@ -26,6 +26,7 @@ from runtime.process.podrequests import Pending
 from tests.unit.process.childpids import child_pids
 
 TURNS = 50
+STARTED = 4242  # the start time a pause says with its READY
 
 
 @pytest.fixture
@@ -36,16 +37,28 @@ def sync() -> Iterator[tuple[socket.socket, socket.socket]]:
     pause.close()
 
 
-def test_ready_is_the_end_of_a_set_up_without_exec(sync: tuple[socket.socket, socket.socket]) -> None:
+def test_ready_is_the_end_of_a_set_up_without_exec_and_carries_the_pause_s_start_time(
+        sync: tuple[socket.socket, socket.socket]) -> None:
     monitor, pause = sync
-    pause.send(protocol.READY)
-    assert read_sync(monitor, PauseSetUp(-1, execs=False)) is True
+    set_up = PauseSetUp(-1, execs=False)
+    pause.send(protocol.pause_ready(STARTED))
+    assert read_sync(monitor, set_up) is True
+    assert set_up.start_time == STARTED
+
+
+@pytest.mark.parametrize("word", [protocol.READY, protocol.READY + b" ", protocol.READY + b" soon"])
+def test_a_ready_without_a_start_time_is_a_failed_set_up(sync: tuple[socket.socket, socket.socket],
+                                                         word: bytes) -> None:
+    monitor, pause = sync
+    pause.send(word)
+    with pytest.raises(RuntimeError, match="^pause set-up failed: ready"):
+        read_sync(monitor, PauseSetUp(-1, execs=False))
 
 
 def test_with_the_pause_binary_ready_waits_for_the_eof_of_its_exec(sync: tuple[socket.socket, socket.socket]) -> None:
     monitor, pause = sync
     set_up = PauseSetUp(-1, execs=True)
-    pause.send(protocol.READY)
+    pause.send(protocol.pause_ready(STARTED))
     assert read_sync(monitor, set_up) is False
     pause.close()
     assert read_sync(monitor, set_up) is True
@@ -54,7 +67,7 @@ def test_with_the_pause_binary_ready_waits_for_the_eof_of_its_exec(sync: tuple[s
 def test_a_failed_exec_after_ready_is_a_failed_set_up(sync: tuple[socket.socket, socket.socket]) -> None:
     monitor, pause = sync
     set_up = PauseSetUp(-1, execs=True)
-    pause.send(protocol.READY)
+    pause.send(protocol.pause_ready(STARTED))
     read_sync(monitor, set_up)
     pause.send(b"FileNotFoundError: [Errno 2] No such file or directory: '/pause'")
     with pytest.raises(RuntimeError, match=r"^pause set-up failed: FileNotFoundError: .*'/pause'$"):
@@ -72,10 +85,10 @@ def test_an_end_before_ready_is_a_failed_set_up(sync: tuple[socket.socket, socke
 def test_a_second_ready_is_not_the_exec_s_eof(sync: tuple[socket.socket, socket.socket]) -> None:
     monitor, pause = sync
     set_up = PauseSetUp(-1, execs=True)
-    pause.send(protocol.READY)
+    pause.send(protocol.pause_ready(STARTED))
     read_sync(monitor, set_up)
-    pause.send(protocol.READY)
-    with pytest.raises(RuntimeError, match="pause set-up failed: ready"):
+    pause.send(protocol.pause_ready(STARTED))
+    with pytest.raises(RuntimeError, match="pause set-up failed: ready 4242"):
         read_sync(monitor, set_up)
 
 
@@ -143,10 +156,11 @@ def gone(pid: int) -> bool:
     return start_time(pid) is None
 
 
-def test_a_ready_pause_is_recorded_and_the_agent_gets_its_pid_and_start_time(monitor: PodMonitor) -> None:
-    pid, agent = a_pause(monitor, lambda sync: sync.send(protocol.READY))
+def test_a_ready_pause_is_recorded_and_the_agent_gets_its_pid_and_the_start_time_it_said(
+        monitor: PodMonitor) -> None:
+    pid, agent = a_pause(monitor, lambda sync: sync.send(protocol.pause_ready(STARTED)))
     turn_until(monitor, lambda: not monitor.pending)
-    assert answer(agent) == {"pid": pid, "start_time": start_time(pid)}
+    assert answer(agent) == {"pid": pid, "start_time": STARTED}
     assert (monitor.pause_pid, monitor.pause_alive) == (pid, True)
     assert os.readlink(f"/proc/self/fd/{monitor.pid_namespace}") == os.readlink("/proc/self/ns/pid")
     # Its exit is reported now: the pause is gone, and the pod's PID namespace with it.
@@ -159,7 +173,7 @@ def test_a_pause_that_execs_is_answered_only_at_the_eof_of_its_exec(monitor: Pod
     r, w = os.pipe()
 
     def ready_then_exec(sync: socket.socket) -> None:
-        sync.send(protocol.READY)
+        sync.send(protocol.pause_ready(STARTED))
         os.read(r, 1)
         sync.close()  # what its exec does to the close-on-exec socket
 
@@ -171,7 +185,7 @@ def test_a_pause_that_execs_is_answered_only_at_the_eof_of_its_exec(monitor: Pod
     os.close(w)
     os.close(r)
     turn_until(monitor, lambda: not monitor.pending)
-    assert answer(agent) == {"pid": pid, "start_time": start_time(pid)}
+    assert answer(agent) == {"pid": pid, "start_time": STARTED}
     assert monitor.pause_pid == pid and monitor.pause_alive
 
 
