@@ -7,8 +7,9 @@ forked from, those writes are shared instead of repeated in each monitor (hack/b
 about 0.17 MiB less per pod with a container). The rehearsal drives a throw-away PodMonitor
 through the turns of its loop that every pod takes: an agent's request on its socket, a start (the
 fork of init, here one that fails at once, and its report), a container init's messages until it
-exec'd, its output into a log and its exit into an exit file, and a pause's READY. It touches only
-a directory of its own, which it removes, and the children it forks and reaps.
+exec'd (half of them held as CreateContainer has them, then let go by a start), its output into a
+log and its exit into an exit file, and a pause's READY. It touches only a directory of its own,
+which it removes, and the children it forks and reaps.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def rehearse(directory: str) -> None:
             _ping(monitor)
             if turn < FORKS:
                 _failed_start(monitor)
-            _container(monitor, directory)
+            _container(monitor, directory, prepared=turn % 2 == 0)
             _pause(monitor)
     finally:
         for pending in monitor.pending:
@@ -85,9 +86,10 @@ def _failed_start(monitor: PodMonitor) -> None:
         monitor.step(0)
 
 
-def _container(monitor: PodMonitor, directory: str) -> None:
+def _container(monitor: PodMonitor, directory: str, prepared: bool) -> None:
     """A container as its init sets it up: "ready", EOF as at execve, then output, exit and exit
-    file. (The init here is played on its socket; the child only exits.)"""
+    file; ``prepared``: as CreateContainer then StartContainer have it, "created" first, and the
+    start lets it go. (The init here is played on its socket; the child only exits.)"""
     stdio, ours = container_stdio(tty=False, stdin=False, stdin_once=False)
     log = LogFile("", open_log(""), os.path.join(directory, "log-dropped"))
     pid = bare_fork()
@@ -97,17 +99,31 @@ def _container(monitor: PodMonitor, directory: str) -> None:
     sync.setblocking(False)
     reply, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     with agent:
-        monitor.pending.append(Pending("start", pid, sync, reply, time.monotonic() + 60, "rehearsal",
-                                       os.path.join(directory, "exit"), log=log, pipes=ours.outputs,
-                                       stdin=ours.stdin, asked_at=time.monotonic(), watch=InitWatch()))
+        monitor.pending.append(Pending("prepare" if prepared else "start", pid, sync, reply, time.monotonic() + 60,
+                                       "rehearsal", os.path.join(directory, "exit"), log=log, pipes=ours.outputs,
+                                       stdin=ours.stdin, asked_at=time.monotonic(), watch=InitWatch(hold=prepared)))
+        started = _start_prepared(monitor, init, agent) if prepared else agent
         init.send(protocol.ready(0, 0, (), [("init.security", time.monotonic())]))
         init.close()
         _turn_until(monitor, lambda: not monitor.pending)
-        protocol.receive(agent)
+        protocol.receive(started)
+        started.close()
     os.write(stdio[1], b"a line\nand another\n")
     for fd in stdio:
         os.close(fd)
     _turn_until(monitor, monitor.watcher.empty)
+
+
+def _start_prepared(monitor: PodMonitor, init: socket.socket, agent: socket.socket) -> socket.socket:
+    """The prepared init says "created" and the prepare is answered on ``agent``; then a start
+    request lets it go: (the agent's end of that start)."""
+    init.send(protocol.created([("init.rootfs", time.monotonic())]))
+    _turn_until(monitor, lambda: not monitor.pending)
+    protocol.receive(agent)
+    reply, started = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    monitor._start(reply, {"id": "rehearsal"}, LONGEST_WAIT)
+    init.recv(protocol.MAX_MESSAGE)  # "go"
+    return started
 
 
 def _pause(monitor: PodMonitor) -> None:

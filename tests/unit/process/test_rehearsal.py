@@ -28,7 +28,7 @@ def specialised(function):
     return sorted({i.opname for i in dis.get_instructions(function, adaptive=True)} - plain)
 
 hot = (PodMonitor.step, Watcher.readable, Watcher.adopt, PodMonitor._init_said, InitWatch.take,
-       PodMonitor._fork_init, fork_in)
+       PodMonitor._fork_init, fork_in, PodMonitor._go)
 before = [specialised(f) for f in hot]
 fds = sorted(os.listdir("/proc/self/fd"))
 if sys.argv[2] == "run":
@@ -54,15 +54,18 @@ def probe(directory: Path, what: str) -> dict[str, object]:
 
 def test_the_rehearsal_specialises_the_monitor_loop_before_any_monitor_is_forked(tmp_path: Path) -> None:
     result = probe(tmp_path / "rehearsal", "run")
-    assert result["before"] == [[]] * 7
+    assert result["before"] == [[]] * 8
     after = result["after"]
     assert isinstance(after, list) and all(after), after
+    # A prepared start's (CreateContainer then StartContainer): _go past its lookup, which every
+    # start does, to where it lets the held init go.
+    assert "STORE_ATTR_INSTANCE_VALUE" in after[7], after[7]
 
 
 def test_without_it_nothing_is_specialised(tmp_path: Path) -> None:
     """The probe can fail: code that never ran stays as compiled."""
     result = probe(tmp_path / "rehearsal", "skip")
-    assert result["after"] == [[]] * 7
+    assert result["after"] == [[]] * 8
 
 
 def test_the_rehearsal_leaves_no_descriptor_child_or_file(tmp_path: Path) -> None:
