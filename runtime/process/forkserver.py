@@ -29,7 +29,7 @@ from runtime.linux.poll import wait_readable
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import handover, protocol, sockpath
 from runtime.process.build import build_id
-from runtime.process.children import bare_fork, has_children, set_comm
+from runtime.process.children import DEFAULT, bare_fork, has_children, set_comm, set_handler
 from runtime.process.rehearsal import rehearse
 from runtime.process.targets import TARGETS
 
@@ -61,7 +61,7 @@ def spawn(kind: str, target: Target, spec: dict[str, Any], fds: list[int], serve
             for fd in server_fds:
                 os.close(fd)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, signal.SIG_DFL)
+                set_handler(sig, DEFAULT)
             os.setsid()
             code = target(spec, fds)
         except BaseException:  # noqa: BLE001 - a child must never return into the server loop

@@ -36,7 +36,7 @@ from runtime.linux.terminal import set_window
 from runtime.process import handover, protocol, sockpath
 from runtime.process.attach import Stdin
 from runtime.process.build import build_id
-from runtime.process.children import Children, bare_fork, has_children, set_comm
+from runtime.process.children import IGNORE, Children, bare_fork, has_children, set_comm, set_handler
 from runtime.process.initwatch import CREATED, EXECED, InitWatch
 from runtime.process.monitor import Watcher
 from runtime.process.pausestart import PauseSetUp, abandon, read_sync
@@ -68,9 +68,9 @@ class PodMonitor(PodRequests):
     # --- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        set_handler(signal.SIGCHLD, lambda *_: None)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)  # ended only by a shutdown request: it owns a pod
+            set_handler(sig, IGNORE)  # ended only by a shutdown request: it owns a pod
         inode = os.stat(self.path).st_ino
         while not (self.stopping and self.idle()):
             self.step()

@@ -1,11 +1,14 @@
-"""bare_fork: a fork without the interpreter's at-fork hooks, and which children's exits Children
-reports (runtime/process/children.py)."""
+"""bare_fork: a fork without the interpreter's at-fork hooks, set_handler: signal.signal without
+its enum, and which children's exits Children reports (runtime/process/children.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 
-from runtime.process.children import Children, bare_fork
+import pytest
+
+from runtime.process.children import DEFAULT, IGNORE, Children, bare_fork, set_handler
 
 _HOOK_RAN = [False]
 # For the life of the test process; it only sets a flag, in children.
@@ -35,6 +38,42 @@ def test_bare_fork_runs_no_at_fork_hook() -> None:
 def test_os_fork_runs_it() -> None:
     """The hook is live: what bare_fork skips, os.fork runs."""
     assert _child_reports(os.fork) == (7, True)
+
+
+@pytest.fixture
+def usr1() -> Iterator[None]:
+    before = signal.getsignal(signal.SIGUSR1)
+    yield
+    signal.signal(signal.SIGUSR1, before)
+
+
+@pytest.mark.usefixtures("usr1")
+def test_set_handler_installs_a_function_ignore_and_default_as_signal_signal_does() -> None:
+    got: list[int] = []
+    set_handler(signal.SIGUSR1, lambda signum, _: got.append(signum))
+    signal.raise_signal(signal.SIGUSR1)
+    assert got == [signal.SIGUSR1]
+    set_handler(signal.SIGUSR1, IGNORE)
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+    signal.raise_signal(signal.SIGUSR1)  # ignored: the test goes on
+    set_handler(signal.SIGUSR1, DEFAULT)
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def test_a_child_of_children_fork_has_the_default_handlers_back() -> None:
+    """What its parent set (a pod monitor ignores SIGTERM) is not its child's."""
+    before = signal.getsignal(signal.SIGTERM)
+    set_handler(signal.SIGTERM, IGNORE)
+    r, w = os.pipe()
+    try:
+        pid = Children().fork(b"t-handlers", lambda: os.write(w, b"1" if signal.getsignal(signal.SIGTERM) ==
+                                                                    signal.SIG_DFL else b"0") and 0, keep=(w,))
+        os.close(w)
+        assert os.read(r, 1) == b"1"
+        os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+        signal.signal(signal.SIGTERM, before)
 
 
 def _wait_exited(pid: int) -> None:
