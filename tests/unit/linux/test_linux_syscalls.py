@@ -20,3 +20,13 @@ def test_a_failed_unshare_names_its_flags() -> None:
     with pytest.raises(OSError, match=r"^\[Errno 22\] unshare\(flags=0x1\): Invalid argument$") as e:
         LinuxSyscalls().unshare(0x1)  # no namespace flag
     assert e.value.errno == errno.EINVAL
+
+
+def test_a_failed_prctl_names_its_option_and_first_arguments() -> None:
+    with pytest.raises(OSError, match=r"^\[Errno 22\] prctl\(option=-1, 0, 0\): Invalid argument$") as e:
+        LinuxSyscalls().prctl(-1)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_prctl_returns_what_the_call_returned() -> None:
+    assert LinuxSyscalls().prctl(k.PR_GET_NO_NEW_PRIVS) in (0, 1)
