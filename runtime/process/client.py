@@ -18,9 +18,11 @@ REQUEST_TIMEOUT = 10.0  # a helper answers at once; only the work it starts may 
 
 
 def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = (),
-            timeout: float = REQUEST_TIMEOUT, what: str = "") -> dict[str, Any]:
+            timeout: float | None = None, what: str = "") -> dict[str, Any]:
     """One request to the helper serving ``path``, and its answer; a domain error if it failed,
-    its message prefixed with ``what`` (the request's op by default)."""
+    its message prefixed with ``what`` (the request's op by default). ``timeout``: seconds,
+    REQUEST_TIMEOUT when None."""
+    timeout = REQUEST_TIMEOUT if timeout is None else timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as s:
         s.settimeout(timeout)
         protocol.allow_large(s)
@@ -66,9 +68,9 @@ class ForkServer:
     def ping(self) -> int:
         return int(request(self.path, {"op": "ping"})["pid"])
 
-    def hello(self) -> dict[str, Any]:
+    def hello(self, timeout: float | None = None) -> dict[str, Any]:
         """The handshake of an agent that (re)connects: pid, build and protocol; ends "linger"."""
-        return request(self.path, {"op": "attach"})
+        return request(self.path, {"op": "attach"}, timeout=timeout)
 
     def linger(self) -> None:
         """The agent is going: exit once no pod is left (the monitors are its children)."""
@@ -166,14 +168,16 @@ def connect_or_start(path: str, log_path: str, extra_args: tuple[str, ...] = (),
 
 
 def wait_for_build(server: ForkServer, pid: int, timeout: float) -> None:
-    """Until the server at ``pid`` answers as this build (it re-execs in place)."""
+    """Until the server at ``pid`` answers as this build (it re-execs in place). It keeps its
+    listener, so a request waits in its backlog while the new code starts, rehearsal included
+    (seconds in an emulated guest): each may take all the time that is left."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            hello = server.hello()
+            hello = server.hello(max(0.1, deadline - time.monotonic()))
             if hello.get("build") == build_id() and int(hello["pid"]) == pid:
                 return
-        except Unavailable:
+        except (Unavailable, DeadlineExceeded):
             pass
         if time.monotonic() > deadline:
             raise Unavailable(f"fork server {pid} at {server.path} did not come back as build {build_id()}")
