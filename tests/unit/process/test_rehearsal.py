@@ -93,3 +93,19 @@ def test_a_failed_rehearsal_costs_the_fork_server_nothing_but_a_warning(
         os.close(server.wake_r)
         os.close(server.wake_w)
     assert "rehearsal failed" in caplog.text and "No space left" in caplog.text
+
+
+def test_a_fork_server_with_children_that_stay_rehearses_to_its_end(tmp_path: Path) -> None:
+    """As one re-exec'd by an upgrade does, with the pods' monitors as its children: the rehearsal
+    waits for its own children only (waiting for any would wait on the monitors for ever)."""
+    script = ("import subprocess, sys\n"
+              "from runtime.process.rehearsal import rehearse\n"
+              "monitor = subprocess.Popen(['sleep', '60'])\n"
+              "for _ in range(3):\n"
+              "    rehearse(sys.argv[1])\n"
+              "assert monitor.poll() is None\n"
+              "monitor.kill()\n"
+              "monitor.wait()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "rehearsal")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
