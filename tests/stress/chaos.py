@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from tests.stress.agent import Agent
 from tests.stress.budget import Budget
-from tests.stress.pycrid_processes import Census, forkserver_pid, helpers
+from tests.stress.pycrid_processes import Census, forkserver_pid, helpers, monitors
 
 TARGETS = ("agent", "forkserver", "monitor", "any-helper")
 CENSUS_EVERY = 0.3
@@ -80,7 +80,7 @@ class Chaos(threading.Thread):
         if target == "forkserver":
             pid, what = server, target
         else:
-            found = helpers(server, daemon.root, "pycrid-monitor" if target == "monitor" else "")
+            found = monitors(daemon.state) if target == "monitor" else helpers(server, daemon.root)
             if not found:
                 self.skipped[target] += 1
                 return

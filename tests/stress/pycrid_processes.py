@@ -8,6 +8,7 @@ before its execve (still named pycrid-container) and an exec'd command before it
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -58,6 +59,27 @@ def helpers(forkserver: int, root: Path, comm: str = "") -> list[proc.ProcStat]:
     return [s for s in proc.descendants(forkserver)
             if s.comm.startswith(HELPER_PREFIX) and (not comm or s.comm == comm) and s.state not in "ZX"
             and not in_container_cgroup(s.pid, containers)]
+
+
+def monitors(state: Path) -> list[proc.ProcStat]:
+    """Every live pod monitor of the pycrid whose run dir is ``state``, wherever its fork server
+    went: one the chaos killed leaves its monitors behind, and the new one's descendants are only
+    the monitors of pods made since. A monitor is a fork of its fork server: same command line."""
+    argument = str(state / "forkserver.sock").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        s = proc.read_stat(int(entry))
+        if s is None or s.comm != "pycrid-monitor" or s.state in "ZX":
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if argument in cmdline.split(b"\0"):
+            found.append(s)
+    return found
 
 
 class Census:
