@@ -24,9 +24,9 @@ from runtime.process.pidnsfork import fork_pid1
 from runtime.sandbox.pause import confine, report_failure
 from runtime.sandbox.userns import PAUSE_ID
 
-# Made on import, in the fork server, for every pause (and on cgroup v2 every monitor) to use:
+# Made on import, in the fork server, for every pause and container start (podrequests.py) to use:
 # building one (a realpath of each hierarchy) costs ~0.4 MiB of pages made private.
-_CGROUPS = new_manager()
+CGROUPS = new_manager()
 
 
 @dataclass
@@ -66,9 +66,9 @@ def start_pause(raw: dict[str, Any], children: Children, syscalls: Syscalls) -> 
         raise
     finally:
         theirs.close()
-    if cgroup and _CGROUPS.version == "v2":  # no file to join by: it is moved from here
+    if cgroup and CGROUPS.version == "v2":  # no file to join by: it is moved from here
         try:
-            _CGROUPS.add_process(cgroup, pid)
+            CGROUPS.add_process(cgroup, pid)
         except BaseException:
             abandon(children, pid)
             os.close(namespace)
@@ -89,7 +89,7 @@ def _pid1(raw: dict[str, Any], sync: socket.socket, syscalls: Syscalls) -> NoRet
         namespaces = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                       for kind, path in raw.get("namespaces", {}).items()}
         cgroup = str(raw.get("cgroup", ""))
-        tasks = open_tasks_files(_CGROUPS, cgroup) if cgroup else []
+        tasks = open_tasks_files(CGROUPS, cgroup) if cgroup else []
     except BaseException as e:  # noqa: BLE001 - the monitor reports it
         report_failure(sync, e)
     confine(str(raw["root"]), tuple(raw.get("lowerdirs", ())), tuple(raw.get("argv", ())), namespaces, tasks, sync,

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.cgroups.manager import detect, new_manager
 from runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from runtime.linux.syscalls import Syscalls
 from runtime.process import init, protocol
@@ -31,16 +30,14 @@ from runtime.process.exec import open_namespaces, run_exec
 from runtime.process.initspec import HOST, POD, TARGET_PREFIX
 from runtime.process.initwatch import InitWatch
 from runtime.process.monitor import DROPPED_FILE, LogFile, Watched, Watcher, open_log
-from runtime.process.pausestart import PauseSetUp, start_pause
+from runtime.process.pausestart import CGROUPS, PauseSetUp, start_pause
 from runtime.process.pidnsfork import NEW, fork_in
 from runtime.process.starter import run_starter
 from runtime.process.stdio import container_stdio
 
 START_TIMEOUT = 60.0  # seconds for a start the agent gave no deadline; a stuck init is killed after
-# Made on import, in the fork server: every monitor shares it (the cgroup driver reads the host's
-# hierarchies once, ~0.2 ms a start otherwise).
-_CGROUPS = new_manager()
-_V2 = detect() == "v2"  # a process cannot move itself into a v2 cgroup cheaply: we move init
+_CGROUPS = CGROUPS  # the one the fork server made for the pause too (pausestart.py)
+_V2 = CGROUPS.version == "v2"  # a process cannot move itself into a v2 cgroup cheaply: we move init
 
 
 @dataclass
