@@ -1,7 +1,9 @@
 """The cluster's long-running processes: each started in a session of its own with its output
-appended to logs/NAME.log and its pid in pids/NAME.pid, so they outlive `up` and `down` finds them.
-A pid counts as the component's only while it is alive and its command line names the state dir,
-so a recycled pid is never signalled."""
+appended to logs/NAME.log and its pid and start time in pids/NAME.pid, so they outlive `up` and
+`down` finds them. A pid counts as the component's only while the process with that start time is
+alive, so a recycled pid is never signalled. (Its command line is no test: it reads empty while the
+process is in an exec, as the kubelet's wrapper is when it execs the kubelet, and a slow machine
+then took a running kubelet for one that exited.)"""
 from __future__ import annotations
 
 import os
@@ -18,17 +20,10 @@ from tests.cluster.layout import Layout
 def pid_of(layout: Layout, name: str) -> int | None:
     """The component's pid while it runs, else None."""
     try:
-        pid = int(layout.pidfile(name).read_text())
+        pid, started = (int(field) for field in layout.pidfile(name).read_text().split())
     except (OSError, ValueError):
         return None
-    stat = proc.read_stat(pid)
-    if stat is None or stat.state == "Z":
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
-    return pid if str(layout.base) in cmdline else None
+    return pid if proc.is_alive(pid, started) else None
 
 
 def launch(layout: Layout, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
@@ -38,12 +33,8 @@ def launch(layout: Layout, name: str, argv: Sequence[str], env: Mapping[str, str
     with open(layout.log(name), "ab") as log:
         process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, env=dict(env) if env is not None else None, cwd=cwd)
-    layout.pidfile(name).write_text(f"{process.pid}\n")
-    # Its /proc cmdline reads empty for a moment after the exec: until it names the state dir,
-    # pid_of would take it for gone.
-    deadline = time.monotonic() + 2
-    while pid_of(layout, name) is None and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # Popen has returned: the child is exec'd and unreaped, so its start time is there to read.
+    layout.pidfile(name).write_text(f"{process.pid} {proc.start_time(process.pid)}\n")
     return process.pid
 
 
