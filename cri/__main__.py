@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         forked = None
         if args.command == "serve":
             # Not beside a live pycrid (its fork server is the one at this path), then before the
-            # agent's own imports (grpc, protobuf, the services): see forkedstart.
+            # agent's own imports (protobuf, HTTP/2, the services): see forkedstart.
             cri_socket.prepare(config.socket_path)
             from runtime.process.forkedstart import fork_server
             forked = fork_server(config.forkserver_socket, config.forkserver_log)

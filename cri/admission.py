@@ -47,7 +47,7 @@ class Admission:
 
     @contextlib.contextmanager
     def call(self, method: str, time_remaining: float | None) -> Iterator[None]:
-        # grpc reports "no deadline" as None or as an enormous number, depending on the version.
+        # "No deadline" is no grpc-timeout, or an enormous one (some clients send ~99999999 hours).
         token = _remaining.set(time_remaining if time_remaining is not None and time_remaining < NO_DEADLINE
                                else None)
         try:

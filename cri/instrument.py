@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from cri.admission import Admission
 from cri.errors import status_of
+from cri.rpc.context import CallContext
+from cri.rpc.status import StatusCode
 from runtime import spans
 from runtime.errors import PycridError
 from runtime.spans import Span
@@ -55,7 +56,7 @@ class Observed:
 
 def instrumented(service: ServiceDescriptor, servicer: object, observe: Observer | None = None,
                  admission: Admission | None = None) -> object:
-    """An object with one wrapped handler per RPC of `service`, ready for add_*Servicer_to_server;
+    """An object with one wrapped handler per RPC of `service` (cri/server.py serves them);
     ``admission`` bounds the slow calls and hands the caller's deadline down (cri/admission.py)."""
     observe = observe or getattr(servicer, "observe_rpc", None) or _ignore
     observe_phases: PhaseObserver = getattr(servicer, "observe_phases", None) or _ignore_phases
@@ -74,7 +75,7 @@ def instrumented(service: ServiceDescriptor, servicer: object, observe: Observer
     return type(f"Instrumented{service.name}", (), {k: staticmethod(v) for k, v in handlers.items()})()
 
 
-def _abort(context: grpc.ServicerContext, rpc: str, exc: BaseException, started: float,
+def _abort(context: CallContext, rpc: str, exc: BaseException, started: float,
            observe: Observer) -> None:
     code = status_of(exc)
     observe(rpc, code.name, time.monotonic() - started)
@@ -96,8 +97,8 @@ def bounded(message: str) -> str:
 
 def _wrap_unary(rpc: str, impl: Callable[[Any], Any], observe: Observer, admission: Admission,
                 observe_phases: PhaseObserver = _ignore_phases,
-                trace: bool = False) -> Callable[[Any, grpc.ServicerContext], Any]:
-    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+                trace: bool = False) -> Callable[[Any, CallContext], Any]:
+    def handler(request: Any, context: CallContext) -> Any:
         started = time.monotonic()
         with spans.recording() as phases:
             try:
@@ -123,7 +124,7 @@ def _phases_done(rpc: str, phases: list[Span], started: float, observe_phases: P
 
 
 def _wrap_stream(rpc: str, impl: Callable[[Any], Iterator[Any]], observe: Observer) -> Callable[..., Iterator[Any]]:
-    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def handler(request: Any, context: CallContext) -> Iterator[Any]:
         started = time.monotonic()
         try:
             stream = impl(request)
@@ -143,12 +144,12 @@ def _wrap_stream(rpc: str, impl: Callable[[Any], Iterator[Any]], observe: Observ
 def _unimplemented(service: str, rpc: str, streaming: bool, observe: Observer) -> Callable[..., Any]:
     message = f"{rpc}: not implemented by pycrid yet ({service}/{rpc})"
 
-    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+    def handler(request: Any, context: CallContext) -> Any:
         log.info("rpc=%s code=UNIMPLEMENTED", rpc)
         observe(rpc, "UNIMPLEMENTED", 0.0)
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+        context.abort(StatusCode.UNIMPLEMENTED, message)
 
-    def stream_handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def stream_handler(request: Any, context: CallContext) -> Iterator[Any]:
         handler(request, context)
         yield from ()
 

@@ -6,6 +6,7 @@ import pytest
 from cri.api.v1 import api_pb2 as pb
 from cri.api.v1 import api_pb2_grpc
 from cri.errors import STATUS_OF, status_of
+from cri.rpc.status import StatusCode
 from runtime import errors
 
 
@@ -28,7 +29,7 @@ def test_each_domain_error_becomes_its_status(serve, exc_class) -> None:
     stub = api_pb2_grpc.RuntimeServiceStub(serve(Raising(exc_class('container "abc"')), object()))
     with pytest.raises(grpc.RpcError) as err:
         stub.ContainerStatus(pb.ContainerStatusRequest(container_id="abc"))
-    assert err.value.code() == STATUS_OF[exc_class]
+    assert err.value.code().name == STATUS_OF[exc_class].name
     assert err.value.details() == 'ContainerStatus: container "abc"'
 
 
@@ -52,5 +53,5 @@ def test_streaming_errors_are_mapped_after_partial_output(serve) -> None:
 def test_subclasses_map_through_their_base() -> None:
     class MissingLayer(errors.NotFound):
         pass
-    assert status_of(MissingLayer("x")) == grpc.StatusCode.NOT_FOUND
-    assert status_of(ValueError("x")) == grpc.StatusCode.INTERNAL
+    assert status_of(MissingLayer("x")) == StatusCode.NOT_FOUND
+    assert status_of(ValueError("x")) == StatusCode.INTERNAL
