@@ -4,20 +4,19 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cri import server as grpc_server
+from cri import server as rpc_server
 from cri import socket as cri_socket
 from cri.config import Config
 from cri.image_service import ImageService
 from cri.instrument import Observed
 from cri.runtime_service import RuntimeService
+from cri.stopsignal import StopSignals
 from cri.streaming.server import StreamingRuntime, StreamingServer
 from metrics.observe import ObservedContainers, ObservedImages
 from metrics.own import OwnMetrics, StopRequests
@@ -168,17 +167,15 @@ def serve(config: Config, forked: ForkServer | None = None) -> None:
     os.makedirs(config.state, mode=0o700, exist_ok=True)
     os.chmod(config.state, 0o700)
     path = config.socket_path
-    # Handled from before the socket is bound: grpc listens at add_insecure_port, so a client can
+    # Handled from before the socket is bound: it listens from add_insecure_port on, so a client can
     # reach us (and a supervisor may stop us) before the server starts; the default action would
     # kill us there and leave the socket behind.
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.set())
+    stop = StopSignals()
     cri_socket.prepare(path)
 
     node = build(config, forked)
     runtime, metrics = node.runtime, node.metrics
-    server = grpc_server.build(runtime, node.images, workers=config.max_rpc_workers)
+    server = rpc_server.build(runtime, node.images, workers=config.max_rpc_workers)
     if server.add_insecure_port(f"unix://{path}") == 0:
         raise OSError(f"cannot listen on {config.listen}")
     try:
@@ -186,7 +183,7 @@ def serve(config: Config, forked: ForkServer | None = None) -> None:
             metrics.start()
         node.streaming.start()
 
-        # What start-up made (grpc and protobuf modules, recovered records) lives as long as
+        # What start-up made (modules, recovered records) lives as long as
         # the process: out of the collector's sight, a full collection takes ~2 ms instead of ~30 ms,
         # pauses that otherwise land in random RPCs and scrapes.
         gc.collect()
@@ -196,7 +193,7 @@ def serve(config: Config, forked: ForkServer | None = None) -> None:
         log.info("pycrid %s serving CRI v1 on %s (root %s, state %s, network %s)",
                  VERSION, config.listen, config.root, config.state, runtime.network.name)
         print(f"pycrid: serving CRI v1 on {config.listen}", flush=True)
-        stop.wait()
+        log.info("%s received", stop.wait().name)
         node.events.close()  # event streams end now, not at the end of the grace period
         log.info("shutting down: draining in-flight RPCs for up to %.1fs", config.shutdown_grace_seconds)
         server.stop(config.shutdown_grace_seconds).wait()
