@@ -74,6 +74,7 @@ class Connection:
         self._window_moved = threading.Condition(self._lock)
         self._send_lock = threading.Lock()
         self._streams: dict[int, _Stream] = {}
+        self._reset: list[Call] = []  # calls the client reset, ended once the lock is released
         self._buffered = 0
         self._refusing = False
         self._started = False
@@ -102,7 +103,10 @@ class Connection:
                         log.info("closing a CRI connection: HTTP/2 protocol error: %s", e)
                         events, self._closed = [], True  # h2 queued the GOAWAY that says why
                     ready = [started for event in events if (started := self._on(event)) is not None]
+                    reset, self._reset = self._reset, []
                 self._flush()
+                for call in reset:  # outside the lock: a callback may wake a thread that sends
+                    call.end()
                 for stream_id, stream, payload in ready:
                     assert stream.head is not None
                     self._start(self, stream_id, stream.head, payload, stream.call)
@@ -125,7 +129,7 @@ class Connection:
         elif isinstance(event, h2.events.StreamReset):
             stream = self._drop(event.stream_id)
             if stream is not None:
-                stream.call.end()
+                self._reset.append(stream.call)
             self._window_moved.notify_all()
         elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
             self._window_moved.notify_all()
