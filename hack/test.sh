@@ -70,6 +70,9 @@ set -e
 echo "test: the cgroup v2 pass took $((SECONDS - start)) s (guest boot included)"
 echo "test: cgroup v1 (this machine):" $(pass_tally _out/pass-v1.log)
 echo "test: cgroup v2 (hack/vm guest):" $(pass_tally _out/pass-v2.log)
+if ((guest_rc != 0)) && ! closing _out/pass-v2.log | grep -q .; then
+  echo "test: the cgroup v2 pass FAILED before its tests ran (exit $guest_rc; the guest's boot is above)"
+fi
 # Both passes' pytest counts in one closing line.
 count() { { closing _out/pass-v1.log; closing _out/pass-v2.log; } | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
 # pytest says "1 error" or "2 errors" for a failed fixture: those count too.

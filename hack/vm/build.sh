@@ -80,7 +80,8 @@ rm -rf "$base.tmp" && mkdir -p "$base.tmp"
 cp "$root/boot/vmlinuz-$kver" "$base.tmp/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$base.tmp/initrd.img"
 # Room for images, snapshots and container layers of a whole test run; sparse on the host.
-mke2fs -q -t ext4 -L pycrid-v2 -d "$root" "$base.tmp/disk.img" 12G
+# To stderr: this script's stdout is the base's path, and mke2fs says "Creating regular file" even with -q.
+mke2fs -q -t ext4 -L pycrid-v2 -d "$root" "$base.tmp/disk.img" 12G >&2
 for old in "$VM_DIR"/base-*; do
 	[[ $old != "$base.tmp" ]] && rm -rf "$old"
 done
