@@ -27,13 +27,9 @@ HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 def build(runtime_service: object, image_service: object, workers: int) -> Server:
     services = api_pb2.DESCRIPTOR.services_by_name
     admission = Admission(workers)  # one budget of slow calls for both services
-    methods = {
-        **service_methods(services["RuntimeService"],
-                          instrumented(services["RuntimeService"], runtime_service, admission=admission)),
-        **service_methods(services["ImageService"],
-                          instrumented(services["ImageService"], image_service, admission=admission)),
-        HEALTH_CHECK: Method(health_pb2.HealthCheckRequest, health_check, streaming=False),
-    }
+    methods = {HEALTH_CHECK: Method(health_pb2.HealthCheckRequest, health_check, streaming=False)}
+    for name, servicer in (("RuntimeService", runtime_service), ("ImageService", image_service)):
+        methods.update(service_methods(services[name], instrumented(services[name], servicer, admission=admission)))
     return Server(methods, workers, max_receive=MAX_MESSAGE_BYTES, max_send=MAX_REPLY_BYTES)
 
 

@@ -139,15 +139,13 @@ class Connection:
         if self._refusing:  # the server stops: the client may retry elsewhere or later
             self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        stream = _Stream(Call(None))
         try:
-            stream.head = wire.read_head(headers)
+            head = wire.read_head(headers)
         except wire.WireError as e:
-            stream.refused = e
-        else:
-            if stream.head.timeout is not None:
-                stream.call.deadline = time.monotonic() + stream.head.timeout
-        self._streams[stream_id] = stream
+            self._streams[stream_id] = _Stream(Call(None), refused=e)
+            return
+        deadline = None if head.timeout is None else time.monotonic() + head.timeout
+        self._streams[stream_id] = _Stream(Call(deadline), head)
 
     def _received_data(self, stream_id: int, data: bytes) -> None:
         stream = self._streams.get(stream_id)

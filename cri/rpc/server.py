@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -77,12 +78,9 @@ class Server:
         return done
 
     def _drain(self, connections: list[Connection], grace: float, done: threading.Event) -> None:
-        waited = threading.Event()
-        steps = max(1, int(grace / 0.05))
-        for _ in range(steps):
-            if not any(c.calls() for c in connections):
-                break
-            waited.wait(grace / steps)
+        deadline = time.monotonic() + grace
+        while any(c.calls() for c in connections) and time.monotonic() < deadline:
+            time.sleep(0.05)
         for connection in connections:
             connection.goodbye()
         self._pool.shutdown(wait=False, cancel_futures=True)
