@@ -1,10 +1,9 @@
-"""One client connection: HTTP/2 by h2's state machine, read by one thread of its own; the calls
+"""One client connection: HTTP/2 (frames.py, fields.py) read by one thread of its own; the calls
 run in the server's pool and send their replies through send_headers/send_message/finish.
 
-Locks: ``_lock`` guards the h2 state and the streams (never held across a blocking call);
-``_send_lock`` orders the writes, taken before ``_lock`` so bytes leave in the order h2 made them
-(HPACK's state depends on that order). A client that stops reading blocks a write for at most
-SEND_TIMEOUT seconds, then loses the connection.
+Locks: ``_lock`` guards the connection's state, its streams and the bytes queued to send (never
+held across a blocking call); ``_send_lock`` orders the writes, taken before ``_lock``. A client
+that stops reading blocks a write for at most SEND_TIMEOUT seconds, then loses the connection.
 """
 from __future__ import annotations
 
@@ -16,27 +15,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
-import h2.settings
-from h2.errors import ErrorCodes
-
-from cri.rpc import wire
+from cri.rpc import fields, frames, wire
 from cri.rpc.context import Call
+from cri.rpc.frames import END_HEADERS, END_STREAM, ErrorCode, Frame, Kind, ProtocolViolation, Setting
 from cri.rpc.status import StatusCode, trailers
 
 log = logging.getLogger("pycrid.rpc")
 
 RESPONSE_HEADERS = [(b":status", b"200"), (b"content-type", b"application/grpc")]
+RESPONSE_HEAD = fields.encode(RESPONSE_HEADERS)
 MAX_CONCURRENT_STREAMS = 256  # a client past it waits for a stream to end (grpc-go queues)
 MAX_HEADER_LIST_SIZE = 16 * 1024  # as grpc's servers
+MAX_HEADER_BLOCK = 64 * 1024  # compressed, over HEADERS and its CONTINUATIONs: a flood ends here
 WINDOW = 1 << 20  # what each stream and the connection may send ahead of our reading
 BUFFERED_PER_CONNECTION = 64 << 20  # request bytes held at once over all of a connection's streams
 SEND_TIMEOUT = 30.0
 STALL_SECONDS = 60.0  # a reply the client grants no window for this long is abandoned
 RECEIVE_BYTES = 1 << 16
+OUR_SETTINGS = {Setting.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
+                Setting.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
+                Setting.INITIAL_WINDOW_SIZE: WINDOW}
 
 Start = Callable[["Connection", int, wire.RequestHead, bytes, Call], None]
 
@@ -48,9 +46,19 @@ class StreamGone(Exception):
 @dataclass
 class _Stream:
     call: Call
+    send_window: int
     head: wire.RequestHead | None = None
     refused: wire.WireError | None = None
     body: bytearray = field(default_factory=bytearray)
+    unacknowledged: int = 0  # bytes read that no WINDOW_UPDATE has given back yet
+    request_ended: bool = False
+
+
+@dataclass
+class _HeaderBlock:  # a HEADERS frame whose CONTINUATIONs are still coming
+    stream_id: int
+    flags: int
+    block: bytearray
 
 
 class Connection:
@@ -60,22 +68,25 @@ class Connection:
         self._start = start
         self._max_receive = max_receive
         self._on_closed = on_closed
-        # Header validation off both ways: ours are constant, and of the client's only the few
-        # fields wire.read_head reads count (validating every field was a third of a call's reading).
-        self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_outbound_headers=False,
-            normalize_outbound_headers=False, validate_inbound_headers=False, normalize_inbound_headers=False))
-        self._h2.local_settings = h2.settings.Settings(client=False, initial_values={
-            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
-            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
-            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
-        })
+        self._reader = frames.FrameReader()
+        self._decoder = fields.FieldDecoder()
         self._lock = threading.Lock()
         self._window_moved = threading.Condition(self._lock)
         self._send_lock = threading.Lock()
+        self._out = bytearray()  # frames made, not yet written
         self._streams: dict[int, _Stream] = {}
+        # Streams that hold one of MAX_CONCURRENT_STREAMS: from their HEADERS until the call's task
+        # is done (task_done), even if the client reset them, so resets cannot queue calls without end.
+        self._slots: set[int] = set()
+        self._last_stream = 0
+        self._continuing: _HeaderBlock | None = None
         self._reset: list[Call] = []  # calls the client reset, ended once the lock is released
         self._buffered = 0
+        # The client's limits on what we send.
+        self._send_window = frames.DEFAULT_WINDOW
+        self._stream_window = frames.DEFAULT_WINDOW
+        self._max_frame = frames.DEFAULT_FRAME_SIZE
+        self._unacknowledged = 0  # bytes read that no connection WINDOW_UPDATE has given back yet
         self._refusing = False
         self._started = False
         self._closed = False
@@ -89,20 +100,24 @@ class Connection:
                 if self._closed:
                     return
                 self._started = True
-                self._h2.initiate_connection()
-                self._h2.increment_flow_control_window(WINDOW)
+                self._out += frames.settings(OUR_SETTINGS)
+                self._out += frames.window_update(0, WINDOW - frames.DEFAULT_WINDOW)
             self._flush()
             while not self._closed:
                 data = self._sock.recv(RECEIVE_BYTES)
                 if not data:
                     break
+                ready = []
                 with self._lock:
                     try:
-                        events = self._h2.receive_data(data)
-                    except h2.exceptions.ProtocolError as e:
+                        for frame in self._reader.feed(data):
+                            if (started := self._on(frame)) is not None:
+                                ready.append(started)
+                    except ProtocolViolation as e:
                         log.info("closing a CRI connection: HTTP/2 protocol error: %s", e)
-                        events, self._closed = [], True  # h2 queued the GOAWAY that says why
-                    ready = [started for event in events if (started := self._on(event)) is not None]
+                        self._out += frames.goaway(self._last_stream, e.code, str(e))
+                        self._closed = True
+                        ready = []  # the calls before the violation have nobody to answer to now
                     reset, self._reset = self._reset, []
                 self._flush()
                 for call in reset:  # outside the lock: a callback may wake a thread that sends
@@ -117,39 +132,169 @@ class Connection:
         finally:
             self._close()
 
-    def _on(self, event: h2.events.Event) -> tuple[int, _Stream, bytes] | None:
-        """Applies one event (under the lock); a call whose request is whole comes back to start."""
-        if isinstance(event, h2.events.RequestReceived):
-            self._received_head(event.stream_id, event.headers or [])
-        elif isinstance(event, h2.events.DataReceived):
-            self._h2.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id)
-            self._received_data(event.stream_id, event.data or b"")
-        elif isinstance(event, h2.events.StreamEnded):
-            return self._request_ended(event.stream_id)
-        elif isinstance(event, h2.events.StreamReset):
-            stream = self._drop(event.stream_id)
-            if stream is not None:
-                self._reset.append(stream.call)
-            self._window_moved.notify_all()
-        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-            self._window_moved.notify_all()
+    def _on(self, frame: Frame) -> tuple[int, _Stream, bytes] | None:
+        """Applies one frame (under the lock); a call whose request is whole comes back to start."""
+        kind, stream_id = frame.kind, frame.stream_id
+        if self._continuing is not None and (kind != Kind.CONTINUATION or stream_id != self._continuing.stream_id):
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"a {_name(kind)} frame inside a header block")
+        if kind == Kind.DATA:
+            return self._on_data(frame)
+        if kind in (Kind.HEADERS, Kind.CONTINUATION):
+            return self._on_headers(frame)
+        if kind == Kind.WINDOW_UPDATE:
+            self._on_window_update(stream_id, frames.number(frame.payload, Kind.WINDOW_UPDATE))
+        elif kind == Kind.SETTINGS:
+            self._on_settings(frame)
+        elif kind == Kind.PING:
+            if stream_id or len(frame.payload) != 8:
+                raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "a PING not on stream 0 or not of 8 bytes")
+            if not frame.flags & frames.ACK:
+                self._out += frames.build(Kind.PING, frames.ACK, 0, frame.payload)
+        elif kind == Kind.RST_STREAM:
+            frames.number(frame.payload, Kind.RST_STREAM)
+            if stream_id == 0:
+                raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+            self._idle_check(stream_id, "RST_STREAM")
+            self._end_stream(stream_id)
+        elif kind == Kind.PUSH_PROMISE:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "a client sent PUSH_PROMISE")
+        elif kind in (Kind.PRIORITY, Kind.GOAWAY) and (stream_id == 0) != (kind == Kind.GOAWAY):
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"a {_name(kind)} frame on stream {stream_id}")
+        # PRIORITY is advice; a client's GOAWAY is followed by its closing the socket; unknown
+        # frame types are ignored (RFC 9113 §4.1).
         return None
 
-    def _received_head(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> None:
-        if self._refusing:  # the server stops: the client may retry elsewhere or later
-            self._h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
-            return
+    def _on_headers(self, frame: Frame) -> tuple[int, _Stream, bytes] | None:
+        if frame.kind == Kind.HEADERS:
+            if frame.stream_id == 0:
+                raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
+            self._continuing = _HeaderBlock(frame.stream_id, frame.flags, bytearray(frames.unpadded(frame)))
+        elif self._continuing is None:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
+        else:
+            self._continuing.block += frame.payload
+        if len(self._continuing.block) > MAX_HEADER_BLOCK:
+            raise ProtocolViolation(ErrorCode.ENHANCE_YOUR_CALM, f"a header block past {MAX_HEADER_BLOCK} bytes")
+        if not frame.flags & END_HEADERS:
+            return None
+        whole, self._continuing = self._continuing, None
+        headers = self._decoder.decode(bytes(whole.block), MAX_HEADER_LIST_SIZE)
+        stream_id, ends = whole.stream_id, bool(whole.flags & END_STREAM)
+        stream = self._streams.get(stream_id)
+        if stream is not None and not stream.request_ended:  # the request's trailers
+            if not ends:
+                self._refuse(stream_id, ErrorCode.PROTOCOL_ERROR)
+                return None
+            return self._request_ended(stream_id)
+        if stream_id % 2 == 0:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"a client opened even stream {stream_id}")
+        if stream_id <= self._last_stream:
+            self._refuse(stream_id, ErrorCode.STREAM_CLOSED)
+            return None
+        self._last_stream = stream_id
+        if self._refusing or len(self._slots) >= MAX_CONCURRENT_STREAMS:
+            # The server stops, or the client is past the streams it may open: it may retry.
+            self._out += frames.rst_stream(stream_id, ErrorCode.REFUSED_STREAM)
+            return None
+        head, refused, deadline = None, None, None
         try:
+            if headers is None:
+                raise wire.WireError(StatusCode.RESOURCE_EXHAUSTED,
+                                     f"request headers past {MAX_HEADER_LIST_SIZE} bytes")
             head = wire.read_head(headers)
         except wire.WireError as e:
-            self._streams[stream_id] = _Stream(Call(None), refused=e)
+            refused = e
+        else:
+            deadline = None if head.timeout is None else time.monotonic() + head.timeout
+        self._streams[stream_id] = _Stream(Call(deadline), self._stream_window, head, refused)
+        self._slots.add(stream_id)
+        return self._request_ended(stream_id) if ends else None
+
+    def _on_data(self, frame: Frame) -> tuple[int, _Stream, bytes] | None:
+        stream_id, size = frame.stream_id, len(frame.payload)
+        if stream_id == 0:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+        # Windows are given back as frames are read, whatever their stream: the bytes requests may
+        # hold are bounded by max_receive and BUFFERED_PER_CONNECTION, not by flow control.
+        self._unacknowledged += size
+        if self._unacknowledged >= WINDOW // 2:
+            self._out += frames.window_update(0, self._unacknowledged)
+            self._unacknowledged = 0
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.request_ended:
+            self._idle_check(stream_id, "DATA")
+            if stream is not None:
+                self._refuse(stream_id, ErrorCode.STREAM_CLOSED)
+            return None  # a stream already answered or reset: its bytes are not wanted
+        ends = frame.flags & END_STREAM
+        if not ends:
+            stream.unacknowledged += size
+            if stream.unacknowledged >= WINDOW // 2:
+                self._out += frames.window_update(stream_id, stream.unacknowledged)
+                stream.unacknowledged = 0
+        self._received_data(stream_id, frames.unpadded(frame))
+        return self._request_ended(stream_id) if ends else None
+
+    def _on_window_update(self, stream_id: int, increment: int) -> None:
+        if stream_id == 0:
+            self._send_window += increment
+            if not increment or self._send_window > frames.MAX_WINDOW:
+                raise ProtocolViolation(ErrorCode.FLOW_CONTROL_ERROR if increment else ErrorCode.PROTOCOL_ERROR,
+                                        f"the connection's window moved by {increment} to {self._send_window}")
+        else:
+            self._idle_check(stream_id, "WINDOW_UPDATE")
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                return
+            stream.send_window += increment
+            if not increment or stream.send_window > frames.MAX_WINDOW:
+                self._refuse(stream_id, ErrorCode.FLOW_CONTROL_ERROR if increment else ErrorCode.PROTOCOL_ERROR)
+        self._window_moved.notify_all()
+
+    def _on_settings(self, frame: Frame) -> None:
+        if frame.stream_id:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"SETTINGS on stream {frame.stream_id}")
+        if frame.flags & frames.ACK:
+            if frame.payload:
+                raise ProtocolViolation(ErrorCode.FRAME_SIZE_ERROR, "a SETTINGS ACK with a payload")
             return
-        deadline = None if head.timeout is None else time.monotonic() + head.timeout
-        self._streams[stream_id] = _Stream(Call(deadline), head)
+        for setting, value in frames.parse_settings(frame.payload):
+            if setting == Setting.INITIAL_WINDOW_SIZE:
+                if value > frames.MAX_WINDOW:
+                    raise ProtocolViolation(ErrorCode.FLOW_CONTROL_ERROR, f"an initial window of {value}")
+                for stream in self._streams.values():  # §6.9.2: open streams' windows move too
+                    stream.send_window += value - self._stream_window
+                    if stream.send_window > frames.MAX_WINDOW:
+                        raise ProtocolViolation(ErrorCode.FLOW_CONTROL_ERROR,
+                                                f"an initial window of {value} overflows an open stream's")
+                self._stream_window = value
+            elif setting == Setting.MAX_FRAME_SIZE:
+                if not frames.DEFAULT_FRAME_SIZE <= value <= frames.MAX_FRAME_SIZE:
+                    raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"a max frame size of {value}")
+                self._max_frame = value
+            elif setting == Setting.ENABLE_PUSH and value > 1:
+                raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"ENABLE_PUSH {value}")
+        self._out += frames.build(Kind.SETTINGS, frames.ACK, 0)
+        self._window_moved.notify_all()
+
+    def _idle_check(self, stream_id: int, what: str) -> None:
+        if stream_id > self._last_stream:
+            raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, f"{what} on stream {stream_id}, never opened")
+
+    def _refuse(self, stream_id: int, code: ErrorCode) -> None:
+        """A stream error: RST_STREAM, and the call (if any) ends."""
+        self._out += frames.rst_stream(stream_id, code)
+        self._end_stream(stream_id)
+
+    def _end_stream(self, stream_id: int) -> None:
+        stream = self._drop(stream_id)
+        if stream is not None:
+            self._reset.append(stream.call)
+        self._window_moved.notify_all()
 
     def _received_data(self, stream_id: int, data: bytes) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is None or stream.refused is not None:
+        stream = self._streams[stream_id]
+        if stream.refused is not None:
             return
         self._buffered += len(data)
         stream.body += data
@@ -163,10 +308,7 @@ class Connection:
             # the status, as grpc's servers do).
             self._drop(stream_id)
             self._send_status(stream_id, e.code, str(e), headers_sent=False)
-            try:
-                self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-            except h2.exceptions.StreamClosedError:
-                pass  # the request had ended already: the status closed the stream
+            self._out += frames.rst_stream(stream_id, ErrorCode.NO_ERROR)
 
     def _request_ended(self, stream_id: int) -> tuple[int, _Stream, bytes] | None:
         stream = self._streams.get(stream_id)
@@ -182,12 +324,15 @@ class Connection:
             return None
         self._buffered -= len(stream.body)
         stream.body = bytearray()
+        stream.request_ended = True
         return stream_id, stream, payload
 
     def _drop(self, stream_id: int) -> _Stream | None:
         stream = self._streams.pop(stream_id, None)
         if stream is not None:
             self._buffered -= len(stream.body)
+            if not stream.request_ended:  # no task was made for it: its slot is free now
+                self._slots.discard(stream_id)
         return stream
 
     # -- the calls' threads ------------------------------------------------------------------
@@ -195,8 +340,8 @@ class Connection:
     def send_headers(self, stream_id: int) -> None:
         """The reply's headers, queued: they leave with the first message's bytes."""
         with self._lock:
-            self._check_open(stream_id)
-            self._h2.send_headers(stream_id, RESPONSE_HEADERS)
+            self._open(stream_id)
+            self._out += frames.headers(stream_id, RESPONSE_HEAD, False, self._max_frame)
 
     def send_message(self, stream_id: int, payload: bytes, flush: bool) -> None:
         """One reply message, in as many DATA frames as the client's windows and frame size allow.
@@ -205,15 +350,17 @@ class Connection:
         data = memoryview(wire.frame(payload))
         while data:
             with self._lock:
-                window = self._window(stream_id)
-            if window <= 0:
+                stream = self._open(stream_id)
+                n = min(stream.send_window, self._send_window, self._max_frame, len(data))
+                if n > 0:
+                    self._out += frames.data_head(stream_id, n)
+                    self._out += data[:n]
+                    stream.send_window -= n
+                    self._send_window -= n
+            if n <= 0:
                 self._flush()  # the client opens its windows as it reads what is queued
                 self._wait_for_window(stream_id)
-            with self._lock:
-                # Again: another stream may have spent the connection's window meanwhile.
-                n = min(self._window(stream_id), self._h2.max_outbound_frame_size, len(data))
-                if n > 0:
-                    self._h2.send_data(stream_id, data[:n].tobytes())
+                continue
             data = data[n:]
             if data or flush:
                 self._flush()
@@ -221,10 +368,10 @@ class Connection:
     def _wait_for_window(self, stream_id: int) -> None:
         with self._lock:
             stalled_until = time.monotonic() + STALL_SECONDS
-            while self._window(stream_id) <= 0:
+            while min(self._open(stream_id).send_window, self._send_window) <= 0:
                 left = stalled_until - time.monotonic()
                 if left <= 0:
-                    self._h2.reset_stream(stream_id, ErrorCodes.CANCEL)
+                    self._out += frames.rst_stream(stream_id, ErrorCode.CANCEL)
                     self._drop(stream_id)
                     raise StreamGone(f"the client took no reply data for {STALL_SECONDS:.0f} s")
                 self._window_moved.wait(left)
@@ -239,28 +386,23 @@ class Connection:
         with self._lock:
             self._drop(stream_id)
 
-    def _window(self, stream_id: int) -> int:
-        self._check_open(stream_id)
-        return self._h2.local_flow_control_window(stream_id)
-
-    def _check_open(self, stream_id: int) -> None:
-        if self._closed or stream_id not in self._streams:
+    def _open(self, stream_id: int) -> _Stream:
+        stream = self._streams.get(stream_id)
+        if self._closed or stream is None:
             raise StreamGone(f"stream {stream_id} was reset or its connection closed")
+        return stream
 
     def _send_status(self, stream_id: int, code: StatusCode, message: str, headers_sent: bool) -> None:
         # Without a reply yet, the status goes alone ("Trailers-Only").
-        fields = trailers(code, message) if headers_sent else RESPONSE_HEADERS + trailers(code, message)
-        try:
-            self._h2.send_headers(stream_id, fields, end_stream=True)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            pass  # the client reset it meanwhile: nobody to tell
+        block = fields.encode(trailers(code, message))
+        self._out += frames.headers(stream_id, block if headers_sent else RESPONSE_HEAD + block, True, self._max_frame)
 
     # -- both, and the server ----------------------------------------------------------------
 
     def _flush(self) -> None:
         with self._send_lock:
             with self._lock:
-                data = self._h2.data_to_send()
+                data, self._out = self._out, bytearray()
             if not data:
                 return
             try:
@@ -272,9 +414,15 @@ class Connection:
         with self._lock:
             self._refusing = True
 
-    def calls(self) -> int:
+    def task_done(self, stream_id: int) -> None:
+        """The call's task ended (answered, failed, or skipped as reset): its slot is free."""
         with self._lock:
-            return len(self._streams)
+            self._slots.discard(stream_id)
+
+    def calls(self) -> int:
+        """Calls not done yet: a stop's grace waits for them."""
+        with self._lock:
+            return len(self._slots)
 
     def goodbye(self) -> None:
         """GOAWAY if it can leave at once, then the socket closes: the reading thread ends every
@@ -283,11 +431,11 @@ class Connection:
             if not self._started:  # run() has not begun: it will see _closed and end at once
                 self._closed = True
             elif not self._closed:
-                self._h2.close_connection()
+                self._out += frames.goaway(self._last_stream, ErrorCode.NO_ERROR)
         if self._send_lock.acquire(timeout=0.2):
             try:
                 with self._lock:
-                    data = self._h2.data_to_send()
+                    data, self._out = self._out, bytearray()
                 self._sock.send(data, socket.MSG_DONTWAIT)
             except OSError:
                 pass
@@ -313,3 +461,10 @@ class Connection:
         with self._send_lock:  # no write is using the descriptor as it closes
             self._sock.close()
         self._on_closed(self)
+
+
+def _name(kind: int) -> str:
+    try:
+        return Kind(kind).name
+    except ValueError:
+        return f"type-{kind}"

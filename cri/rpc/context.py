@@ -40,6 +40,10 @@ class Call:
     def abort(self, code: StatusCode, message: str) -> NoReturn:
         raise RpcAbort(code, message)
 
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     def end(self) -> None:
         """Runs the callbacks once, whichever of the call's ends comes first."""
         with self._lock:

@@ -111,8 +111,16 @@ class Server:
             self._pool.submit(self._serve, connection, stream_id, head, payload, call)
         except RuntimeError:  # the pool is shut down: the server is stopping
             connection.finish(stream_id, StatusCode.UNAVAILABLE, "pycrid is shutting down", headers_sent=False)
+            connection.task_done(stream_id)
 
     def _serve(self, connection: Connection, stream_id: int, head: RequestHead, payload: bytes, call: Call) -> None:
+        try:
+            if not call.ended:  # a call the client reset while it waited for a worker is not run
+                self._answer(connection, stream_id, head, payload, call)
+        finally:
+            connection.task_done(stream_id)
+
+    def _answer(self, connection: Connection, stream_id: int, head: RequestHead, payload: bytes, call: Call) -> None:
         sent = False
         try:
             method = self._methods.get(head.path)

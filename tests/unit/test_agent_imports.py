@@ -27,3 +27,12 @@ def test_the_agent_loads_code_most_agents_never_run_on_demand() -> None:
     loaded = json.loads(done.stdout)
     assert "cri.app" in loaded and "runtime.container.manager" in loaded
     assert [m for m in loaded if any(m == d or m.startswith(d + ".") for d in ON_DEMAND)] == []
+
+
+def test_the_agent_serves_grpc_without_grpcio_or_h2() -> None:
+    # Those are the tests' clients; cri/rpc speaks HTTP/2 itself (grpcio alone was ~21 MiB of PSS).
+    probe = "import json, sys; import cri.__main__, cri.app, cri.server; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout)
+    assert "cri.rpc.connection" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("grpc", "h2", "hyperframe")] == []
