@@ -83,7 +83,8 @@ def coredns() -> list[dict[str, Any]]:
         "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
         "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 10,
                           "periodSeconds": 10, "failureThreshold": 5},
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+        # A probe's 1 s default timeout fails on a node whose CPUs are busy (an emulated guest's are).
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2, "timeoutSeconds": 5},
         "securityContext": {**RESTRICTED, "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}},
     }
     deployment = {
@@ -113,12 +114,12 @@ def metrics_server() -> list[dict[str, Any]]:
     container = {
         "name": "metrics-server", "image": METRICS_SERVER_IMAGE,
         # The kubelet's serving certificate is signed by the cluster CA, which every pod has.
-        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=10s", "--kubelet-request-timeout=5s",
+        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=10s", "--kubelet-request-timeout=10s",
                  "--kubelet-preferred-address-types=InternalIP", "--kubelet-use-node-status-port",
                  "--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"],
         "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
-                           "periodSeconds": 5, "failureThreshold": 3},
+                           "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 5},
         "resources": {"requests": {"cpu": "50m", "memory": "100Mi"}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": {**RESTRICTED, "runAsNonRoot": True, "runAsUser": 65534},

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 from tests.cluster import daemons
 from tests.cluster.layout import Layout
 from tests.e2e.daemon import REPO
+from tests.timescale import CLUSTER_TIMEOUT_SCALE, stretched_waits
 
 T = TypeVar("T")
 HACK = REPO / "hack" / "cluster"
+UP_TIMEOUT = 300 * CLUSTER_TIMEOUT_SCALE  # hack/cluster/up: its kubectl waits stretch as well
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ class Cluster:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(self.kubectl_argv(*args), input=input, capture_output=True, text=True,
-                              env=self.env, timeout=timeout)
+        """kubectl; its waits (``--timeout=Ns`` and ``timeout``) stretch by CLUSTER_TIMEOUT_SCALE."""
+        done = subprocess.run(self.kubectl_argv(*stretched_waits(args)), input=input, capture_output=True,
+                              text=True, env=self.env, timeout=timeout * CLUSTER_TIMEOUT_SCALE)
         if check:
             assert done.returncode == 0, f"kubectl {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
         return done
@@ -76,7 +79,9 @@ class Cluster:
 
 def eventually(what: str, probe: Callable[[], T | None], timeout: float, why: Callable[[], str] = lambda: "",
                interval: float = 0.5) -> T:
-    """Polls ``probe`` until it returns something other than None."""
+    """Polls ``probe`` until it returns something other than None (``timeout`` stretched by
+    CLUSTER_TIMEOUT_SCALE)."""
+    timeout *= CLUSTER_TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     while (found := probe()) is None:
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}\n{why()}"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.linux import proc
-from tests.cluster.client import HACK, Cluster
+from tests.cluster.client import HACK, UP_TIMEOUT, Cluster
 from tests.cluster.layout import Layout
 from tests.e2e.daemon import REPO
 from tests.kubelet import node_cgroups
@@ -48,7 +48,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
             shutil.rmtree(LOGS_KEPT, ignore_errors=True)
             shutil.copytree(made.layout.path("logs"), LOGS_KEPT, dirs_exist_ok=True)
         down = subprocess.run([str(HACK / "down"), "--purge"], env=made.env, capture_output=True, text=True,
-                              timeout=300)
+                              timeout=UP_TIMEOUT)
         assert down.returncode == 0, f"hack/cluster/down failed:\n{down.stderr[-6000:]}"
         assert machine_leftovers(made.layout) == [], "hack/cluster/down left these on the machine"
 

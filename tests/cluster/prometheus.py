@@ -1,5 +1,6 @@
 """Prometheus finding the node through the apiserver (kubernetes_sd, role node) and scraping pycrid's
-/metrics on it, and the kubelet's /metrics/resource, every 5 s. Debian's prometheus (2.42) is built
+/metrics on it, and the kubelet's /metrics/resource, every 15 s (each scrape of the kubelet's is a
+round of CRI stats calls). Debian's prometheus (2.42) is built
 without the Kubernetes service discovery, so this is 3.11 built by hack/kube/build.sh."""
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def config(layout: Layout) -> dict[str, Any]:
     nodes = [{"role": "node", "api_server": layout.api_server, "tls_config": tls}]
     node_label = {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}
     return {
-        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "scrape_configs": [
             # pycrid's exporter on the node's address (the kubelet's port replaced by pycrid's).
             {"job_name": "pycrid", "kubernetes_sd_configs": nodes,

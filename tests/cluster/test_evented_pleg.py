@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import manifests as m
-from tests.cluster.client import HACK, Cluster, eventually
+from tests.cluster.client import HACK, UP_TIMEOUT, Cluster, eventually
 from tests.cluster.layout import NODE_NAME
 
 CRASH = ["sh", "-c", "sleep 2; exit 3"]
@@ -23,7 +23,7 @@ CRASH = ["sh", "-c", "sleep 2; exit 3"]
 
 def up_with_gates(cluster: Cluster, gates: str) -> None:
     done = subprocess.run([str(HACK / "up"), "--kubelet-feature-gates", gates], env=cluster.env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=UP_TIMEOUT)
     # up's own steps and its error's first line, then what it quotes of the component's log
     said = [line for line in done.stderr.splitlines() if line.startswith(("cluster [", "RuntimeError", "Traceback"))]
     assert done.returncode == 0, "\n".join(said) + "\n...\n" + done.stderr[-3000:]

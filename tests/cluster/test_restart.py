@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.cluster import daemons
 from tests.cluster import manifests as m
-from tests.cluster.client import HACK, Cluster
+from tests.cluster.client import HACK, UP_TIMEOUT, Cluster
 from tests.cluster.layout import NODE_NAME
 
 PODS = 20
@@ -20,7 +20,7 @@ SETTLE_SECONDS = 20  # the kubelet relists every second and syncs each pod withi
 
 def restart_pycrid(cluster: Cluster) -> None:
     daemons.kill(cluster.layout, "pycrid")
-    up = subprocess.run([str(HACK / "up")], env=cluster.env, capture_output=True, text=True, timeout=300)
+    up = subprocess.run([str(HACK / "up")], env=cluster.env, capture_output=True, text=True, timeout=UP_TIMEOUT)
     assert up.returncode == 0, up.stderr[-4000:]
     assert "starting pycrid" in up.stderr and "starting the kubelet" not in up.stderr, up.stderr
 
