@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, gzip_accepted
 from prometheus_client.exposition import generate_latest as generic_text
 from prometheus_client.utils import floatToGoString
 
@@ -135,6 +135,20 @@ class ContainerPrinter:
         return "".join(out)
 
 
+def text_accepted(accept: str) -> bool:
+    """Whether the client takes the text format. Then it gets it, even where it prefers OpenMetrics
+    (Prometheus does), as from Go's exporters by default: the same samples, printed by the fast
+    path above rather than prometheus_client's (a third of an idle agent's CPU, scraped every 15 s)."""
+    if not accept.strip():
+        return True
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        if media in ("text/plain", "text/*", "*/*") and not refused:
+            return True
+    return False
+
+
 def _loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.removeprefix("::ffff:")).is_loopback
@@ -154,7 +168,9 @@ def metrics_app(text: Callable[[], str], full: CollectorRegistry) -> WSGIApplica
         if environ.get("PATH_INFO") == "/favicon.ico":
             start_response("200 OK", [])
             return [b""]
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        accept = environ.get("HTTP_ACCEPT", "")
+        plain = text_accepted(accept)
+        encoder, content_type = (generic_text, CONTENT_TYPE_PLAIN_0_0_4) if plain else choose_encoder(accept)
         params = parse_qs(environ.get("QUERY_STRING", ""))
         if encoder is generic_text and "name[]" not in params:
             output = text().encode()

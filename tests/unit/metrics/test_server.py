@@ -5,11 +5,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from prometheus_client import CollectorRegistry
 
 from metrics.collector import ContainerCollector
-from metrics.exposition import metrics_app
+from metrics.exposition import metrics_app, text_accepted
 from metrics.own import OwnMetrics
 from metrics.server import MetricsServer, parse_address
 from runtime.errors import InvalidArgument
@@ -58,6 +57,27 @@ def test_serves_openmetrics_when_asked(server: str) -> None:
     assert body.endswith("# EOF\n")
     assert "# TYPE container_cpu_usage_seconds counter" in body
     assert "# TYPE container_memory_failcnt unknown" in body
+
+
+# What Prometheus 3 sends: OpenMetrics first, the text formats after, anything last.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+                     "application/openmetrics-text;version=0.0.1;q=0.4,"
+                     "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1")
+
+
+def test_a_client_that_takes_text_gets_text_even_preferring_openmetrics(server: str) -> None:
+    content_type, body = get(server, PROMETHEUS_ACCEPT)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert "container_memory_working_set_bytes{" in body and "# EOF" not in body
+
+
+@pytest.mark.parametrize(("accept", "text"), [
+    ("", True), (PROMETHEUS_ACCEPT, True), ("*/*", True), ("text/*;q=0.2", True), ("text/plain; q=0.5", True),
+    ("application/openmetrics-text; version=1.0.0", False), ("text/plain;q=0, application/openmetrics-text", False),
+    ("*/*;q=0.0,application/openmetrics-text", False), ("application/json", False),
+])
+def test_text_accepted(accept: str, text: bool) -> None:
+    assert text_accepted(accept) is text
 
 
 def test_a_busy_port_is_a_clear_error(server: str) -> None:
