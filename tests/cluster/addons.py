@@ -114,7 +114,7 @@ def metrics_server() -> list[dict[str, Any]]:
     container = {
         "name": "metrics-server", "image": METRICS_SERVER_IMAGE,
         # The kubelet's serving certificate is signed by the cluster CA, which every pod has.
-        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=10s", "--kubelet-request-timeout=10s",
+        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=10s", "--kubelet-request-timeout=5s",
                  "--kubelet-preferred-address-types=InternalIP", "--kubelet-use-node-status-port",
                  "--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"],
         "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
