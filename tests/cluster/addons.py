@@ -113,8 +113,10 @@ def metrics_server() -> list[dict[str, Any]]:
              {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]
     container = {
         "name": "metrics-server", "image": METRICS_SERVER_IMAGE,
-        # The kubelet's serving certificate is signed by the cluster CA, which every pod has.
-        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=10s", "--kubelet-request-timeout=5s",
+        # The kubelet's serving certificate is signed by the cluster CA, which every pod has. The
+        # scrape's timeout may be at most 9/10 of the resolution (metrics-server refuses to start);
+        # 10 s, its default, lets a slow node (an emulated guest's) answer.
+        "args": ["--cert-dir=/tmp", "--secure-port=10250", "--metric-resolution=15s", "--kubelet-request-timeout=10s",
                  "--kubelet-preferred-address-types=InternalIP", "--kubelet-use-node-status-port",
                  "--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"],
         "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
