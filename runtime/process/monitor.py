@@ -24,6 +24,7 @@ from runtime.process.attach import Stdin
 from runtime.store.checkpoint import write_atomic
 
 DRAIN_SECONDS = 0.2  # after a container exits, output still in its pipes gets this long
+LAST_READS = 16  # reads of what a finished container's pipe already holds (at most 1 MiB)
 INPUT_RETRY = 0.05  # seconds between tries to hand a container input it has no room for yet
 DROPPED_FILE = "log-dropped"
 log = logging.getLogger("pycrid.monitor")
@@ -167,19 +168,18 @@ class Watcher:
                     w.stdin.typed(attacher)
             return
         try:
-            data = os.read(fd, 65536)
+            data = _read(fd)
         except BlockingIOError:
             return
-        except OSError as e:  # a terminal whose other side is closed for good reads EIO, not EOF
-            if e.errno != errno.EIO:
-                raise
-            data = b""
         if data:
-            watched.pipes[fd].feed(data)
-            watched.stdin.copy_out(watched.streams[fd], data)
+            self._take(watched, fd, data)
         else:
             self._close_pipe(watched, fd)
             self._finish_if_done(watched)
+
+    def _take(self, watched: Watched, fd: int, data: bytes) -> None:
+        watched.pipes[fd].feed(data)
+        watched.stdin.copy_out(watched.streams[fd], data)
 
     def exited(self, pid: int, status: int) -> bool:
         """A reaped pid; True if it was a container's init."""
@@ -209,6 +209,7 @@ class Watcher:
     def _finish(self, watched: Watched) -> None:
         watched.stdin.end()
         for fd in list(watched.pipes):
+            self._take_last(watched, fd)
             self._close_pipe(watched, fd)
         watched.log.close()
         del self._by_pid[watched.pid]
@@ -216,6 +217,18 @@ class Watcher:
             write_exit_file(watched.exit_file, watched.status or 0)
         except Exception:  # noqa: BLE001 - one container's exit file must not stop the monitor
             log.exception("container %s (init %d): writing %s failed", watched.id, watched.pid, watched.exit_file)
+
+    def _take_last(self, watched: Watched, fd: int) -> None:
+        """What the pipe holds already: a drain whose time ran out stops waiting for more output,
+        it does not drop what came (a busy monitor may reach its deadline before the pipe's turn)."""
+        for _ in range(LAST_READS):  # bounded: a child left behind may go on writing
+            try:
+                data = _read(fd)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            self._take(watched, fd, data)
 
     def drop_clients(self) -> None:
         for w in self._by_pid.values():
@@ -251,3 +264,14 @@ class Watcher:
                 self.exited(watched.pid, int(item["status"]))
             fds += [log_file.fd, *pipes, *((stdin.fd,) if stdin.fd >= 0 else ())]
         return fds
+
+
+def _read(fd: int) -> bytes:
+    """One read of a container's output; a terminal whose other side is closed for good reads EIO,
+    its EOF (BlockingIOError, an empty pipe, goes through)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError as e:
+        if e.errno != errno.EIO:
+            raise
+        return b""

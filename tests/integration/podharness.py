@@ -66,7 +66,7 @@ class PodHarness:
         return zombies
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0 * TIMEOUT_SCALE) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
