@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -88,6 +89,15 @@ def serve(socket_dir: str, caplog: pytest.LogCaptureFixture) -> Iterator[Callabl
     records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records
     errors = [r for r in records if r.name == "pycrid.rpc" and r.levelno >= logging.ERROR and r.msg != "rpc %s raised"]
     assert not errors, f"the server logged: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture
+def raw() -> Iterator[list[socket.socket]]:
+    """Raw sockets the test opened, closed at its end."""
+    sockets: list[socket.socket] = []
+    yield sockets
+    for sock in sockets:
+        sock.close()
 
 
 @pytest.fixture

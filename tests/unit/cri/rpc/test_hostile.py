@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
 
 import grpc
 import h2.config
@@ -40,14 +39,6 @@ def call_echo(channel: grpc.Channel, text: str) -> str:
                                response_deserializer=pb.VersionResponse.FromString)
     return call(pb.VersionRequest(version=text), timeout=5).version
 
-
-@pytest.fixture
-def raw() -> Iterator[list[socket.socket]]:
-    """Raw sockets the test opened, closed at its end."""
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
 
 
 def connect(path: str, sockets: list[socket.socket]) -> socket.socket:

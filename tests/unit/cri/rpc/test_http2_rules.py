@@ -5,7 +5,7 @@ answered, flow control and frame sizes are kept both ways, and each broken rule 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import hpack
 import pytest
@@ -134,13 +134,6 @@ class Peer:
         assert self.frame() is None, "the server kept the connection after its GOAWAY"
         return self.goaways[0]
 
-
-@pytest.fixture
-def raw() -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
 
 
 def peer(served: Served, raw: list[socket.socket], **settings: int) -> Peer:

@@ -3,7 +3,6 @@ open, the windows and frame sizes a reply keeps to as the client moves them, a r
 past every window, and calls the client resets before they start."""
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -34,13 +33,6 @@ def big_stream(request: pb.VersionRequest, context) -> Iterator[pb.VersionRespon
 BIG_METHODS = {**METHODS, BIG: Method(pb.VersionRequest, big, False),
                BIG + "Stream": Method(pb.VersionRequest, big_stream, True)}
 
-
-@pytest.fixture
-def raw() -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
 
 
 def held(release: threading.Event, ran: list[str] | None = None) -> dict[str, Method]:
