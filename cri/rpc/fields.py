@@ -66,7 +66,7 @@ class FieldDecoder:
                 self._add(field)
             elif byte & 0x20:  # a dynamic table size update, only before the block's first field
                 limit, pos = _integer(block, pos, 5)
-                if fields or size or limit > TABLE_SIZE:
+                if size or limit > TABLE_SIZE:  # size: a field was read already
                     raise _bad(f"a table size update to {limit} (at most {TABLE_SIZE}, before any field)")
                 self._limit = limit
                 self._evict(0)
