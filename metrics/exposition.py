@@ -143,10 +143,22 @@ def text_accepted(accept: str) -> bool:
         return True
     for part in accept.split(","):
         media, *params = (p.strip() for p in part.split(";"))
-        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
-        if media in ("text/plain", "text/*", "*/*") and not refused:
+        if media in ("text/plain", "text/*", "*/*") and _quality(params) > 0:
             return True
     return False
+
+
+def _quality(params: list[str]) -> float:
+    """A media range's q: 1 without one, or with one that does not parse (as before: only a q of
+    zero refuses)."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def _loopback(address: str) -> bool:
