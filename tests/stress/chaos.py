@@ -1,21 +1,25 @@
 """The chaos: SIGKILLs of the agent and of pycrid's helpers at seeded points of the run.
 
-The schedule is seeded: kill k happens when the run has handed out call number at_call[k], and its
-target is drawn from the configured set. Which helper process is hit (a monitor, a pause, an exec
+The schedule is seeded: kill k happens when the run has handed out call number at_call[k] (the
+budget holds the next numbers until the chaos thread sees that point), and its target is drawn from
+the configured set. Which helper process is hit (a monitor, a pause, an exec
 helper, ...) depends on what runs at that moment. A kill that finds no target (no monitor exists
-yet) is counted as skipped.
+at that moment) waits and tries again until it finds one; only a kill still waiting when the calls
+have run out is counted as skipped.
 
 Between kills the chaos thread takes a census of the fork server's descendants, so that the final
 check finds processes a killed fork server orphaned.
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.stress.agent import Agent
@@ -24,6 +28,7 @@ from tests.stress.pycrid_processes import Census, forkserver_pid, helpers, monit
 
 TARGETS = ("agent", "forkserver", "monitor", "any-helper")
 CENSUS_EVERY = 0.3
+RETRY_EVERY = 0.05  # how often the chaos thread looks at the run's progress and for a kill's target
 
 
 @dataclass(frozen=True)
@@ -58,39 +63,58 @@ class Chaos(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        pending = list(self.plan)
-        while not self.stop.is_set():
-            if pending and self.budget.handed_out() >= pending[0].at_call:
-                self._kill(pending.pop(0).target)
-            else:
-                self.census.take(forkserver_pid(self.agent.daemon.state))
-                self.stop.wait(CENSUS_EVERY)
+        done = 0
+        try:
+            for kill in self.plan:
+                self.budget.hold_at(kill.at_call)
+                if not self._wait_for(self.budget.held):
+                    break
+                self.budget.release()  # the calls go on while the kill lands
+                if not self._wait_for(functools.partial(self._kill, kill.target)):
+                    break
+                done += 1
+            self._wait_for(lambda: False)  # census until the run ends
+        finally:
+            self.budget.release()
+            for kill in self.plan[done:]:
+                self.skipped[kill.target] += 1
 
-    def _kill(self, target: str) -> None:
+    def _wait_for(self, ready: Callable[[], bool]) -> bool:
+        """Polls ``ready`` until it holds (True) or the run ends (False), taking the census as it waits."""
+        census_due = 0.0
+        while not self.stop.is_set():
+            if ready():
+                return True
+            if time.monotonic() >= census_due:
+                self.census.take(forkserver_pid(self.agent.daemon.state))
+                census_due = time.monotonic() + CENSUS_EVERY
+            self.stop.wait(RETRY_EVERY)
+        return False
+
+    def _kill(self, target: str) -> bool:
+        """False when there was nothing to kill at this moment."""
         if target == "agent":
             self.agent.kill_and_restart(self.rng.uniform(0.0, 1.0))
             self.kills[target] += 1
-            return
+            return True
         daemon = self.agent.daemon
         server = forkserver_pid(daemon.state)
         self.census.take(server)
         if server is None:
-            self.skipped[target] += 1
-            return
+            return False
         if target == "forkserver":
             pid, what = server, target
         else:
             found = monitors(daemon.state) if target == "monitor" else helpers(server, daemon.root)
             if not found:
-                self.skipped[target] += 1
-                return
+                return False
             hit = self.rng.choice(sorted(found, key=lambda s: s.pid))
             pid, what = hit.pid, f"{target} ({hit.comm})"
         killed = time.monotonic()
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
-            self.skipped[target] += 1
-            return
+            return False
         self.agent.outage(killed, killed + self.helper_recovery, f"{what} {pid} killed")
         self.kills[what] += 1
+        return True

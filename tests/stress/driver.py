@@ -109,7 +109,7 @@ def _join(workers: list[threading.Thread], deadline: float, budget: Budget, tall
         w.join(max(0.0, deadline - time.monotonic()))
     if not any(w.is_alive() for w in workers):
         return ""
-    budget.closed.set()
+    budget.close()
     spent = budget.handed_out()
     for w in workers:
         w.join(STRAGGLER_SECONDS)

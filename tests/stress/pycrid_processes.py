@@ -64,8 +64,10 @@ def helpers(forkserver: int, root: Path, comm: str = "") -> list[proc.ProcStat]:
 def monitors(state: Path) -> list[proc.ProcStat]:
     """Every live pod monitor of the pycrid whose run dir is ``state``, wherever its fork server
     went: one the chaos killed leaves its monitors behind, and the new one's descendants are only
-    the monitors of pods made since. A monitor is a fork of its fork server: same command line."""
-    argument = str(state / "forkserver.sock").encode()
+    the monitors of pods made since. A monitor is a fork of its fork server: same command line,
+    which ends in the server's socket path (NUL-separated words when exec'd, one space-separated
+    title when forked from the agent: runtime/linux/proctitle.py)."""
+    ending = b" " + str(state / "forkserver.sock").encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -77,7 +79,7 @@ def monitors(state: Path) -> list[proc.ProcStat]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if argument in cmdline.split(b"\0"):
+        if cmdline.rstrip(b"\0").replace(b"\0", b" ").endswith(ending):
             found.append(s)
     return found
 
