@@ -5,7 +5,9 @@
 # what the kernel was doing (cpusplit.py), and each phase of RunPodSandbox and StartContainer
 # (tracephases.py, from the agent's trace lines).
 #
-#   hack/bench/burst-profile.sh [COUNT]     COUNT pods (default 30); needs perf
+#   hack/bench/burst-profile.sh [COUNT [sequential]]
+#       COUNT pods (default 30), at once or, with `sequential`, one after another (where a single
+#       pod's RunPodSandbox, CreateContainer and StartContainer spend their time); needs perf
 #
 # Works under $BENCH_WORK/burst-profile; on exit and on Ctrl-C it removes every daemon, pod and
 # image it made. pycrid only: the anchors have no trace of their own.
@@ -14,7 +16,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COUNT=${1:-30}
-[[ $COUNT =~ ^[1-9][0-9]*$ ]] || die "usage: $0 [COUNT]"
+MODE=${2:-}
+[[ $COUNT =~ ^[1-9][0-9]*$ && $MODE =~ ^(sequential)?$ ]] || die "usage: $0 [COUNT [sequential]]"
 command -v perf >/dev/null || die "needs perf (apt-get install linux-perf)"
 WORK=$BENCH_WORK/burst-profile
 PYTHON=$PYCRID_CACHE/venv/bin/python
@@ -31,10 +34,10 @@ cleanup
 rm -f "$WORK/pycrid/pycrid.log" "$WORK/perf.data" "$WORK/burst.json"
 PYCRID_TRACE=1 pycrid_with_images "$WORK"
 start_perf -g -o "$WORK/perf.data"
-echo "burst-profile.sh: $COUNT pods at once on pycrid, under perf" >&2
+echo "burst-profile.sh: $COUNT pods ${MODE:-at once} on pycrid, under perf" >&2
 (cd "$TOP" && "$PYTHON" "$BENCH/burst.py" run "unix://$WORK/pycrid/run/pycrid.sock" "$WORK/burst.json" \
 	--count "$COUNT" --image "registry.k8s.io/$BUSYBOX_REF" --logs "$WORK/logs" \
-	--cgroup-parent "${CGROUP_PARENT[pycrid]}")
+	--cgroup-parent "${CGROUP_PARENT[pycrid]}" ${MODE:+--sequential})
 stop_perf
 read -r began ended < <(python3 -c 'import json, sys; print(*json.load(open(sys.argv[1]))["monotonic"])' "$WORK/burst.json")
 (cd "$TOP" && "$PYTHON" "$BENCH/burst.py" report "pycrid=$WORK/burst.json")
@@ -43,4 +46,4 @@ echo "#### CPU from the burst's start until its last container ran ($(uname -r),
 echo
 perf script -i "$WORK/perf.data" -F comm,time,ip,sym 2>/dev/null | python3 "$BENCH/cpusplit.py" "$began" "$ended"
 echo
-python3 "$BENCH/tracephases.py" "$WORK/pycrid/pycrid.log" RunPodSandbox StartContainer
+python3 "$BENCH/tracephases.py" "$WORK/pycrid/pycrid.log" RunPodSandbox CreateContainer StartContainer
