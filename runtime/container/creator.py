@@ -119,12 +119,13 @@ class ContainerCreator:
                 from runtime.checkpoint.criu import find_criu
                 from runtime.checkpoint.restore import attach
                 spec = attach(restore_from, spec, root, find_criu())
+            # Its fsyncs run beside the start's preparation: the manager waits for them before it answers.
             self._store.add(container_id, Container(
                 container_id, sandbox.id, config, image.id, image_ref(image), spec, cgroup,
                 created_at=self._clock(), image_name=image_name(config, image),
                 stop_signal=resolve_stop_signal(config, image),
                 mounted_images=tuple(MountedImage(m.container_path, mounted[m.image].id, image_ref(mounted[m.image]))
-                                     for m in config.mounts if m.image)))
+                                     for m in config.mounts if m.image)), sync_beside=True)
             undo.pop_all()
         return container_id
 

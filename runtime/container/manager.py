@@ -172,10 +172,22 @@ class ContainerManager:
                 from runtime.checkpoint.restore import restored_config, unpacked
                 with unpacked(config.image, self._root) as source:
                     restored = restored_config(config, source.checkpointed)
-                    return self._creator.create(current, self._resolve_target(restored), source)
-            container_id = self._creator.create(current, self._resolve_target(config))
-            self._prepare(self.get(container_id), current, min(PREPARE_TIMEOUT, (timeout or START_TIMEOUT) / 2))
+                    container_id = self._creator.create(current, self._resolve_target(restored), source)
+            else:
+                container_id = self._creator.create(current, self._resolve_target(config))
+                self._prepare(self.get(container_id), current,
+                              min(PREPARE_TIMEOUT, (timeout or START_TIMEOUT) / 2))
+            self._durable(container_id)
             return container_id
+
+    def _durable(self, container_id: str) -> None:
+        """The record's fsyncs, run beside the preparation, end before the answer; if they fail,
+        the container goes as any failed creation does."""
+        try:
+            self._store.durable(container_id)
+        except PycridError:
+            self.remove(container_id)
+            raise
 
     def _prepare(self, c: Container, sandbox: Sandbox, timeout: float) -> None:
         try:

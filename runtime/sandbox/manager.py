@@ -139,11 +139,13 @@ class SandboxManager:
             undo.callback(self._names.release, name)
             os.makedirs(paths.dir, mode=0o711)
             undo.callback(shutil.rmtree, paths.dir, True)
-            self._store.add(sandbox_id, sandbox)  # first, so a crash mid-way leaves a record to clean up
+            # First, so a crash mid-way leaves a record to clean up; its fsyncs run beside the set-up.
+            self._store.add(sandbox_id, sandbox, sync_beside=True)
             undo.pop_all()
         with self._locks.hold(sandbox_id):
             try:
                 sandbox = self._set_up(sandbox)
+                self._store.durable(sandbox_id)
             except BaseException:
                 self._roll_back(sandbox_id, sandbox, name)
                 raise

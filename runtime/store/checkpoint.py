@@ -1,9 +1,15 @@
 """Crash-safe JSON records: each write is tmp → fsync → rename → fsync dir, so a reader (or a pycrid
-restarted after SIGKILL) sees the old record or the new one, never half of one."""
+restarted after SIGKILL) sees the old record or the new one, never half of one.
+
+`write_then_sync` renames first and leaves the two fsyncs to a function the caller runs in another
+thread while it goes on: for a record that must be there before an object's set-up (for a restarted
+agent to clean up after) and durable only before the caller's answer. A machine crash before the
+fsyncs may leave it torn: it is then quarantined at load, as any unreadable record is."""
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +46,48 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
         raise Internal(f"writing {path}: {e}") from e
 
 
+def write_then_sync(path: Path, data: bytes, mode: int = 0o600) -> Callable[[], None]:
+    """Writes ``path`` all or nothing for readers at once; the function returned makes it durable
+    (fsync of the file, then of its directory) and must be called, once, for its file to close."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    except OSError as e:
+        raise Internal(f"writing {path}: {e}") from e
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.rename(tmp, path)
+    except OSError as e:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise Internal(f"writing {path}: {e}") from e
+
+    def sync() -> None:
+        try:
+            os.fsync(fd)
+            fsync_dir(path.parent)
+        except OSError as e:
+            raise Internal(f"syncing {path}: {e}") from e
+        finally:
+            os.close(fd)
+    return sync
+
+
 def write_json(path: Path, document: object) -> None:
     write_atomic(path, json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
 
 
 def save(path: Path, record: dict[str, Any], durable: bool = True) -> None:
-    write_atomic(path, json.dumps({"version": VERSION, **record}, sort_keys=True).encode(), durable=durable)
+    write_atomic(path, encode(record), durable=durable)
+
+
+def save_then_sync(path: Path, record: dict[str, Any]) -> Callable[[], None]:
+    return write_then_sync(path, encode(record))
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return json.dumps({"version": VERSION, **record}, sort_keys=True).encode()
 
 
 def load(path: Path) -> dict[str, Any]:

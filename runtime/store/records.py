@@ -5,6 +5,10 @@ it replaces the old one in memory, so memory never runs ahead of disk. Writes of
 at a time; the store-wide lock guards only the index, never a write (two fsyncs), so readers and
 writers of other records do not wait behind one (with 30 pods starting at once they all did).
 
+`add(..., sync_beside=True)` leaves the fsyncs of a first record to a thread while its object is
+set up: the record is there for a restarted agent at once, and `durable(id)` waits for them before
+the caller answers (checkpoint.write_then_sync).
+
 A record that cannot be read at load is moved to ``quarantine/<id>.<unix time>.json`` (kept for a
 post-mortem, out of the way of every later start) and its id handed to the caller, whose job it is
 to reclaim what the object held.
@@ -16,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -39,6 +44,8 @@ class RecordStore(Generic[T]):
         self._lock = threading.RLock()  # the index only
         self._writing = KeyedLocks()  # one writer per record, for the whole change
         self._records: dict[str, T] = {}
+        self._syncing: dict[str, Future[None]] = {}  # first records whose fsyncs run beside their set-up
+        self._syncs: ThreadPoolExecutor | None = None  # made at the first such record
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def load_all(self) -> list[str]:
@@ -96,13 +103,29 @@ class RecordStore(Generic[T]):
             return
         log.warning("%s %s: unreadable record quarantined as %s: %s", self._kind, record_id, target, reason)
 
-    def add(self, record_id: str, record: T) -> None:
+    def add(self, record_id: str, record: T, sync_beside: bool = False) -> None:
+        """``sync_beside``: return once the record is in place, its fsyncs left to a thread;
+        `durable(record_id)` waits for them."""
         with self._writing.hold(record_id):
             if self.find(record_id) is not None:
                 raise AlreadyExists(f"{self._kind} {record_id!r} already exists")
-            checkpoint.save(self._path(record_id), self._to_dict(record))
+            if sync_beside:
+                sync = checkpoint.save_then_sync(self._path(record_id), self._to_dict(record))
+                with self._lock:
+                    if self._syncs is None:
+                        self._syncs = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix=f"sync-{self._kind}")
+                    self._syncing[record_id] = self._syncs.submit(sync)
+            else:
+                checkpoint.save(self._path(record_id), self._to_dict(record))
             with self._lock:
                 self._records[record_id] = record
+
+    def durable(self, record_id: str) -> None:
+        """Waits for the fsyncs of a record added with ``sync_beside``; raises what they raised."""
+        with self._lock:
+            pending = self._syncing.pop(record_id, None)
+        if pending is not None:
+            pending.result()
 
     def get(self, record_id: str) -> T:
         with self._lock:
@@ -129,6 +152,7 @@ class RecordStore(Generic[T]):
                 self._path(record_id).unlink(missing_ok=True)
                 with self._lock:
                     del self._records[record_id]
+                    self._syncing.pop(record_id, None)  # a failed set-up's: its fsyncs no longer matter
 
     def all(self) -> list[T]:
         with self._lock:
@@ -143,6 +167,7 @@ class RecordStore(Generic[T]):
 
 
 QUARANTINE = "quarantine"
+SYNC_THREADS = 4  # pods set up at once each wait on their own record's fsyncs
 
 
 def _record_id(name: str) -> str | None:

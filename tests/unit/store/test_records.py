@@ -218,3 +218,58 @@ def test_a_slow_write_holds_up_only_its_own_record(tmp_path: Path, monkeypatch: 
     assert second_saw == ["first"] and s.get(slow) == Thing("slow", "first+second")
     assert store(tmp_path).load_all() == [] and json.loads((tmp_path / f"{slow}.json").read_text())["state"] == \
         "first+second"
+
+
+def test_a_record_synced_beside_is_in_place_at_once_and_durable_when_its_fsyncs_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """add(sync_beside=True) returns before the record's fsyncs; durable() waits for them."""
+    s = store(tmp_path)
+    a = new_id()
+    entered, release = threading.Event(), threading.Event()
+    fsync = os.fsync
+
+    def held_fsync(fd: int) -> None:
+        entered.set()
+        assert release.wait(10)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", held_fsync)
+    s.add(a, Thing("a"), sync_beside=True)
+    assert entered.wait(10)  # the fsync runs in its thread while add has returned
+    assert s.get(a) == Thing("a")
+    assert json.loads((tmp_path / f"{a}.json").read_text()) == {"version": 1, "name": "a", "state": "created"}
+    assert not list(tmp_path.glob(".*.tmp"))
+    waiter = threading.Thread(target=s.durable, args=(a,))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # still in the fsync
+    release.set()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    s.durable(a)  # waited once: nothing more to wait for
+
+
+def test_a_failed_fsync_beside_is_raised_by_durable_and_a_delete_forgets_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = store(tmp_path)
+    a, b = new_id(), new_id()
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    s.add(a, Thing("a"), sync_beside=True)
+    with pytest.raises(Internal, match=f"syncing .*{a}.json: .*Input/output error"):
+        s.durable(a)
+    s.add(b, Thing("b"), sync_beside=True)
+    s.delete(b)  # a failed set-up's record: its fsyncs no longer matter
+    s.durable(b)
+    assert s.ids() == [a]
+
+
+def test_write_then_sync_closes_its_file_once_synced(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    sync = checkpoint.write_then_sync(tmp_path / "r.json", b"{}")
+    assert (tmp_path / "r.json").read_bytes() == b"{}" and len(os.listdir("/proc/self/fd")) == before + 1
+    sync()
+    assert len(os.listdir("/proc/self/fd")) == before
