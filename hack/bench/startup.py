@@ -9,6 +9,8 @@ startup.sh).
         every one go. With the runtime's CRI endpoint, each latency is also split where the
         runtime's own times (through crictl: the sandbox's creation, the container's start)
         fall in it: before the runtime got the pod, in it, and after its container started.
+        The kubelet's own view of the round is kept too, from its /metrics before and after
+        it: its relists (how many, how long) and its CRI calls (how many of each, how long).
     startup.py report A.json B.json ...       the markdown table of the runs
 
 The upstream SLO (pod startup latency, p99 <= 5 s for stateless pods with pulled images) is
@@ -139,15 +141,38 @@ def runtime_times(endpoint: str) -> dict[str, tuple[float, float]]:
     return times
 
 
+# kubelet histograms whose _sum and _count deltas over a round say what the kubelet waited on
+RELIST = "kubelet_pleg_relist_duration_seconds"
+CRI_CALLS = "kubelet_runtime_operations_duration_seconds"
+RELIST_CALLS = ["list_podsandbox", "list_containers", "podsandbox_status", "container_status"]
+START_CALLS = ["run_podsandbox", "create_container", "start_container"]
+SAMPLE = re.compile(r'^(\w+?)_(sum|count)(?:\{(?:.*,)?operation_type="(\w+)"[^}]*\})? ([0-9.e+-]+)$')
+
+
+def kubelet_sums() -> dict[str, float]:
+    """{"<histogram>[/<operation>]_sum|_count": value} of the relist and CRI call histograms."""
+    node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").strip()
+    found: dict[str, float] = {}
+    for line in kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics").splitlines():
+        m = SAMPLE.match(line)
+        if m and m.group(1) in (RELIST, CRI_CALLS):
+            key = m.group(1) + (f"/{m.group(3)}" if m.group(3) else "")
+            found[f"{key}_{m.group(2)}"] = found.get(f"{key}_{m.group(2)}", 0.0) + float(m.group(4))
+    return found
+
+
 def round_of(pods: int, number: int, endpoint: str | None = None) -> dict[str, Any]:
     names = [f"r{number}-p{i:03d}" for i in range(pods)]
     watch = Watch()
+    before = kubelet_sums()
     try:
         time.sleep(1)  # the watch is established before the first pod is created
         kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": [pod(n) for n in names]}))
         watch.wait(f"{pods} pods Ready", lambda: all(n in watch.ready for n in names))
         latencies = sorted(watch.ready[n] - watch.added[n] for n in names)
+        after = kubelet_sums()
+        kubelet = {k: after[k] - before.get(k, 0.0) for k in after}
         split = {}
         if endpoint:
             times = runtime_times(endpoint)
@@ -163,7 +188,8 @@ def round_of(pods: int, number: int, endpoint: str | None = None) -> dict[str, A
         watch.stop()
     # CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (startup-profile.sh)
     window = (min(watch.added[n] for n in names), max(watch.ready[n] for n in names))
-    return {"latencies": latencies, "delete_all": delete_all, "split": split, "window": window}
+    return {"latencies": latencies, "delete_all": delete_all, "split": split, "window": window,
+            "kubelet": kubelet}
 
 
 def measure(runtime: str, out: Path, pods: int, number: int, endpoint: str | None) -> None:
@@ -219,6 +245,39 @@ def report(paths: list[Path]) -> None:
         for runtime, values in splits.items():
             cells = [f"{percentile([v[i] for v in values], p):.2f} s" for i in range(3) for p in (50, 99)]
             print(f"| {runtime} | {' | '.join(cells)} |")
+    if all(r.get("kubelet") for run in runs for r in run["rounds"]):
+        kubelet_view(runs)
+
+
+def kubelet_view(runs: list[dict[str, Any]]) -> None:
+    """The kubelet's relists and CRI calls from each round's creation to its last pod Ready."""
+    totals = {run["runtime"]: _pooled([r["kubelet"] for r in run["rounds"]]) for run in runs}
+    ops = RELIST_CALLS + START_CALLS
+    print()
+    print("The kubelet's own view, from its /metrics over each round until its last pod was Ready (all")
+    print("rounds pooled): its relists (the generic PLEG's, every second), their mean duration, and its CRI")
+    print("calls, count and mean latency as the kubelet timed them:")
+    print()
+    print("| runtime | relists | relist mean | " + " | ".join(ops) + " |")
+    print("|---|---:|---:|" + "---:|" * len(ops))
+    for runtime, t in totals.items():
+        cells = [_mean_cell(t, f"{CRI_CALLS}/{op}") for op in ops]
+        relists = t.get(f"{RELIST}_count", 0.0)
+        relist_mean = 1000 * t.get(f"{RELIST}_sum", 0.0) / relists if relists else 0.0
+        print(f"| {runtime} | {relists:.0f} | {relist_mean:.0f} ms | " + " | ".join(cells) + " |")
+
+
+def _pooled(rounds: list[dict[str, float]]) -> dict[str, float]:
+    pooled: dict[str, float] = {}
+    for r in rounds:
+        for k, v in r.items():
+            pooled[k] = pooled.get(k, 0.0) + v
+    return pooled
+
+
+def _mean_cell(t: dict[str, float], key: str) -> str:
+    count = t.get(f"{key}_count", 0.0)
+    return f"{count:.0f} × {1000 * t[key + '_sum'] / count:.1f} ms" if count else "-"
 
 
 def main(argv: list[str]) -> None:
