@@ -4,7 +4,6 @@ does the whole set-up; removing a created container has its monitor drop what it
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from runtime.process.initspec import InitSpec
 from runtime.process.monitorclient import Started
 from runtime.process.testing import FakeWatches
 from runtime.sandbox.record import Sandbox
-from runtime.store import checkpoint
 from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
+from runtime.store.testing import failing_syncs
 from tests.unit.container.test_manager_create import SANDBOX
 
 
@@ -109,26 +108,14 @@ def test_removing_a_created_container_drops_its_prepared_init(tmp_path: Path, im
 
 
 def test_a_create_whose_record_cannot_be_synced_fails_and_leaves_nothing(
-        tmp_path: Path, images: ImageManager, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, images: ImageManager) -> None:
     """The record's fsyncs run beside the preparation; CreateContainer answers only once they
     ended, and when they fail it undoes the creation as a remove would."""
     manager, monitor, cgroups = make(tmp_path, images)
-    real = checkpoint.save_then_sync
-
-    def failing(path: Path, record: dict[str, Any]) -> Callable[[], None]:
-        sync = real(path, record)
-
-        def fail() -> None:
-            sync()
-            raise Internal(f"syncing {path}: [Errno 5] Input/output error")
-        return fail
-
-    monkeypatch.setattr(checkpoint, "save_then_sync", failing)
-    with pytest.raises(Internal, match="Input/output error"):
+    with failing_syncs(), pytest.raises(Internal, match="Input/output error"):
         manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image="plain:1"))
     assert manager.list() == [] and cgroups.resources == {}
     (prepared,) = [cid for call, cid in monitor.calls if call == "prepare"]
     assert monitor.calls == [("prepare", prepared), ("discard", prepared)]
     assert os.listdir(tmp_path / "root" / "containers") == [] and os.listdir(tmp_path / "state" / "containers") == []
-    monkeypatch.setattr(checkpoint, "save_then_sync", real)
     assert manager.get(manager.create(SANDBOX, ContainerConfig(name="c", attempt=0, image="plain:1")))  # name free

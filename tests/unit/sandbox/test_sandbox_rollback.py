@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,9 +23,9 @@ from runtime.sandbox.manager import SandboxManager
 from runtime.sandbox.model import SandboxConfig
 from runtime.sandbox.processes import PodProcesses
 from runtime.sandbox.record import Sandbox
-from runtime.store import checkpoint
 from runtime.store.codec import decode, encode
 from runtime.store.records import RecordStore
+from runtime.store.testing import failing_syncs
 
 
 class NoContainers:
@@ -147,25 +145,13 @@ def test_a_lost_pause_report_names_the_pod(parts) -> None:
 
 
 def test_a_first_record_that_cannot_be_synced_fails_the_run_and_undoes_it(
-        parts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        parts, tmp_path: Path) -> None:
     """The first record's fsyncs run beside the set-up; RunPodSandbox answers only once they ended."""
     manager, store, monitors, network, cgroups = parts
-    real = checkpoint.save_then_sync
-
-    def failing(path: Path, record: dict[str, Any]) -> Callable[[], None]:
-        sync = real(path, record)
-
-        def fail() -> None:
-            sync()
-            raise Internal(f"syncing {path}: [Errno 5] Input/output error")
-        return fail
-
-    monkeypatch.setattr(checkpoint, "save_then_sync", failing)
-    with pytest.raises(Internal, match="Input/output error"):
+    with failing_syncs(), pytest.raises(Internal, match="Input/output error"):
         manager.run(CONFIG)
     assert store.ids() == [] and cgroups.resources == {}
     assert list((tmp_path / "run" / "sandboxes").iterdir()) == []
     (monitor,) = monitors.processes.values()
     assert reaped(monitors.pauses[0]) and reaped(monitor)
-    monkeypatch.setattr(checkpoint, "save_then_sync", real)
     assert manager.get(manager.run(CONFIG)).ready  # the name was released
