@@ -77,8 +77,9 @@ def run(endpoint: str, out: Path, count: int, image: str, logs: Path, cgroup_par
     go.set()
     for t in threads:
         t.join()
-    for i in range(count if sequential else 0):
-        one(i, started)
+    if sequential:
+        for i in range(count):
+            one(i, started)
     wall = (time.perf_counter() - started[0]) * 1000
     ended = time.monotonic()
     for pod in pods:

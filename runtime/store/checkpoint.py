@@ -7,6 +7,7 @@ agent to clean up after) and durable only before the caller's answer. A machine 
 fsyncs may leave it torn: it is then quarantined at load, as any unreadable record is."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -47,31 +48,23 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
 
 
 def write_then_sync(path: Path, data: bytes, mode: int = 0o600) -> Callable[[], None]:
-    """Writes ``path`` all or nothing for readers at once; the function returned makes it durable
-    (fsync of the file, then of its directory) and must be called, once, for its file to close."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    except OSError as e:
-        raise Internal(f"writing {path}: {e}") from e
-    try:
-        with open(fd, "wb", closefd=False) as f:
-            f.write(data)
-        os.rename(tmp, path)
-    except OSError as e:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise Internal(f"writing {path}: {e}") from e
+    """Writes ``path`` all or nothing for readers at once (unsynced); the function returned makes
+    it durable."""
+    write_atomic(path, data, mode, durable=False)
+    return functools.partial(sync_file, path)
 
-    def sync() -> None:
+
+def sync_file(path: Path) -> None:
+    """Makes the file at ``path`` (whichever write put it there last) and its name durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fsync(fd)
-            fsync_dir(path.parent)
-        except OSError as e:
-            raise Internal(f"syncing {path}: {e}") from e
         finally:
             os.close(fd)
-    return sync
+        fsync_dir(path.parent)
+    except OSError as e:
+        raise Internal(f"syncing {path}: {e}") from e
 
 
 def write_json(path: Path, document: object) -> None:

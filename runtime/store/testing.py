@@ -12,15 +12,13 @@ from runtime.store import checkpoint
 
 @contextlib.contextmanager
 def failing_syncs(error: str = "[Errno 5] Input/output error") -> Iterator[None]:
-    """Within it, a record written by ``save_then_sync`` is in place but its fsyncs fail (after
-    its file is closed, as the real ones close it)."""
+    """Within it, a record written by ``save_then_sync`` is in place but its fsyncs fail."""
     real = checkpoint.save_then_sync
 
     def failing(path: Path, record: dict[str, Any]) -> Callable[[], None]:
-        sync = real(path, record)
+        real(path, record)
 
         def fail() -> None:
-            sync()
             raise Internal(f"syncing {path}: {error}")
         return fail
 

@@ -267,7 +267,8 @@ def test_a_failed_fsync_beside_is_raised_by_durable_and_a_delete_forgets_it(
     assert s.ids() == [a]
 
 
-def test_write_then_sync_closes_its_file_once_synced(tmp_path: Path) -> None:
+def test_write_then_sync_keeps_no_file_open_and_syncs_what_is_at_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "r.json"
 
     def open_on_it() -> list[str]:  # this process's descriptors of the record (other threads' come and go)
@@ -281,6 +282,15 @@ def test_write_then_sync_closes_its_file_once_synced(tmp_path: Path) -> None:
         return found
 
     sync = checkpoint.write_then_sync(path, b"{}")
-    assert path.read_bytes() == b"{}" and len(open_on_it()) == 1
+    assert path.read_bytes() == b"{}" and open_on_it() == []
+    checkpoint.write_atomic(path, b"[]", durable=False)  # a later write replaced it before the sync ran
+    synced: list[int] = []
+    fsync = os.fsync
+
+    def seen_fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", seen_fsync)
     sync()
-    assert open_on_it() == []
+    assert synced[0] == path.stat().st_ino and open_on_it() == []
